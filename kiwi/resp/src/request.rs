@@ -1,0 +1,503 @@
+//! Server-side request decoding, mirroring Redis's `processMultibulkBuffer`
+//! and `processInlineBuffer`, including their limits and error texts.
+//!
+//! The decoder is incremental: a partially received multibulk request keeps
+//! its progress (argument offsets and scan position), so a request that
+//! arrives over many reads is scanned once, never re-parsed from its start.
+//! Every length a client sends is checked against [`RequestLimits`] before
+//! it influences memory use.
+
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+
+/// Redis's `PROTO_INLINE_MAX_SIZE`: the longest header line or inline request.
+pub const INLINE_MAX_BYTES: usize = 64 * 1024;
+
+/// Limits on what one request may claim. Defaults are Redis 7.0's.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// `proto-max-bulk-len`: the largest single argument.
+    pub max_bulk_bytes: usize,
+    /// The largest argument count (Redis: `INT_MAX`).
+    pub max_multibulk_len: usize,
+    /// Before authentication Redis allows only tiny requests.
+    pub authenticated: bool,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_bulk_bytes: 512 * 1024 * 1024,
+            max_multibulk_len: i32::MAX as usize,
+            authenticated: true,
+        }
+    }
+}
+
+/// A request that violates the protocol. The connection replies with
+/// `-ERR <message>` and closes, as Redis does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(pub String);
+
+impl ProtocolError {
+    fn new(msg: impl Into<String>) -> Self {
+        ProtocolError(format!("Protocol error: {}", msg.into()))
+    }
+
+    /// The full error reply text (`ERR Protocol error: ...`).
+    pub fn reply_text(&self) -> String {
+        format!("ERR {}", self.0)
+    }
+}
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+/// Progress through a multibulk request that has not fully arrived.
+#[derive(Debug, Default)]
+struct Multibulk {
+    /// Arguments still to read.
+    remaining: usize,
+    /// Byte ranges of the arguments read so far, relative to the buffer start.
+    args: Vec<Range<usize>>,
+    /// Where the next unread header starts.
+    pos: usize,
+}
+
+/// Incremental request decoder; one per connection.
+#[derive(Debug, Default)]
+pub struct RequestDecoder {
+    partial: Option<Multibulk>,
+}
+
+/// Caps the up-front allocation for the argument vector, whatever count a
+/// client announces (Redis caps its preallocation the same way).
+const PREALLOC_ARGS_MAX: usize = 1024;
+
+impl RequestDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes the next complete request from `buf`, consuming its bytes.
+    ///
+    /// Returns `Ok(None)` when more bytes are needed. An empty request (empty
+    /// inline line, `*0`) yields `Ok(Some(vec![]))`, which callers skip.
+    pub fn decode(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &RequestLimits,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        if self.partial.is_none() {
+            match buf.first() {
+                None => return Ok(None),
+                Some(b'*') => {}
+                Some(_) => return decode_inline(buf),
+            }
+            let Some(line_end) = find_crlf(buf, 0) else {
+                if buf.len() > INLINE_MAX_BYTES {
+                    return Err(ProtocolError::new("too big mbulk count string"));
+                }
+                return Ok(None);
+            };
+            let count = parse_i64(&buf[1..line_end])
+                .filter(|&n| n <= i32::MAX as i64)
+                .ok_or_else(|| ProtocolError::new("invalid multibulk length"))?;
+            if !limits.authenticated && count > 10 {
+                return Err(ProtocolError::new("unauthenticated multibulk length"));
+            }
+            if count as i128 > limits.max_multibulk_len as i128 {
+                return Err(ProtocolError::new("invalid multibulk length"));
+            }
+            if count <= 0 {
+                let _ = buf.split_to(line_end + 2);
+                return Ok(Some(Vec::new()));
+            }
+            let remaining = count as usize;
+            self.partial = Some(Multibulk {
+                remaining,
+                args: Vec::with_capacity(remaining.min(PREALLOC_ARGS_MAX)),
+                pos: line_end + 2,
+            });
+        }
+        let Some(mb) = self.partial.as_mut() else {
+            return Ok(None);
+        };
+        while mb.remaining > 0 {
+            let Some(line_end) = find_crlf(buf, mb.pos) else {
+                if buf.len() - mb.pos > INLINE_MAX_BYTES {
+                    self.partial = None;
+                    return Err(ProtocolError::new("too big bulk count string"));
+                }
+                return Ok(None);
+            };
+            if buf[mb.pos] != b'$' {
+                let got = buf[mb.pos] as char;
+                self.partial = None;
+                return Err(ProtocolError::new(format!("expected '$', got '{got}'")));
+            }
+            let len = match parse_i64(&buf[mb.pos + 1..line_end]) {
+                Some(n) if n >= 0 && n as u64 <= limits.max_bulk_bytes as u64 => n as usize,
+                _ => {
+                    self.partial = None;
+                    return Err(ProtocolError::new("invalid bulk length"));
+                }
+            };
+            if !limits.authenticated && len > 16384 {
+                self.partial = None;
+                return Err(ProtocolError::new("unauthenticated bulk length"));
+            }
+            let data_start = line_end + 2;
+            // Like Redis, the two bytes after the payload are skipped unchecked.
+            let data_end = data_start + len;
+            if buf.len() < data_end + 2 {
+                return Ok(None);
+            }
+            mb.args.push(data_start..data_end);
+            mb.pos = data_end + 2;
+            mb.remaining -= 1;
+        }
+        let Some(mb) = self.partial.take() else {
+            return Ok(None);
+        };
+        let frozen = buf.split_to(mb.pos).freeze();
+        Ok(Some(mb.args.into_iter().map(|r| frozen.slice(r)).collect()))
+    }
+}
+
+fn decode_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        if buf.len() > INLINE_MAX_BYTES {
+            return Err(ProtocolError::new("too big inline request"));
+        }
+        return Ok(None);
+    };
+    let line = buf.split_to(nl + 1);
+    let mut text = &line[..nl];
+    if text.last() == Some(&b'\r') {
+        text = &text[..text.len() - 1];
+    }
+    match split_args(text) {
+        Some(args) => Ok(Some(args)),
+        None => Err(ProtocolError::new("unbalanced quotes in request")),
+    }
+}
+
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    if from >= buf.len() {
+        return None;
+    }
+    // Redis searches for '\r' and then requires the '\n' to be present.
+    let rel = buf[from..].iter().position(|&b| b == b'\r')?;
+    let idx = from + rel;
+    if idx + 1 < buf.len() {
+        Some(idx)
+    } else {
+        None
+    }
+}
+
+/// Strict decimal parse as Redis's `string2ll`: optional '-', digits, no
+/// leading zeros, no '+', no spaces, fits in i64.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (negative, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits[0] == b'0' {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (d - b'0') as i128;
+        if v > i64::MAX as i128 + 1 {
+            return None;
+        }
+    }
+    let v = if negative { -v } else { v };
+    i64::try_from(v).ok()
+}
+
+/// Splits an inline command line like Redis's `sdssplitargs`: whitespace
+/// separated, with "double quotes" (supporting \n \r \t \b \a \\ \" \xHH) and
+/// 'single quotes' (supporting \'). Returns `None` on unbalanced quotes or a
+/// closing quote not followed by a space.
+pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    let n = line.len();
+    loop {
+        while i < n && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= n {
+            return Some(args);
+        }
+        let mut current = Vec::new();
+        let mut in_dq = false;
+        let mut in_sq = false;
+        loop {
+            if in_dq {
+                if i >= n {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\'
+                    && i + 3 < n
+                    && line[i + 1] == b'x'
+                    && line[i + 2].is_ascii_hexdigit()
+                    && line[i + 3].is_ascii_hexdigit()
+                {
+                    current.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
+                    i += 3;
+                } else if c == b'\\' && i + 1 < n {
+                    i += 1;
+                    current.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    current.push(c);
+                }
+            } else if in_sq {
+                if i >= n {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
+                    i += 1;
+                    current.push(b'\'');
+                } else if c == b'\'' {
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    current.push(c);
+                }
+            } else {
+                if i >= n {
+                    break;
+                }
+                match line[i] {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => {
+                        i += 1;
+                        break;
+                    }
+                    b'"' => in_dq = true,
+                    b'\'' => in_sq = true,
+                    c => current.push(c),
+                }
+            }
+            i += 1;
+        }
+        args.push(Bytes::from(current));
+    }
+}
+
+fn hex(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decode_all(input: &[u8]) -> (Vec<Vec<Bytes>>, Option<ProtocolError>, usize) {
+        let mut buf = BytesMut::from(input);
+        let mut dec = RequestDecoder::new();
+        let mut out = Vec::new();
+        loop {
+            match dec.decode(&mut buf, &RequestLimits::default()) {
+                Ok(Some(args)) => out.push(args),
+                Ok(None) => return (out, None, buf.len()),
+                Err(e) => return (out, Some(e), buf.len()),
+            }
+        }
+    }
+
+    #[test]
+    fn multibulk_and_inline() {
+        let (reqs, err, left) =
+            decode_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\nset a \"b c\"\r\n");
+        assert!(err.is_none());
+        assert_eq!(left, 0);
+        assert_eq!(reqs.len(), 3);
+        assert_eq!(reqs[0], vec![Bytes::from("GET"), Bytes::from("k")]);
+        assert_eq!(reqs[1], vec![Bytes::from("PING")]);
+        assert_eq!(
+            reqs[2],
+            vec![Bytes::from("set"), Bytes::from("a"), Bytes::from("b c")]
+        );
+    }
+
+    #[test]
+    fn protocol_errors_match_redis() {
+        let cases: Vec<(&[u8], &str)> = vec![
+            (b"*x\r\n", "Protocol error: invalid multibulk length"),
+            (
+                b"*3000000000\r\n",
+                "Protocol error: invalid multibulk length",
+            ),
+            (b"*1\r\n+foo\r\n", "Protocol error: expected '$', got '+'"),
+            (b"*1\r\n$-5\r\n", "Protocol error: invalid bulk length"),
+            (
+                b"*1\r\n$600000000\r\n",
+                "Protocol error: invalid bulk length",
+            ),
+            (
+                b"set \"a b\r\n",
+                "Protocol error: unbalanced quotes in request",
+            ),
+        ];
+        for (input, want) in cases {
+            let (_, err, _) = decode_all(input);
+            assert_eq!(err.map(|e| e.0).as_deref(), Some(want), "input {input:?}");
+        }
+        let big = vec![b'a'; INLINE_MAX_BYTES + 1];
+        assert_eq!(
+            decode_all(&big).1.unwrap().0,
+            "Protocol error: too big inline request"
+        );
+        let mut big_mb = b"*1\r\n$".to_vec();
+        big_mb.extend(vec![b'1'; INLINE_MAX_BYTES + 1]);
+        assert_eq!(
+            decode_all(&big_mb).1.unwrap().0,
+            "Protocol error: too big bulk count string"
+        );
+    }
+
+    #[test]
+    fn unauthenticated_limits() {
+        let limits = RequestLimits {
+            authenticated: false,
+            ..Default::default()
+        };
+        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+        let err = RequestDecoder::new().decode(&mut buf, &limits).unwrap_err();
+        assert_eq!(err.0, "Protocol error: unauthenticated multibulk length");
+        let mut buf = BytesMut::from(&b"*1\r\n$20000\r\n"[..]);
+        let err = RequestDecoder::new().decode(&mut buf, &limits).unwrap_err();
+        assert_eq!(err.0, "Protocol error: unauthenticated bulk length");
+    }
+
+    #[test]
+    fn inline_quoting() {
+        let args = split_args(br#"set "\x41\n" 'it\'s' plain"#).unwrap();
+        assert_eq!(
+            args,
+            vec![
+                Bytes::from("set"),
+                Bytes::from("A\n"),
+                Bytes::from("it's"),
+                Bytes::from("plain")
+            ]
+        );
+        assert!(split_args(br#""a"b"#).is_none());
+        assert_eq!(split_args(b"   ").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn string2ll_is_strict() {
+        assert_eq!(parse_i64(b"12"), Some(12));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"012"), None);
+        assert_eq!(parse_i64(b"+1"), None);
+        assert_eq!(parse_i64(b" 1"), None);
+        assert_eq!(parse_i64(b"-0"), None);
+    }
+
+    fn encode_request(args: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend(format!("${}\r\n", a.len()).as_bytes());
+            out.extend(a);
+            out.extend(b"\r\n");
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            failure_persistence: Some(Box::new(
+                proptest::test_runner::FileFailurePersistence::Direct(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../proptest-regressions/kiwi-resp-request.txt"
+                )),
+            )),
+            ..ProptestConfig::default()
+        })]
+
+        /// Any request, split at any points, decodes to the same arguments.
+        #[test]
+        fn split_delivery_roundtrips(
+            reqs in prop::collection::vec(prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..6), 1..5),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            let wire: Vec<u8> = reqs.iter().flat_map(|r| encode_request(r)).collect();
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
+            points.sort();
+            let mut dec = RequestDecoder::new();
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            let mut last = 0;
+            points.push(wire.len());
+            for p in points {
+                buf.extend_from_slice(&wire[last..p]);
+                last = p;
+                while let Some(args) = dec.decode(&mut buf, &RequestLimits::default()).unwrap() {
+                    got.push(args.iter().map(|b| b.to_vec()).collect::<Vec<_>>());
+                }
+            }
+            prop_assert_eq!(got, reqs);
+            prop_assert!(buf.is_empty());
+        }
+
+        /// Arbitrary bytes never panic the decoder, and it always makes progress or asks for more.
+        #[test]
+        fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..300)) {
+            let mut buf = BytesMut::from(&data[..]);
+            let mut dec = RequestDecoder::new();
+            for _ in 0..400 {
+                let before = buf.len();
+                match dec.decode(&mut buf, &RequestLimits::default()) {
+                    Ok(Some(_)) => prop_assert!(buf.len() < before),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! `kiwi-runtime` is the only door to the outside world.
+//!
+//! Networking, time, task spawning, randomness and the storage runtime all go
+//! through this crate. In production it is tokio; built with
+//! `RUSTFLAGS="--cfg madsim"` it is madsim's deterministic simulator. Because
+//! every other crate reaches the world only through here, the same RESP
+//! listener, command layer and RocksDB engine run unchanged in both, and a
+//! simulation seed replays bit for bit.
+//!
+//! `clippy.toml` forbids the real clock, OS threads, sockets and thread-local
+//! RNGs everywhere else; the few allowed uses below are the layer itself.
+
+pub mod net;
+pub mod rand;
+pub mod signal;
+pub mod storage;
+pub mod task;
+pub mod time;
+
+/// Channels and locks are runtime-neutral (they never touch the OS), so they
+/// are re-exported unchanged.
+pub mod sync {
+    pub use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify, RwLock, Semaphore};
+}
+
+/// Async I/O traits and helpers, re-exported so callers need no direct tokio
+/// dependency. madsim streams only send on `flush()`: always flush.
+pub mod io {
+    pub use tokio::io::{
+        split, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf,
+    };
+}
+
+/// `true` when built for the simulator.
+pub const SIMULATED: bool = cfg!(madsim);

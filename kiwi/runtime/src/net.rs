@@ -1,0 +1,2 @@
+//! Sockets. Production: tokio's TCP; simulation: madsim's simulated TCP.
+pub use tokio::net::{TcpListener, TcpStream};

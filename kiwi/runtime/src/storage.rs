@@ -1,0 +1,62 @@
+//! The storage runtime: where blocking RocksDB work runs.
+//!
+//! Kiwi keeps the original design's two runtimes. The network runtime owns
+//! sockets and RESP; the storage runtime owns the engine. They talk through
+//! bounded channels, so a slow disk pushes back on clients instead of
+//! buffering without limit. In production the storage runtime is a dedicated
+//! OS thread running its own current-thread tokio runtime (RocksDB calls
+//! block it, never the network threads). Under madsim OS threads are refused
+//! and `spawn_blocking` runs inline, so it is an ordinary simulated task.
+
+use std::future::Future;
+
+/// Handle to the storage runtime's worker; dropping it does not stop the worker.
+pub struct StorageRuntime {
+    #[cfg(not(madsim))]
+    thread: Option<std::thread::JoinHandle<()>>,
+    #[cfg(madsim)]
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl StorageRuntime {
+    /// Starts `worker` (a loop reading its request channel) on the storage runtime.
+    #[cfg(not(madsim))]
+    #[allow(clippy::disallowed_methods)]
+    pub fn start<F>(name: &str, worker: F) -> std::io::Result<StorageRuntime>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || rt.block_on(worker))?;
+        Ok(StorageRuntime {
+            thread: Some(thread),
+        })
+    }
+
+    #[cfg(madsim)]
+    pub fn start<F>(_name: &str, worker: F) -> std::io::Result<StorageRuntime>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Ok(StorageRuntime {
+            task: Some(tokio::spawn(worker)),
+        })
+    }
+
+    /// Waits for the worker to finish (after its request channel closed).
+    pub async fn join(mut self) {
+        #[cfg(not(madsim))]
+        if let Some(thread) = self.thread.take() {
+            // Joining a thread blocks; do it off the async executor.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        #[cfg(madsim)]
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}

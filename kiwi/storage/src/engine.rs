@@ -1,0 +1,628 @@
+//! The RocksDB engine: opening, atomic batches, point reads, scans, expiry.
+//!
+//! Every mutation goes through a [`Batch`] committed as one RocksDB
+//! `WriteBatch`, so a command's effects (data, expiry index, key counts,
+//! version counter) land together or not at all. The engine is owned by the
+//! storage runtime's single worker; `&mut self` on commit makes that explicit.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode,
+    Options, ReadOptions, WriteBatch, WriteOptions, DB,
+};
+
+use crate::error::{StorageError, StorageResult};
+use crate::filter::FilterHandle;
+use crate::keys::{self, meta_key};
+use crate::meta::Meta;
+
+/// Number of logical databases (`SELECT 0..15`).
+pub const DATABASES: usize = 16;
+
+pub(crate) const CF_META: &str = "meta";
+pub(crate) const CF_DATA: &str = "data";
+pub(crate) const CF_EXPIRE: &str = "expire";
+const CF_DEFAULT: &str = "default";
+
+/// Engine bookkeeping records in the default column family.
+const REC_DB_MAP: &[u8] = b"kiwi:dbmap";
+const REC_LAST_VERSION: &[u8] = b"kiwi:last-version";
+const REC_KEY_COUNT: &[u8] = b"kiwi:key-count:";
+
+/// When a write is acknowledged relative to the disk (Redis's `appendfsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// fsync the WAL before acknowledging (group commit per request batch).
+    Always,
+    /// fsync the WAL once a second; a crash of the machine loses <= 1 s.
+    EverySec,
+    /// Leave flushing to the OS. Survives a process crash, not a power cut.
+    No,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub sync: SyncMode,
+    pub block_cache_bytes: usize,
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            sync: SyncMode::EverySec,
+            block_cache_bytes: 128 << 20,
+            write_buffer_bytes: 64 << 20,
+        }
+    }
+}
+
+pub struct Engine {
+    db: Arc<DB>,
+    filter: FilterHandle,
+    /// Logical db number -> physical slot (SWAPDB swaps entries).
+    db_map: [u8; DATABASES],
+    /// Keys per physical slot, including expired ones not yet removed
+    /// (as Redis's DBSIZE counts them).
+    key_counts: [u64; DATABASES],
+    last_version: u64,
+    sync: SyncMode,
+    /// Writes committed since the WAL was last synced.
+    unsynced_writes: bool,
+}
+
+/// A set of mutations committed atomically by [`Engine::commit`].
+#[derive(Default)]
+pub struct Batch {
+    wb: WriteBatch,
+    /// Existence of keys touched in this batch (meta key -> exists), so that
+    /// several writes to one key in one batch count it once.
+    touched: HashMap<Vec<u8>, bool>,
+    count_delta: [i64; DATABASES],
+    count_reset: [bool; DATABASES],
+    db_map: Option<[u8; DATABASES]>,
+    last_version: Option<u64>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.wb.is_empty() && self.db_map.is_none()
+    }
+}
+
+fn cf<'a>(db: &'a DB, name: &'static str) -> StorageResult<&'a ColumnFamily> {
+    db.cf_handle(name)
+        .ok_or(StorageError::MissingColumnFamily(name))
+}
+
+impl Engine {
+    pub fn open(path: &Path, opts: &EngineOptions) -> StorageResult<Engine> {
+        let filter = FilterHandle::default();
+        let cache = Cache::new_lru_cache(opts.block_cache_bytes);
+
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        // RocksDB's stats timer thread mixes real and simulated time under
+        // madsim and makes DB::open fail intermittently; Kiwi reports its own stats.
+        db_opts.set_stats_dump_period_sec(0);
+        db_opts.set_stats_persist_period_sec(0);
+        db_opts.set_max_background_jobs(2);
+        db_opts.set_keep_log_file_num(4);
+
+        let table = |bloom: bool| {
+            let mut t = BlockBasedOptions::default();
+            t.set_block_cache(&cache);
+            if bloom {
+                t.set_bloom_filter(10.0, false);
+            }
+            t
+        };
+        let mut meta_opts = Options::default();
+        meta_opts.set_block_based_table_factory(&table(true));
+        meta_opts.set_write_buffer_size(opts.write_buffer_bytes);
+        meta_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+
+        let mut data_opts = Options::default();
+        data_opts.set_block_based_table_factory(&table(false));
+        data_opts.set_write_buffer_size(opts.write_buffer_bytes);
+        data_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let f = filter.clone();
+        data_opts.set_compaction_filter("kiwi-stale-version", move |_level, key, _value| {
+            f.decide(key)
+        });
+
+        let mut expire_opts = Options::default();
+        expire_opts.set_block_based_table_factory(&table(false));
+
+        let cfs = vec![
+            ColumnFamilyDescriptor::new(CF_DEFAULT, Options::default()),
+            ColumnFamilyDescriptor::new(CF_META, meta_opts),
+            ColumnFamilyDescriptor::new(CF_DATA, data_opts),
+            ColumnFamilyDescriptor::new(CF_EXPIRE, expire_opts),
+        ];
+        let db = Arc::new(DB::open_cf_descriptors(&db_opts, path, cfs)?);
+        filter.connect(&db);
+
+        let mut db_map = [0u8; DATABASES];
+        for (i, slot) in db_map.iter_mut().enumerate() {
+            *slot = i as u8;
+        }
+        if let Some(raw) = db.get(REC_DB_MAP)? {
+            if raw.len() != DATABASES || !is_permutation(&raw) {
+                return Err(StorageError::Corrupt("db map"));
+            }
+            db_map.copy_from_slice(&raw);
+        }
+        let mut key_counts = [0u64; DATABASES];
+        for (slot, count) in key_counts.iter_mut().enumerate() {
+            if let Some(raw) = db.get(count_record(slot as u8))? {
+                *count = decode_u64(&raw)?;
+            }
+        }
+        let last_version = match db.get(REC_LAST_VERSION)? {
+            Some(raw) => decode_u64(&raw)?,
+            None => 0,
+        };
+        Ok(Engine {
+            db,
+            filter,
+            db_map,
+            key_counts,
+            last_version,
+            sync: opts.sync,
+            unsynced_writes: false,
+        })
+    }
+
+    fn slot(&self, ldb: usize) -> u8 {
+        debug_assert!(ldb < DATABASES, "logical db {ldb} out of range");
+        self.db_map[ldb % DATABASES]
+    }
+
+    pub fn sync_mode(&self) -> SyncMode {
+        self.sync
+    }
+
+    pub fn set_sync_mode(&mut self, mode: SyncMode) {
+        self.sync = mode;
+    }
+
+    // ---- reads -------------------------------------------------------------
+
+    /// The raw metadata of `key`, including an expired record not yet removed.
+    pub fn get_meta(&self, ldb: usize, key: &[u8]) -> StorageResult<Option<Meta>> {
+        let cf = cf(&self.db, CF_META)?;
+        match self.db.get_pinned_cf(cf, meta_key(self.slot(ldb), key))? {
+            Some(raw) => Ok(Some(Meta::decode(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The metadata of `key` if it exists and has not expired at `now_ms`.
+    pub fn get_live(&self, ldb: usize, key: &[u8], now_ms: u64) -> StorageResult<Option<Meta>> {
+        Ok(self.get_meta(ldb, key)?.filter(|m| m.is_live(now_ms)))
+    }
+
+    /// Number of keys in logical db `ldb` (expired-but-unreclaimed included, as in Redis).
+    pub fn dbsize(&self, ldb: usize) -> u64 {
+        self.key_counts[self.slot(ldb) as usize]
+    }
+
+    /// Visits keys of `ldb` in hash order starting at `cursor`, at most
+    /// `max_visits` of them (live or not), calling `visit` for live keys.
+    /// Returns the cursor to continue from; 0 when the scan is complete.
+    /// Keys sharing one hash are never split across calls.
+    pub fn scan(
+        &self,
+        ldb: usize,
+        cursor: u64,
+        max_visits: usize,
+        now_ms: u64,
+        mut visit: impl FnMut(&[u8], &Meta),
+    ) -> StorageResult<u64> {
+        let slot = self.slot(ldb);
+        let cf = cf(&self.db, CF_META)?;
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(vec![slot + 1]);
+        let start = keys::meta_seek(slot, cursor);
+        let iter = self
+            .db
+            .iterator_cf_opt(cf, ro, IteratorMode::From(&start, Direction::Forward));
+        let mut visited = 0usize;
+        let mut last_hash: Option<u64> = None;
+        for item in iter {
+            let (raw_key, raw_val) = item?;
+            let Some((s, hash, key)) = keys::parse_meta_key(&raw_key) else {
+                return Err(StorageError::Corrupt("meta key"));
+            };
+            if s != slot {
+                break;
+            }
+            if visited >= max_visits.max(1) && last_hash != Some(hash) {
+                return Ok(hash);
+            }
+            let meta = Meta::decode(&raw_val)?;
+            if meta.is_live(now_ms) {
+                visit(key, &meta);
+            }
+            visited += 1;
+            last_hash = Some(hash);
+        }
+        Ok(0)
+    }
+
+    /// A key near a random position in `ldb`'s hash order, preferring live keys.
+    pub fn random_key(&self, ldb: usize, hash: u64, now_ms: u64) -> StorageResult<Option<Bytes>> {
+        // Bounded: try the position and the wrap-around, skipping a few expired keys.
+        for start in [hash, 0] {
+            let mut found = None;
+            let mut tries = 0usize;
+            self.scan(ldb, start, 64, now_ms, |key, _| {
+                if found.is_none() {
+                    found = Some(Bytes::copy_from_slice(key));
+                }
+                tries += 1;
+            })?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sub-keys and values of one collection version, in order, at most `limit`.
+    pub fn sub_keys(
+        &self,
+        ldb: usize,
+        key: &[u8],
+        version: u64,
+        limit: usize,
+    ) -> StorageResult<Vec<(Bytes, Bytes)>> {
+        let prefix = keys::data_prefix(self.slot(ldb), key, version);
+        let cf = cf(&self.db, CF_DATA)?;
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(prefix_successor(&prefix));
+        let iter = self
+            .db
+            .iterator_cf_opt(cf, ro, IteratorMode::From(&prefix, Direction::Forward));
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.push((
+                Bytes::copy_from_slice(&k[prefix.len()..]),
+                Bytes::copy_from_slice(&v),
+            ));
+        }
+        Ok(out)
+    }
+
+    pub fn get_sub_key(
+        &self,
+        ldb: usize,
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
+    ) -> StorageResult<Option<Bytes>> {
+        let cf = cf(&self.db, CF_DATA)?;
+        Ok(self
+            .db
+            .get_pinned_cf(cf, keys::data_key(self.slot(ldb), key, version, sub))?
+            .map(|v| Bytes::copy_from_slice(&v)))
+    }
+
+    // ---- writes ------------------------------------------------------------
+
+    pub fn batch(&self) -> Batch {
+        Batch::default()
+    }
+
+    /// A fresh version for a new collection incarnation. Versions are drawn
+    /// from a persisted counter, so they are unique across restarts and
+    /// identical on replicas that apply the same batches.
+    pub fn next_version(&self, b: &mut Batch) -> u64 {
+        let next = b.last_version.unwrap_or(self.last_version) + 1;
+        b.last_version = Some(next);
+        next
+    }
+
+    fn exists_in(&self, b: &Batch, mk: &[u8]) -> StorageResult<bool> {
+        if let Some(&e) = b.touched.get(mk) {
+            return Ok(e);
+        }
+        Ok(self.db.get_pinned_cf(cf(&self.db, CF_META)?, mk)?.is_some())
+    }
+
+    /// Writes `meta` as the record of `key`, replacing any previous record.
+    pub fn put_meta(
+        &self,
+        b: &mut Batch,
+        ldb: usize,
+        key: &[u8],
+        meta: &Meta,
+    ) -> StorageResult<()> {
+        let slot = self.slot(ldb);
+        let mk = meta_key(slot, key);
+        if !self.exists_in(b, &mk)? {
+            b.count_delta[slot as usize] += 1;
+        }
+        b.wb.put_cf(cf(&self.db, CF_META)?, &mk, meta.encode());
+        if meta.expire_at_ms != 0 {
+            b.wb.put_cf(
+                cf(&self.db, CF_EXPIRE)?,
+                keys::expire_key(meta.expire_at_ms, slot, key),
+                b"",
+            );
+        }
+        b.touched.insert(mk, true);
+        Ok(())
+    }
+
+    /// Deletes `key` (any type). Collection elements are reclaimed lazily by
+    /// the compaction filter, so this is O(1) whatever the size.
+    pub fn delete(&self, b: &mut Batch, ldb: usize, key: &[u8]) -> StorageResult<bool> {
+        let slot = self.slot(ldb);
+        let mk = meta_key(slot, key);
+        if !self.exists_in(b, &mk)? {
+            return Ok(false);
+        }
+        b.count_delta[slot as usize] -= 1;
+        b.wb.delete_cf(cf(&self.db, CF_META)?, &mk);
+        b.touched.insert(mk, false);
+        Ok(true)
+    }
+
+    pub fn put_sub_key(
+        &self,
+        b: &mut Batch,
+        ldb: usize,
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
+        value: &[u8],
+    ) -> StorageResult<()> {
+        b.wb.put_cf(
+            cf(&self.db, CF_DATA)?,
+            keys::data_key(self.slot(ldb), key, version, sub),
+            value,
+        );
+        Ok(())
+    }
+
+    pub fn delete_sub_key(
+        &self,
+        b: &mut Batch,
+        ldb: usize,
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
+    ) -> StorageResult<()> {
+        b.wb.delete_cf(
+            cf(&self.db, CF_DATA)?,
+            keys::data_key(self.slot(ldb), key, version, sub),
+        );
+        Ok(())
+    }
+
+    /// Removes every key of logical db `ldb`.
+    pub fn flush_db(&self, b: &mut Batch, ldb: usize) -> StorageResult<()> {
+        let slot = self.slot(ldb);
+        for name in [CF_META, CF_DATA] {
+            b.wb.delete_range_cf(cf(&self.db, name)?, [slot], [slot + 1]);
+        }
+        b.count_delta[slot as usize] = 0;
+        b.count_reset[slot as usize] = true;
+        b.touched.retain(|k, _| k.first() != Some(&slot));
+        Ok(())
+    }
+
+    /// Swaps logical databases `a` and `b` in O(1).
+    pub fn swap_db(&self, batch: &mut Batch, a: usize, b: usize) {
+        let mut map = batch.db_map.unwrap_or(self.db_map);
+        map.swap(a % DATABASES, b % DATABASES);
+        batch.db_map = Some(map);
+    }
+
+    /// Commits `b` atomically. Durability follows the sync mode: with
+    /// `Always`, callers must call [`Engine::sync_if_needed`] before acknowledging.
+    pub fn commit(&mut self, mut b: Batch) -> StorageResult<()> {
+        if b.is_empty() && b.last_version.is_none() {
+            return Ok(());
+        }
+        let default = cf(&self.db, CF_DEFAULT)?;
+        let mut counts = self.key_counts;
+        for slot in 0..DATABASES {
+            if b.count_reset[slot] {
+                counts[slot] = 0;
+            }
+            if b.count_delta[slot] != 0 || b.count_reset[slot] {
+                let updated = counts[slot] as i64 + b.count_delta[slot];
+                debug_assert!(updated >= 0, "key count of slot {slot} went negative");
+                counts[slot] = updated.max(0) as u64;
+                b.wb.put_cf(
+                    default,
+                    count_record(slot as u8),
+                    counts[slot].to_be_bytes(),
+                );
+            }
+        }
+        if let Some(v) = b.last_version {
+            b.wb.put_cf(default, REC_LAST_VERSION, v.to_be_bytes());
+        }
+        if let Some(map) = b.db_map {
+            b.wb.put_cf(default, REC_DB_MAP, map);
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(false);
+        self.db.write_opt(b.wb, &wo)?;
+        self.key_counts = counts;
+        if let Some(v) = b.last_version {
+            self.last_version = v;
+        }
+        if let Some(map) = b.db_map {
+            self.db_map = map;
+        }
+        self.unsynced_writes = true;
+        Ok(())
+    }
+
+    /// Group commit: under `SyncMode::Always`, fsyncs the WAL once for all
+    /// writes committed since the last call. Call before acknowledging them.
+    pub fn sync_if_needed(&mut self) -> StorageResult<()> {
+        if self.sync == SyncMode::Always && self.unsynced_writes {
+            self.sync_wal()?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the WAL (the once-a-second tick of `EverySec`, and shutdown).
+    pub fn sync_wal(&mut self) -> StorageResult<()> {
+        if self.unsynced_writes {
+            self.db.flush_wal(true)?;
+            self.unsynced_writes = false;
+        }
+        Ok(())
+    }
+
+    /// One active-expiry step: removes keys whose expiry is <= `now_ms`,
+    /// visiting at most `max_entries` index entries. Returns the keys removed
+    /// as (logical db, key).
+    pub fn expire_cycle(
+        &mut self,
+        now_ms: u64,
+        max_entries: usize,
+    ) -> StorageResult<Vec<(usize, Bytes)>> {
+        let ecf = cf(&self.db, CF_EXPIRE)?;
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(now_ms.saturating_add(1).to_be_bytes().to_vec());
+        let mut b = self.batch();
+        let mut removed = Vec::new();
+        let mut logical_of = [0usize; DATABASES];
+        for (l, &s) in self.db_map.iter().enumerate() {
+            logical_of[s as usize] = l;
+        }
+        for item in self
+            .db
+            .iterator_cf_opt(ecf, ro, IteratorMode::Start)
+            .take(max_entries)
+        {
+            let (raw, _) = item?;
+            b.wb.delete_cf(ecf, &raw);
+            let Some((at, slot, key)) = keys::parse_expire_key(&raw) else {
+                continue;
+            };
+            if slot as usize >= DATABASES {
+                continue;
+            }
+            let ldb = logical_of[slot as usize];
+            // The index may be stale (TTL changed, key deleted or rewritten).
+            if let Some(meta) = self.get_meta(ldb, key)? {
+                if meta.expire_at_ms == at && at <= now_ms && self.delete(&mut b, ldb, key)? {
+                    removed.push((ldb, Bytes::copy_from_slice(key)));
+                }
+            }
+        }
+        self.commit(b)?;
+        Ok(removed)
+    }
+
+    /// Number of keys in `ldb` carrying a TTL (for INFO keyspace), by scan.
+    pub fn count_expires(&self, ldb: usize, now_ms: u64, limit: usize) -> StorageResult<u64> {
+        let mut n = 0u64;
+        let mut cursor = 0;
+        let mut visited = 0usize;
+        loop {
+            cursor = self.scan(ldb, cursor, 1024, now_ms, |_, m| {
+                if m.expire_at_ms != 0 {
+                    n += 1;
+                }
+            })?;
+            visited += 1024;
+            if cursor == 0 || visited >= limit {
+                return Ok(n);
+            }
+        }
+    }
+
+    /// Compacts everything (tests and `DEBUG`-style maintenance).
+    pub fn compact_all(&self) -> StorageResult<()> {
+        for name in [CF_META, CF_DATA, CF_EXPIRE] {
+            self.db
+                .compact_range_cf(cf(&self.db, name)?, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
+    /// Approximate on-disk size of live SST files, in bytes.
+    pub fn disk_bytes(&self) -> u64 {
+        self.db
+            .property_int_value("rocksdb.total-sst-files-size")
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    }
+
+    /// Flushes memtables and the WAL; called on graceful shutdown.
+    pub fn flush(&mut self) -> StorageResult<()> {
+        self.db.flush_wal(true)?;
+        self.db.flush()?;
+        for name in [CF_META, CF_DATA, CF_EXPIRE] {
+            self.db.flush_cf(cf(&self.db, name)?)?;
+        }
+        self.unsynced_writes = false;
+        Ok(())
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Stop the compaction filter from reaching the DB, then wait for
+        // background work, so the last handle is never dropped on a
+        // compaction thread.
+        self.filter.disconnect();
+        self.db.cancel_all_background_work(true);
+    }
+}
+
+fn count_record(slot: u8) -> Vec<u8> {
+    let mut k = REC_KEY_COUNT.to_vec();
+    k.push(slot);
+    k
+}
+
+fn decode_u64(raw: &[u8]) -> StorageResult<u64> {
+    let arr: [u8; 8] = raw
+        .try_into()
+        .map_err(|_| StorageError::Corrupt("u64 record"))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+fn is_permutation(raw: &[u8]) -> bool {
+    let mut seen = [false; DATABASES];
+    for &s in raw {
+        if s as usize >= DATABASES || seen[s as usize] {
+            return false;
+        }
+        seen[s as usize] = true;
+    }
+    true
+}
+
+/// The smallest byte string greater than every string starting with `prefix`.
+fn prefix_successor(prefix: &[u8]) -> Vec<u8> {
+    let mut out = prefix.to_vec();
+    while let Some(last) = out.pop() {
+        if last < 0xff {
+            out.push(last + 1);
+            return out;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}

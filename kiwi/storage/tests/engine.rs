@@ -1,0 +1,206 @@
+//! Engine tests against real RocksDB in temporary directories.
+
+use bytes::Bytes;
+use kiwi_storage::{Engine, EngineOptions, KeyKind, Meta};
+
+fn open(dir: &std::path::Path) -> Engine {
+    Engine::open(dir, &EngineOptions::default()).expect("open engine")
+}
+
+#[test]
+fn strings_persist_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut e = open(dir.path());
+        let mut b = e.batch();
+        e.put_meta(&mut b, 0, b"a", &Meta::string(Bytes::from_static(b"1"), 0))
+            .unwrap();
+        e.put_meta(&mut b, 0, b"a", &Meta::string(Bytes::from_static(b"2"), 0))
+            .unwrap();
+        e.put_meta(&mut b, 3, b"b", &Meta::string(Bytes::from_static(b"x"), 0))
+            .unwrap();
+        e.commit(b).unwrap();
+        assert_eq!(
+            e.dbsize(0),
+            1,
+            "two writes to one key in one batch count once"
+        );
+        assert_eq!(e.dbsize(3), 1);
+    }
+    let e = open(dir.path());
+    assert_eq!(
+        e.get_meta(0, b"a").unwrap().unwrap().payload,
+        Bytes::from_static(b"2")
+    );
+    assert_eq!(e.dbsize(0), 1);
+    assert_eq!(e.dbsize(3), 1);
+}
+
+#[test]
+fn swapdb_and_flushdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = open(dir.path());
+    let mut b = e.batch();
+    e.put_meta(&mut b, 1, b"k", &Meta::string(Bytes::from_static(b"v"), 0))
+        .unwrap();
+    e.commit(b).unwrap();
+    let mut b = e.batch();
+    e.swap_db(&mut b, 1, 2);
+    e.commit(b).unwrap();
+    assert!(e.get_meta(1, b"k").unwrap().is_none());
+    assert!(e.get_meta(2, b"k").unwrap().is_some());
+    assert_eq!((e.dbsize(1), e.dbsize(2)), (0, 1));
+    let mut b = e.batch();
+    e.flush_db(&mut b, 2).unwrap();
+    e.commit(b).unwrap();
+    assert!(e.get_meta(2, b"k").unwrap().is_none());
+    assert_eq!(e.dbsize(2), 0);
+    drop(e);
+    let e = open(dir.path());
+    assert_eq!(e.dbsize(2), 0);
+}
+
+#[test]
+fn compaction_filter_drops_dead_versions_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = open(dir.path());
+    // A "hash" with 1000 fields at version v1.
+    let mut b = e.batch();
+    let v1 = e.next_version(&mut b);
+    e.put_meta(
+        &mut b,
+        0,
+        b"h",
+        &Meta::collection(KeyKind::Hash, v1, 1000, Bytes::new(), 0),
+    )
+    .unwrap();
+    for i in 0..1000u32 {
+        e.put_sub_key(&mut b, 0, b"h", v1, &i.to_be_bytes(), b"value")
+            .unwrap();
+    }
+    // A live collection that must survive.
+    let keep = e.next_version(&mut b);
+    e.put_meta(
+        &mut b,
+        0,
+        b"keep",
+        &Meta::collection(KeyKind::Set, keep, 1, Bytes::new(), 0),
+    )
+    .unwrap();
+    e.put_sub_key(&mut b, 0, b"keep", keep, b"m", b"").unwrap();
+    e.commit(b).unwrap();
+    e.flush().unwrap();
+
+    // O(1) delete: one metadata write, whatever the size.
+    let mut b = e.batch();
+    assert!(e.delete(&mut b, 0, b"h").unwrap());
+    e.commit(b).unwrap();
+    assert_eq!(
+        e.sub_keys(0, b"h", v1, 10_000).unwrap().len(),
+        1000,
+        "elements linger until compaction"
+    );
+    e.flush().unwrap();
+    e.compact_all().unwrap();
+    assert_eq!(
+        e.sub_keys(0, b"h", v1, 10_000).unwrap().len(),
+        0,
+        "compaction reclaimed dead version"
+    );
+    assert_eq!(
+        e.sub_keys(0, b"keep", keep, 10).unwrap().len(),
+        1,
+        "live version kept"
+    );
+}
+
+#[test]
+fn active_expiry_removes_due_keys_and_ignores_stale_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = open(dir.path());
+    let mut b = e.batch();
+    e.put_meta(
+        &mut b,
+        0,
+        b"soon",
+        &Meta::string(Bytes::from_static(b"x"), 1_000),
+    )
+    .unwrap();
+    e.put_meta(
+        &mut b,
+        0,
+        b"later",
+        &Meta::string(Bytes::from_static(b"x"), 5_000),
+    )
+    .unwrap();
+    e.put_meta(
+        &mut b,
+        0,
+        b"rewritten",
+        &Meta::string(Bytes::from_static(b"x"), 1_000),
+    )
+    .unwrap();
+    e.commit(b).unwrap();
+    let mut b = e.batch();
+    e.put_meta(
+        &mut b,
+        0,
+        b"rewritten",
+        &Meta::string(Bytes::from_static(b"y"), 0),
+    )
+    .unwrap();
+    e.commit(b).unwrap();
+    assert!(
+        e.get_live(0, b"soon", 2_000).unwrap().is_none(),
+        "lazy expiry hides it"
+    );
+    let removed = e.expire_cycle(2_000, 100).unwrap();
+    assert_eq!(removed, vec![(0, Bytes::from_static(b"soon"))]);
+    assert!(e.get_meta(0, b"rewritten").unwrap().is_some());
+    assert!(e.get_meta(0, b"later").unwrap().is_some());
+    assert_eq!(e.dbsize(0), 2);
+}
+
+#[test]
+fn scan_visits_every_key_once_across_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = open(dir.path());
+    let mut b = e.batch();
+    for i in 0..500 {
+        e.put_meta(
+            &mut b,
+            0,
+            format!("k{i}").as_bytes(),
+            &Meta::string(Bytes::new(), 0),
+        )
+        .unwrap();
+    }
+    e.commit(b).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = 0;
+    let mut rounds = 0;
+    loop {
+        cursor = e
+            .scan(0, cursor, 10, 0, |k, _| {
+                assert!(seen.insert(k.to_vec()), "duplicate")
+            })
+            .unwrap();
+        // Writes between calls must not invalidate the cursor.
+        let mut b = e.batch();
+        e.put_meta(
+            &mut b,
+            0,
+            format!("new{rounds}").as_bytes(),
+            &Meta::string(Bytes::new(), 0),
+        )
+        .unwrap();
+        e.commit(b).unwrap();
+        rounds += 1;
+        if cursor == 0 {
+            break;
+        }
+    }
+    for i in 0..500 {
+        assert!(seen.contains(format!("k{i}").as_bytes()), "missed k{i}");
+    }
+}
