@@ -1,1 +1,35 @@
-//! placeholder
+//! `kiwi-cmd` owns what each Redis command means.
+//!
+//! * [`table`]: the command table (names, arity, flags, docs): the single
+//!   source for dispatch, arity errors and `COMMAND INFO/DOCS/LIST/COUNT`.
+//! * [`exec`]: the executor that runs on the storage runtime, one command at
+//!   a time against the engine, so read-modify-write commands are atomic.
+//! * one module per command family: [`strings`], [`keyspace`], [`server`].
+//! * [`config`] and [`state`]: the server configuration and the state shared
+//!   between the network runtime (connections) and the storage runtime.
+//!
+//! Connection-scoped commands (HELLO, AUTH, SELECT, CLIENT, ...) are listed
+//! in the table but executed by the server crate, which owns connections.
+
+pub mod args;
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod glob;
+pub mod keyspace;
+pub mod server;
+pub mod state;
+pub mod strings;
+pub mod table;
+
+pub use config::Config;
+pub use error::CmdError;
+pub use exec::{Ctx, Executor};
+pub use state::{ClientHandle, Shared};
+pub use table::{lookup, CommandSpec, Route};
+
+/// The Redis version Kiwi reports (`redis_version`, `HELLO`): the version
+/// whose behaviour Kiwi implements and is tested against.
+pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
+/// Kiwi's own version.
+pub const KIWI_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -14,6 +14,7 @@ pub mod net;
 pub mod rand;
 pub mod signal;
 pub mod storage;
+pub mod sys;
 pub mod task;
 pub mod time;
 

@@ -1,0 +1,230 @@
+//! Server configuration: the TOML file (`config.example.toml`), and the
+//! parameters `CONFIG GET` / `CONFIG SET` expose, under Redis's names.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Kiwi's configuration. Field names are Redis's parameter names.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct Config {
+    pub bind: String,
+    pub port: u16,
+    /// Data directory (RocksDB lives under it).
+    pub dir: PathBuf,
+    /// Password of the default user; empty = no authentication.
+    pub requirepass: String,
+    pub maxclients: u64,
+    /// Close connections idle for this many seconds (0 = never).
+    pub timeout: u64,
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+    /// `always`, `everysec` or `no` (see docs/durability in README).
+    pub appendfsync: String,
+    /// Background task frequency (active expiry cycles per second).
+    pub hz: u64,
+    pub loglevel: String,
+    /// Depth of the bounded queue between network and storage runtimes.
+    pub storage_queue_depth: usize,
+    pub block_cache_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1".into(),
+            port: 7379,
+            dir: PathBuf::from("./kiwi-data"),
+            requirepass: String::new(),
+            maxclients: 10_000,
+            timeout: 0,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            appendfsync: "everysec".into(),
+            hz: 10,
+            loglevel: "notice".into(),
+            storage_queue_depth: 1024,
+            block_cache_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+/// How a parameter may be changed at runtime.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mutability {
+    Mutable,
+    Immutable,
+}
+
+/// Parameters visible to CONFIG GET, in the order CONFIG GET * lists them.
+/// Some are compatibility constants that tools (redis-benchmark, redis-cli)
+/// query; they are immutable.
+const PARAMS: &[(&str, Mutability)] = &[
+    ("bind", Mutability::Immutable),
+    ("port", Mutability::Immutable),
+    ("dir", Mutability::Immutable),
+    ("requirepass", Mutability::Mutable),
+    ("maxclients", Mutability::Mutable),
+    ("timeout", Mutability::Mutable),
+    ("proto-max-bulk-len", Mutability::Mutable),
+    ("client-query-buffer-limit", Mutability::Mutable),
+    ("appendfsync", Mutability::Mutable),
+    ("hz", Mutability::Mutable),
+    ("loglevel", Mutability::Mutable),
+    ("storage-queue-depth", Mutability::Immutable),
+    ("block-cache-bytes", Mutability::Immutable),
+    ("databases", Mutability::Immutable),
+    ("save", Mutability::Immutable),
+    ("appendonly", Mutability::Immutable),
+    ("maxmemory", Mutability::Immutable),
+    ("maxmemory-policy", Mutability::Immutable),
+];
+
+impl Config {
+    /// Parses a TOML document.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !matches!(self.appendfsync.as_str(), "always" | "everysec" | "no") {
+            return Err(format!("appendfsync must be always, everysec or no, not {:?}", self.appendfsync));
+        }
+        if self.hz == 0 || self.hz > 500 {
+            return Err("hz must be in 1..=500".into());
+        }
+        if self.storage_queue_depth == 0 {
+            return Err("storage-queue-depth must be > 0".into());
+        }
+        if self.proto_max_bulk_len < 1024 * 1024 {
+            return Err("proto-max-bulk-len must be at least 1mb".into());
+        }
+        Ok(())
+    }
+
+    /// Parameter names matching `pattern` with their current values.
+    pub fn get_matching(&self, pattern: &[u8]) -> Vec<(String, String)> {
+        PARAMS
+            .iter()
+            .filter(|(name, _)| crate::glob::matches(pattern, name.as_bytes(), true))
+            .filter_map(|(name, _)| self.get(name).map(|v| (name.to_string(), v)))
+            .collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        Some(match name {
+            "bind" => self.bind.clone(),
+            "port" => self.port.to_string(),
+            "dir" => self.dir.display().to_string(),
+            "requirepass" => self.requirepass.clone(),
+            "maxclients" => self.maxclients.to_string(),
+            "timeout" => self.timeout.to_string(),
+            "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
+            "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
+            "appendfsync" => self.appendfsync.clone(),
+            "hz" => self.hz.to_string(),
+            "loglevel" => self.loglevel.clone(),
+            "storage-queue-depth" => self.storage_queue_depth.to_string(),
+            "block-cache-bytes" => self.block_cache_bytes.to_string(),
+            "databases" => kiwi_storage::DATABASES.to_string(),
+            "save" => String::new(),
+            "appendonly" => "no".into(),
+            "maxmemory" => "0".into(),
+            "maxmemory-policy" => "noeviction".into(),
+            _ => return None,
+        })
+    }
+
+    /// Applies one `CONFIG SET name value`; the error is Redis's reason text.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), SetError> {
+        let Some((_, mutability)) = PARAMS.iter().find(|(n, _)| *n == name) else {
+            return Err(SetError::Unknown);
+        };
+        if *mutability == Mutability::Immutable {
+            return Err(SetError::Invalid("can't set immutable config".into()));
+        }
+        let int = |v: &str| v.parse::<u64>().map_err(|_| SetError::Invalid("argument couldn't be parsed into an integer".into()));
+        let mem = |v: &str| parse_memory(v).ok_or_else(|| SetError::Invalid("argument must be a memory value".into()));
+        let mut next = self.clone();
+        match name {
+            "requirepass" => next.requirepass = value.to_string(),
+            "maxclients" => next.maxclients = int(value)?,
+            "timeout" => next.timeout = int(value)?,
+            "proto-max-bulk-len" => next.proto_max_bulk_len = mem(value)?,
+            "client-query-buffer-limit" => next.client_query_buffer_limit = mem(value)?,
+            "appendfsync" => {
+                let v = value.to_ascii_lowercase();
+                if !matches!(v.as_str(), "always" | "everysec" | "no") {
+                    return Err(SetError::Invalid("argument(s) must be one of the following: always, everysec, no".into()));
+                }
+                next.appendfsync = v;
+            }
+            "hz" => next.hz = int(value)?.clamp(1, 500),
+            "loglevel" => {
+                let v = value.to_ascii_lowercase();
+                if !matches!(v.as_str(), "debug" | "verbose" | "notice" | "warning" | "nothing") {
+                    return Err(SetError::Invalid("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into()));
+                }
+                next.loglevel = v;
+            }
+            _ => return Err(SetError::Unknown),
+        }
+        next.validate().map_err(SetError::Invalid)?;
+        *self = next;
+        Ok(())
+    }
+
+    pub fn is_known(name: &str) -> bool {
+        PARAMS.iter().any(|(n, _)| *n == name)
+    }
+}
+
+#[derive(Debug)]
+pub enum SetError {
+    Unknown,
+    Invalid(String),
+}
+
+/// Parses Redis memory values: `1024`, `64kb`, `512mb`, `1gb`, `2k` ...
+pub fn parse_memory(v: &str) -> Option<u64> {
+    let lower = v.to_ascii_lowercase();
+    let (num, mul) = [("gb", 1u64 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1_000), ("b", 1)]
+        .iter()
+        .find_map(|(suffix, mul)| lower.strip_suffix(suffix).map(|n| (n.to_string(), *mul)))
+        .unwrap_or((lower.clone(), 1));
+    num.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_matches_defaults() {
+        let text = include_str!("../../../config.example.toml");
+        let cfg = Config::from_toml(text).expect("config.example.toml must parse");
+        assert_eq!(cfg, Config::default(), "config.example.toml documents the defaults");
+    }
+
+    #[test]
+    fn memory_values() {
+        assert_eq!(parse_memory("512mb"), Some(512 << 20));
+        assert_eq!(parse_memory("1GB"), Some(1 << 30));
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("x"), None);
+    }
+
+    #[test]
+    fn set_rules() {
+        let mut c = Config::default();
+        assert!(c.set("maxclients", "5").is_ok());
+        assert_eq!(c.maxclients, 5);
+        assert!(matches!(c.set("port", "1"), Err(SetError::Invalid(_))));
+        assert!(matches!(c.set("nope", "1"), Err(SetError::Unknown)));
+        assert!(matches!(c.set("maxclients", "x"), Err(SetError::Invalid(_))));
+        assert_eq!(c.get_matching(b"max*").len(), 4);
+    }
+}

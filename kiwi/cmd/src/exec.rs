@@ -1,0 +1,195 @@
+//! The executor: runs commands on the storage runtime, one at a time.
+//!
+//! Commands arrive already looked up and arity-checked by the connection.
+//! Each command reads what it needs and commits its writes as one atomic
+//! batch; since a single worker owns the engine, a command never interleaves
+//! with another (Redis's single-threaded semantics).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kiwi_resp::{Frame, Protocol};
+use kiwi_storage::{Engine, KeyKind, Meta, SyncMode};
+
+use crate::error::{wrongtype, CmdResult};
+use crate::state::Shared;
+use crate::{keyspace, server, strings};
+
+/// What a command sees: the engine, the shared state, and the caller's
+/// database, protocol and time snapshot (Redis's `commandTimeSnapshot`).
+pub struct Ctx<'a> {
+    pub engine: &'a mut Engine,
+    pub shared: &'a Shared,
+    pub db: usize,
+    pub now_ms: u64,
+    pub proto: Protocol,
+}
+
+impl Ctx<'_> {
+    /// Live metadata of `key`, counting a keyspace hit or miss.
+    pub fn lookup(&self, key: &[u8]) -> CmdResult<Option<Meta>> {
+        let meta = self.engine.get_live(self.db, key, self.now_ms)?;
+        let stat = if meta.is_some() { &self.shared.stats.keyspace_hits } else { &self.shared.stats.keyspace_misses };
+        stat.fetch_add(1, Relaxed);
+        Ok(meta)
+    }
+
+    /// Live metadata without touching hit/miss statistics (writes, EXISTS, TYPE).
+    pub fn peek(&self, key: &[u8]) -> CmdResult<Option<Meta>> {
+        Ok(self.engine.get_live(self.db, key, self.now_ms)?)
+    }
+
+    /// The value of a string key; WRONGTYPE if the key holds another type.
+    pub fn get_string(&self, key: &[u8]) -> CmdResult<Option<Meta>> {
+        match self.lookup(key)? {
+            Some(m) if m.kind != KeyKind::String => Err(wrongtype()),
+            other => Ok(other),
+        }
+    }
+
+    /// Like [`Ctx::get_string`] without hit/miss accounting.
+    pub fn peek_string(&self, key: &[u8]) -> CmdResult<Option<Meta>> {
+        match self.peek(key)? {
+            Some(m) if m.kind != KeyKind::String => Err(wrongtype()),
+            other => Ok(other),
+        }
+    }
+
+    /// Commits a batch and counts it as a change (INFO's `rdb_changes_since_last_save`).
+    pub fn commit(&mut self, batch: kiwi_storage::Batch, changes: u64) -> CmdResult<()> {
+        self.engine.commit(batch)?;
+        self.shared.stats.dirty.fetch_add(changes, Relaxed);
+        Ok(())
+    }
+
+    pub fn max_bulk_len(&self) -> u64 {
+        self.shared.config.read().map(|c| c.proto_max_bulk_len).unwrap_or(512 << 20)
+    }
+}
+
+/// Owns the engine on the storage runtime.
+pub struct Executor {
+    engine: Engine,
+    shared: Arc<Shared>,
+}
+
+impl Executor {
+    pub fn new(engine: Engine, shared: Arc<Shared>) -> Executor {
+        Executor { engine, shared }
+    }
+
+    /// Executes one storage-routed command (`args[0]` is its name).
+    pub fn execute(&mut self, db: usize, proto: Protocol, args: &[Bytes]) -> Frame {
+        let now_ms = kiwi_runtime::time::now_ms();
+        let mut ctx = Ctx { engine: &mut self.engine, shared: &self.shared, db, now_ms, proto };
+        let name = args.first().map(|a| a.to_ascii_lowercase()).unwrap_or_default();
+        let result = dispatch(&mut ctx, &name, args);
+        let frame = result.unwrap_or_else(|e| e.into_frame());
+        if frame.is_error() {
+            self.shared.stats.total_error_replies.fetch_add(1, Relaxed);
+        }
+        frame
+    }
+
+    /// Makes the writes acknowledged so far durable per the sync mode
+    /// (group commit); call before sending their replies.
+    pub fn sync_before_reply(&mut self) -> Frame {
+        match self.engine.sync_if_needed() {
+            Ok(()) => Frame::ok(),
+            Err(e) => crate::error::CmdError::from(e).into_frame(),
+        }
+    }
+
+    /// The once-a-second fsync of `appendfsync everysec`.
+    pub fn tick_second(&mut self) {
+        if self.engine.sync_mode() == SyncMode::EverySec {
+            if let Err(e) = self.engine.sync_wal() {
+                tracing::error!(error = %e, "periodic WAL sync failed");
+            }
+        }
+    }
+
+    /// One active-expiry step (bounded work); returns keys removed.
+    pub fn active_expire(&mut self, max_entries: usize) -> usize {
+        match self.engine.expire_cycle(kiwi_runtime::time::now_ms(), max_entries) {
+            Ok(removed) => {
+                self.shared.stats.expired_keys.fetch_add(removed.len() as u64, Relaxed);
+                removed.len()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "active expiry failed");
+                0
+            }
+        }
+    }
+
+    /// Flushes everything to disk (graceful shutdown).
+    pub fn shutdown(&mut self) {
+        if let Err(e) = self.engine.flush() {
+            tracing::error!(error = %e, "flush on shutdown failed");
+        }
+    }
+}
+
+fn dispatch(ctx: &mut Ctx<'_>, name: &[u8], args: &[Bytes]) -> CmdResult {
+    let name = std::str::from_utf8(name).unwrap_or("");
+    match name {
+        // strings
+        "get" => strings::get(ctx, args),
+        "set" => strings::set(ctx, args),
+        "setnx" => strings::setnx(ctx, args),
+        "setex" => strings::setex(ctx, args, 1000, "setex"),
+        "psetex" => strings::setex(ctx, args, 1, "psetex"),
+        "getset" => strings::getset(ctx, args),
+        "getdel" => strings::getdel(ctx, args),
+        "getex" => strings::getex(ctx, args),
+        "mget" => strings::mget(ctx, args),
+        "mset" => strings::mset(ctx, args),
+        "msetnx" => strings::msetnx(ctx, args),
+        "append" => strings::append(ctx, args),
+        "strlen" => strings::strlen(ctx, args),
+        "incr" => strings::incr_by(ctx, &args[1], 1),
+        "decr" => strings::incr_by(ctx, &args[1], -1),
+        "incrby" => strings::incrby(ctx, args, false),
+        "decrby" => strings::incrby(ctx, args, true),
+        "incrbyfloat" => strings::incrbyfloat(ctx, args),
+        "getrange" | "substr" => strings::getrange(ctx, args),
+        "setrange" => strings::setrange(ctx, args),
+        "lcs" => strings::lcs(ctx, args),
+        // keyspace
+        "del" | "unlink" => keyspace::del(ctx, args),
+        "exists" => keyspace::exists(ctx, args),
+        "touch" => keyspace::exists(ctx, args),
+        "type" => keyspace::type_(ctx, args),
+        "keys" => keyspace::keys(ctx, args),
+        "scan" => keyspace::scan(ctx, args),
+        "randomkey" => keyspace::randomkey(ctx),
+        "rename" => keyspace::rename(ctx, args, false),
+        "renamenx" => keyspace::rename(ctx, args, true),
+        "move" => keyspace::move_(ctx, args),
+        "copy" => keyspace::copy(ctx, args),
+        "expire" => keyspace::expire(ctx, args, 1000, false, "expire"),
+        "pexpire" => keyspace::expire(ctx, args, 1, false, "pexpire"),
+        "expireat" => keyspace::expire(ctx, args, 1000, true, "expireat"),
+        "pexpireat" => keyspace::expire(ctx, args, 1, true, "pexpireat"),
+        "ttl" => keyspace::ttl(ctx, args, 1000, false),
+        "pttl" => keyspace::ttl(ctx, args, 1, false),
+        "expiretime" => keyspace::ttl(ctx, args, 1000, true),
+        "pexpiretime" => keyspace::ttl(ctx, args, 1, true),
+        "persist" => keyspace::persist(ctx, args),
+        "object" => keyspace::object(ctx, args),
+        // server
+        "dbsize" => server::dbsize(ctx),
+        "flushdb" => server::flushdb(ctx, args),
+        "flushall" => server::flushall(ctx, args),
+        "swapdb" => server::swapdb(ctx, args),
+        "info" => server::info(ctx, args),
+        "config" => server::config(ctx, args),
+        "command" => server::command(ctx, args),
+        "time" => server::time(),
+        "lastsave" => server::lastsave(ctx),
+        "function" => server::function(ctx, args),
+        _ => Err(crate::error::unknown_command(args)),
+    }
+}

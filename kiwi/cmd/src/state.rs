@@ -1,0 +1,160 @@
+//! State shared by the network runtime (connections) and the storage
+//! runtime (executor): configuration, statistics and the client registry.
+//! Everything here is behind short, non-async critical sections or atomics.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+
+use kiwi_runtime::sync::Notify;
+
+use crate::config::Config;
+
+/// Server-wide counters reported by INFO.
+#[derive(Default)]
+pub struct Stats {
+    pub total_connections_received: AtomicU64,
+    pub total_commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub expired_keys: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    pub total_net_input_bytes: AtomicU64,
+    pub total_net_output_bytes: AtomicU64,
+    pub total_error_replies: AtomicU64,
+    pub dirty: AtomicU64,
+}
+
+impl Stats {
+    pub fn reset(&self) {
+        for c in [
+            &self.total_connections_received,
+            &self.total_commands_processed,
+            &self.rejected_connections,
+            &self.expired_keys,
+            &self.keyspace_hits,
+            &self.keyspace_misses,
+            &self.total_net_input_bytes,
+            &self.total_net_output_bytes,
+            &self.total_error_replies,
+        ] {
+            c.store(0, Relaxed);
+        }
+    }
+}
+
+/// One connected client, as CLIENT LIST / INFO / KILL see it.
+pub struct ClientHandle {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub created_ms: u64,
+    pub name: Mutex<String>,
+    pub db: AtomicU64,
+    pub resp: AtomicU8,
+    pub last_interaction_ms: AtomicU64,
+    pub last_cmd: Mutex<String>,
+    pub killed: AtomicBool,
+    /// Wakes the connection task when it is killed.
+    pub kill_signal: Notify,
+}
+
+impl ClientHandle {
+    pub fn kill(&self) {
+        self.killed.store(true, Relaxed);
+        self.kill_signal.notify_one();
+    }
+
+    /// One CLIENT LIST line (without the trailing newline).
+    pub fn describe(&self, now_ms: u64) -> String {
+        let name = self.name.lock().map(|n| n.clone()).unwrap_or_default();
+        let cmd = self.last_cmd.lock().map(|c| c.clone()).unwrap_or_default();
+        let age = now_ms.saturating_sub(self.created_ms) / 1000;
+        let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Relaxed)) / 1000;
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            name,
+            age,
+            idle,
+            self.db.load(Relaxed),
+            if cmd.is_empty() { "NULL".to_string() } else { cmd },
+            self.resp.load(Relaxed),
+        )
+    }
+}
+
+/// Everything shared across runtimes. Created once by the server.
+pub struct Shared {
+    pub config: RwLock<Config>,
+    pub stats: Stats,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+    next_client_id: AtomicU64,
+    pub started_ms: u64,
+    pub lastsave_s: AtomicU64,
+    pub run_id: String,
+    pub tcp_port: u16,
+}
+
+impl Shared {
+    pub fn new(config: Config, tcp_port: u16) -> Shared {
+        let now_ms = kiwi_runtime::time::now_ms();
+        let run_id: String = (0..40).map(|_| format!("{:x}", kiwi_runtime::rand::index(16))).collect();
+        Shared {
+            config: RwLock::new(config),
+            stats: Stats::default(),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            started_ms: now_ms,
+            lastsave_s: AtomicU64::new(now_ms / 1000),
+            run_id,
+            tcp_port,
+        }
+    }
+
+    /// A snapshot of the configuration.
+    pub fn config(&self) -> Config {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn register_client(&self, addr: String, laddr: String) -> Arc<ClientHandle> {
+        let id = self.next_client_id.fetch_add(1, Relaxed);
+        let now = kiwi_runtime::time::now_ms();
+        let handle = Arc::new(ClientHandle {
+            id,
+            addr,
+            laddr,
+            created_ms: now,
+            name: Mutex::new(String::new()),
+            db: AtomicU64::new(0),
+            resp: AtomicU8::new(2),
+            last_interaction_ms: AtomicU64::new(now),
+            last_cmd: Mutex::new(String::new()),
+            killed: AtomicBool::new(false),
+            kill_signal: Notify::new(),
+        });
+        if let Ok(mut clients) = self.clients.lock() {
+            clients.insert(id, handle.clone());
+        }
+        handle
+    }
+
+    pub fn unregister_client(&self, id: u64) {
+        if let Ok(mut clients) = self.clients.lock() {
+            clients.remove(&id);
+        }
+    }
+
+    pub fn connected_clients(&self) -> usize {
+        self.clients.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    pub fn client_list(&self) -> Vec<Arc<ClientHandle>> {
+        self.clients.lock().map(|c| c.values().cloned().collect()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,274 @@
+//! The command table: one entry per command, the only list of what Kiwi
+//! understands. Dispatch, arity checks and COMMAND's replies all read it.
+
+use bytes::Bytes;
+use kiwi_resp::Frame;
+
+/// Where a command executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// On the network runtime, by the connection (needs connection state).
+    Connection,
+    /// On the storage runtime, by the executor (touches the engine).
+    Storage,
+}
+
+#[derive(Debug)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    /// Redis arity: N = exactly N args (name included); -N = at least N.
+    pub arity: i32,
+    /// Space-separated Redis command flags (`write`, `readonly`, `fast`, ...).
+    pub flags: &'static str,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub complexity: &'static str,
+    pub route: Route,
+    /// Subcommands as (name, arity, flags, summary).
+    pub subcommands: &'static [(&'static str, i32, &'static str, &'static str)],
+}
+
+impl CommandSpec {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        arity_ok(self.arity, argc)
+    }
+
+    pub fn is_write(&self) -> bool {
+        self.flags.split(' ').any(|f| f == "write")
+    }
+
+    /// The `COMMAND INFO` entry.
+    pub fn info_frame(&self) -> Frame {
+        let flags = self.flags.split(' ').filter(|f| !f.is_empty()).map(|f| Frame::Simple(Bytes::from_static(f.as_bytes())));
+        let mut acl = vec![format!("@{}", self.group)];
+        acl.push(if self.is_write() { "@write".into() } else { "@read".into() });
+        acl.push(if self.flags.contains("fast") { "@fast".into() } else { "@slow".into() });
+        let subs = self
+            .subcommands
+            .iter()
+            .map(|(sub, arity, flags, _)| {
+                Frame::Array(vec![
+                    Frame::bulk(format!("{}|{}", self.name, sub)),
+                    Frame::Integer(*arity as i64),
+                    Frame::Set(flags.split(' ').filter(|f| !f.is_empty()).map(|f| Frame::Simple(Bytes::from(f.to_string()))).collect()),
+                    Frame::Integer(0),
+                    Frame::Integer(0),
+                    Frame::Integer(0),
+                    Frame::Set(vec![]),
+                    Frame::Set(vec![]),
+                    Frame::Array(vec![]),
+                    Frame::Array(vec![]),
+                ])
+            })
+            .collect();
+        Frame::Array(vec![
+            Frame::bulk(self.name),
+            Frame::Integer(self.arity as i64),
+            Frame::Set(flags.collect()),
+            Frame::Integer(self.first_key as i64),
+            Frame::Integer(self.last_key as i64),
+            Frame::Integer(self.step as i64),
+            Frame::Set(acl.into_iter().map(|c| Frame::Simple(Bytes::from(c))).collect()),
+            Frame::Set(vec![]),
+            Frame::Array(vec![]),
+            Frame::Array(subs),
+        ])
+    }
+
+    /// The `COMMAND DOCS` entry (value part of the map).
+    pub fn docs_frame(&self) -> Frame {
+        let mut doc = vec![
+            (Frame::bulk("summary"), Frame::bulk(self.summary)),
+            (Frame::bulk("since"), Frame::bulk(self.since)),
+            (Frame::bulk("group"), Frame::bulk(self.group)),
+            (Frame::bulk("complexity"), Frame::bulk(self.complexity)),
+        ];
+        if !self.subcommands.is_empty() {
+            let subs = self
+                .subcommands
+                .iter()
+                .map(|(sub, _, _, summary)| {
+                    (
+                        Frame::bulk(format!("{}|{}", self.name, sub)),
+                        Frame::Map(vec![
+                            (Frame::bulk("summary"), Frame::bulk(*summary)),
+                            (Frame::bulk("since"), Frame::bulk(self.since)),
+                            (Frame::bulk("group"), Frame::bulk(self.group)),
+                        ]),
+                    )
+                })
+                .collect();
+            doc.push((Frame::bulk("subcommands"), Frame::Map(subs)));
+        }
+        Frame::Map(doc)
+    }
+}
+
+pub fn arity_ok(arity: i32, argc: usize) -> bool {
+    if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= arity.unsigned_abs() as usize
+    }
+}
+
+/// Checks a subcommand's arity; `None` if `sub` is not a subcommand of `spec`.
+pub fn subcommand_arity(spec: &CommandSpec, sub: &[u8]) -> Option<i32> {
+    spec.subcommands.iter().find(|(name, ..)| sub.eq_ignore_ascii_case(name.as_bytes())).map(|s| s.1)
+}
+
+use Route::{Connection as C, Storage as S};
+
+macro_rules! cmd {
+    ($name:literal, $arity:expr, $flags:literal, $keys:expr, $group:literal, $since:literal, $cx:literal, $route:expr, $summary:literal) => {
+        cmd!($name, $arity, $flags, $keys, $group, $since, $cx, $route, $summary, &[])
+    };
+    ($name:literal, $arity:expr, $flags:literal, $keys:expr, $group:literal, $since:literal, $cx:literal, $route:expr, $summary:literal, $subs:expr) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            first_key: $keys.0,
+            last_key: $keys.1,
+            step: $keys.2,
+            group: $group,
+            summary: $summary,
+            since: $since,
+            complexity: $cx,
+            route: $route,
+            subcommands: $subs,
+        }
+    };
+}
+
+const NOKEY: (i32, i32, i32) = (0, 0, 0);
+const K1: (i32, i32, i32) = (1, 1, 1);
+const K12: (i32, i32, i32) = (1, 2, 1);
+const KALL: (i32, i32, i32) = (1, -1, 1);
+const KPAIRS: (i32, i32, i32) = (1, -1, 2);
+
+/// Every command Kiwi knows, sorted by name.
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd!("append", 3, "write denyoom fast", K1, "string", "2.0.0", "O(1)", S, "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    cmd!("auth", -2, "noscript loading stale fast no_auth allow_busy", NOKEY, "connection", "1.0.0", "O(N)", C, "Authenticates the connection."),
+    cmd!("client", -2, "", NOKEY, "connection", "2.4.0", "Depends on subcommand.", C, "A container for client connection commands.", &[
+        ("getname", 2, "noscript loading stale", "Returns the name of the connection."),
+        ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),
+        ("id", 2, "noscript loading stale", "Returns the unique client ID of the connection."),
+        ("info", 2, "noscript loading stale", "Returns information about the connection."),
+        ("kill", -3, "admin noscript loading stale", "Terminates open connections."),
+        ("list", -2, "admin noscript loading stale", "Lists open connections."),
+        ("setname", 3, "noscript loading stale", "Sets the connection name."),
+    ]),
+    cmd!("command", -1, "loading stale", NOKEY, "server", "2.8.13", "O(N) where N is the total number of Redis commands", S, "Returns detailed information about all commands.", &[
+        ("count", 2, "loading stale", "Returns a count of commands."),
+        ("docs", -2, "loading stale", "Returns documentary information about one, multiple or all commands."),
+        ("getkeys", -3, "loading stale", "Extracts the key names from an arbitrary command."),
+        ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),
+        ("info", -2, "loading stale", "Returns information about one, multiple or all commands."),
+        ("list", -2, "loading stale", "Returns a list of command names."),
+    ]),
+    cmd!("config", -2, "", NOKEY, "server", "2.0.0", "Depends on subcommand.", S, "A container for server configuration commands.", &[
+        ("get", -3, "admin noscript loading stale", "Returns the effective values of configuration parameters."),
+        ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),
+        ("resetstat", 2, "admin noscript loading stale", "Resets the server's statistics."),
+        ("set", -4, "admin noscript loading stale", "Sets configuration parameters in-flight."),
+    ]),
+    cmd!("copy", -3, "write denyoom", K12, "generic", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", S, "Copies the value of a key to a new key."),
+    cmd!("dbsize", 1, "readonly fast", NOKEY, "server", "1.0.0", "O(1)", S, "Returns the number of keys in the database."),
+    cmd!("decr", 2, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    cmd!("decrby", 3, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
+    cmd!("del", -2, "write", KALL, "generic", "1.0.0", "O(N) where N is the number of keys that will be removed.", S, "Deletes one or more keys."),
+    cmd!("echo", 2, "fast", NOKEY, "connection", "1.0.0", "O(1)", C, "Returns the given string."),
+    cmd!("exists", -2, "readonly fast", KALL, "generic", "1.0.0", "O(N) where N is the number of keys to check.", S, "Determines whether one or more keys exist."),
+    cmd!("expire", -3, "write fast", K1, "generic", "1.0.0", "O(1)", S, "Sets the expiration time of a key in seconds."),
+    cmd!("expireat", -3, "write fast", K1, "generic", "1.2.0", "O(1)", S, "Sets the expiration time of a key to a Unix timestamp."),
+    cmd!("expiretime", 2, "readonly fast", K1, "generic", "7.0.0", "O(1)", S, "Returns the expiration time of a key as a Unix timestamp."),
+    cmd!("flushall", -1, "write", NOKEY, "server", "1.0.0", "O(N) where N is the total number of keys in all databases", S, "Removes all keys from all databases."),
+    cmd!("flushdb", -1, "write", NOKEY, "server", "1.0.0", "O(N) where N is the number of keys in the selected database", S, "Remove all keys from the current database."),
+    cmd!("function", -2, "", NOKEY, "scripting", "7.0.0", "Depends on subcommand.", S, "A container for function commands.", &[
+        ("flush", -2, "write noscript", "Deletes all libraries and functions."),
+    ]),
+    cmd!("get", 2, "readonly fast", K1, "string", "1.0.0", "O(1)", S, "Returns the string value of a key."),
+    cmd!("getdel", 2, "write fast", K1, "string", "6.2.0", "O(1)", S, "Returns the string value of a key after deleting the key."),
+    cmd!("getex", -2, "write fast", K1, "string", "6.2.0", "O(1)", S, "Returns the string value of a key after setting its expiration time."),
+    cmd!("getrange", 4, "readonly", K1, "string", "2.4.0", "O(N) where N is the length of the returned string.", S, "Returns a substring of the string stored at a key."),
+    cmd!("getset", 3, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Returns the previous string value of a key after setting it to a new value."),
+    cmd!("hello", -1, "noscript loading stale fast no_auth allow_busy", NOKEY, "connection", "6.0.0", "O(1)", C, "Handshakes with the Redis server."),
+    cmd!("incr", 2, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    cmd!("incrby", 3, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    cmd!("incrbyfloat", 3, "write denyoom fast", K1, "string", "2.6.0", "O(1)", S, "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    cmd!("info", -1, "loading stale", NOKEY, "server", "1.0.0", "O(1)", S, "Returns information and statistics about the server."),
+    cmd!("keys", 2, "readonly", NOKEY, "generic", "1.0.0", "O(N) with N being the number of keys in the database", S, "Returns all key names that match a pattern."),
+    cmd!("lastsave", 1, "loading stale fast", NOKEY, "server", "1.0.0", "O(1)", S, "Returns the Unix timestamp of the last successful save to disk."),
+    cmd!("lcs", -3, "readonly", K12, "string", "7.0.0", "O(N*M) where N and M are the lengths of s1 and s2, respectively", S, "Finds the longest common substring."),
+    cmd!("mget", -2, "readonly fast", KALL, "string", "1.0.0", "O(N) where N is the number of keys to retrieve.", S, "Atomically returns the string values of one or more keys."),
+    cmd!("move", 3, "write fast", K1, "generic", "1.0.0", "O(1)", S, "Moves a key to another database."),
+    cmd!("mset", -3, "write denyoom", KPAIRS, "string", "1.0.1", "O(N) where N is the number of keys to set.", S, "Atomically creates or modifies the string values of one or more keys."),
+    cmd!("msetnx", -3, "write denyoom", KPAIRS, "string", "1.0.1", "O(N) where N is the number of keys to set.", S, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    cmd!("object", -2, "", NOKEY, "generic", "2.2.3", "Depends on subcommand.", S, "A container for object introspection commands.", &[
+        ("encoding", 3, "readonly", "Returns the internal encoding of a Redis object."),
+        ("freq", 3, "readonly", "Returns the logarithmic access frequency counter of a Redis object."),
+        ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),
+        ("idletime", 3, "readonly", "Returns the time since the last access to a Redis object."),
+        ("refcount", 3, "readonly", "Returns the reference count of a value of a key."),
+    ]),
+    cmd!("persist", 2, "write fast", K1, "generic", "2.2.0", "O(1)", S, "Removes the expiration time of a key."),
+    cmd!("pexpire", -3, "write fast", K1, "generic", "2.6.0", "O(1)", S, "Sets the expiration time of a key in milliseconds."),
+    cmd!("pexpireat", -3, "write fast", K1, "generic", "2.6.0", "O(1)", S, "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    cmd!("pexpiretime", 2, "readonly fast", K1, "generic", "7.0.0", "O(1)", S, "Returns the expiration time of a key as a Unix milliseconds timestamp."),
+    cmd!("ping", -1, "fast", NOKEY, "connection", "1.0.0", "O(1)", C, "Returns the server's liveliness response."),
+    cmd!("psetex", 4, "write denyoom", K1, "string", "2.6.0", "O(1)", S, "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    cmd!("pttl", 2, "readonly fast", K1, "generic", "2.6.0", "O(1)", S, "Returns the expiration time in milliseconds of a key."),
+    cmd!("quit", -1, "noscript loading stale fast no_auth allow_busy", NOKEY, "connection", "1.0.0", "O(1)", C, "Closes the connection."),
+    cmd!("randomkey", 1, "readonly", NOKEY, "generic", "1.0.0", "O(1)", S, "Returns a random key name from the database."),
+    cmd!("rename", 3, "write", K12, "generic", "1.0.0", "O(1)", S, "Renames a key and overwrites the destination."),
+    cmd!("renamenx", 3, "write fast", K12, "generic", "1.0.0", "O(1)", S, "Renames a key only when the target key name doesn't exist."),
+    cmd!("reset", 1, "noscript loading stale fast no_auth allow_busy", NOKEY, "connection", "6.2.0", "O(1)", C, "Resets the connection."),
+    cmd!("scan", -2, "readonly", NOKEY, "generic", "2.8.0", "O(1) for every call. O(N) for a complete iteration.", S, "Iterates over the key names in the database."),
+    cmd!("select", 2, "loading stale fast", NOKEY, "connection", "1.0.0", "O(1)", C, "Changes the selected database."),
+    cmd!("set", -3, "write denyoom", K1, "string", "1.0.0", "O(1)", S, "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+    cmd!("setex", 4, "write denyoom", K1, "string", "2.0.0", "O(1)", S, "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
+    cmd!("setnx", 3, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Set the string value of a key only when the key doesn't exist."),
+    cmd!("setrange", 4, "write denyoom", K1, "string", "2.2.0", "O(1), not counting the time taken to copy the new string in place.", S, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
+    cmd!("strlen", 2, "readonly fast", K1, "string", "2.2.0", "O(1)", S, "Returns the length of a string value."),
+    cmd!("substr", 4, "readonly", K1, "string", "1.0.0", "O(N) where N is the length of the returned string.", S, "Returns a substring from a string value."),
+    cmd!("swapdb", 3, "write fast", NOKEY, "server", "4.0.0", "O(N) where N is the count of clients watching or blocking on keys from both databases.", S, "Swaps two Redis databases."),
+    cmd!("time", 1, "loading stale fast", NOKEY, "server", "2.6.0", "O(1)", S, "Returns the server time."),
+    cmd!("touch", -2, "readonly fast", KALL, "generic", "3.2.1", "O(N) where N is the number of keys that will be touched.", S, "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
+    cmd!("ttl", 2, "readonly fast", K1, "generic", "1.0.0", "O(1)", S, "Returns the expiration time in seconds of a key."),
+    cmd!("type", 2, "readonly fast", K1, "generic", "1.0.0", "O(1)", S, "Determines the type of value stored at a key."),
+    cmd!("unlink", -2, "write fast", KALL, "generic", "4.0.0", "O(1) for each key removed regardless of its size.", S, "Asynchronously deletes one or more keys."),
+];
+
+/// Finds a command by name, case-insensitively, without allocating.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    if name.len() > 32 {
+        return None;
+    }
+    let mut lower = [0u8; 32];
+    for (i, b) in name.iter().enumerate() {
+        lower[i] = b.to_ascii_lowercase();
+    }
+    let lower = &lower[..name.len()];
+    COMMANDS.binary_search_by(|c| c.name.as_bytes().cmp(lower)).ok().map(|i| &COMMANDS[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_lookup_works() {
+        for w in COMMANDS.windows(2) {
+            assert!(w[0].name < w[1].name, "{} must sort before {}", w[0].name, w[1].name);
+        }
+        assert_eq!(lookup(b"GeT").map(|c| c.name), Some("get"));
+        assert!(lookup(b"nosuch").is_none());
+        assert!(lookup(&[b'a'; 100]).is_none());
+    }
+}
