@@ -1,1 +1,15 @@
-//! placeholder
+//! `kiwi-server` wires Kiwi together: the listener and connections on the
+//! network runtime, the executor on the storage runtime, and the bounded
+//! channel between them.
+//!
+//! Data path: client → [`connection`] (RESP decode, connection commands in
+//! [`conn_cmds`]) → [`storage_worker`] (command execution on the engine) →
+//! RocksDB, and the replies back in request order.
+
+pub mod cli;
+pub mod conn_cmds;
+pub mod connection;
+pub mod server;
+pub mod storage_worker;
+
+pub use server::{run, Server, ServerError};

@@ -1,0 +1,71 @@
+//! Command-line flags. They override the TOML file, which overrides defaults.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use kiwi_cmd::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "kiwi-server", version, about = "Kiwi: a Redis-compatible server on RocksDB")]
+pub struct Cli {
+    /// TOML configuration file (see config.example.toml).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// TCP port to listen on (0 picks a free port).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Data directory.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Password for the default user.
+    #[arg(long)]
+    pub requirepass: Option<String>,
+    /// always | everysec | no
+    #[arg(long)]
+    pub appendfsync: Option<String>,
+    /// Maximum simultaneous clients.
+    #[arg(long)]
+    pub maxclients: Option<u64>,
+    /// Log level: debug | verbose | notice | warning | nothing
+    #[arg(long)]
+    pub loglevel: Option<String>,
+}
+
+impl Cli {
+    /// The effective configuration: defaults < file < flags.
+    pub fn resolve(&self) -> Result<Config, String> {
+        let mut cfg = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = &self.bind {
+            cfg.bind = v.clone();
+        }
+        if let Some(v) = self.port {
+            cfg.port = v;
+        }
+        if let Some(v) = &self.dir {
+            cfg.dir = v.clone();
+        }
+        if let Some(v) = &self.requirepass {
+            cfg.requirepass = v.clone();
+        }
+        if let Some(v) = &self.appendfsync {
+            cfg.appendfsync = v.clone();
+        }
+        if let Some(v) = self.maxclients {
+            cfg.maxclients = v;
+        }
+        if let Some(v) = &self.loglevel {
+            cfg.loglevel = v.clone();
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}

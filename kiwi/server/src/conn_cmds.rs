@@ -1,0 +1,317 @@
+//! Connection-scoped commands, answered on the network runtime because they
+//! read or change the connection itself: PING, ECHO, HELLO, AUTH, SELECT,
+//! QUIT, RESET, CLIENT.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+use kiwi_cmd::args::{int, is, lower};
+use kiwi_cmd::error::{db_out_of_range, err, syntax, unknown_subcommand, wrong_arity, CmdError};
+use kiwi_cmd::Shared;
+use kiwi_resp::{Frame, Protocol};
+use kiwi_storage::DATABASES;
+
+use crate::connection::ConnState;
+
+/// Whether the connection continues after the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    Continue,
+    Close,
+}
+
+pub fn execute(state: &mut ConnState, shared: &Shared, name: &str, args: &[Bytes]) -> (Frame, After) {
+    let result = match name {
+        "ping" => ping(state, args),
+        "echo" => Ok(Frame::Bulk(args[1].clone())),
+        "hello" => hello(state, shared, args),
+        "auth" => auth(state, shared, args),
+        "select" => select(state, args),
+        "quit" => return (Frame::ok(), After::Close),
+        "reset" => Ok(reset(state, shared)),
+        "client" => client(state, shared, args),
+        _ => Err(kiwi_cmd::error::unknown_command(args)),
+    };
+    let frame = result.unwrap_or_else(|e| e.into_frame());
+    if frame.is_error() {
+        shared.stats.total_error_replies.fetch_add(1, Relaxed);
+    }
+    (frame, After::Continue)
+}
+
+fn ping(_state: &ConnState, args: &[Bytes]) -> Result<Frame, CmdError> {
+    match args.len() {
+        1 => Ok(Frame::simple("PONG")),
+        2 => Ok(Frame::Bulk(args[1].clone())),
+        _ => Err(wrong_arity("ping")),
+    }
+}
+
+fn check_password(shared: &Shared, user: &[u8], pass: &[u8]) -> bool {
+    let cfg = shared.config();
+    user == b"default" && (cfg.requirepass.is_empty() || cfg.requirepass.as_bytes() == pass)
+}
+
+fn wrongpass() -> CmdError {
+    err("WRONGPASS invalid username-password pair or user is disabled.")
+}
+
+fn auth(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
+    let (user, pass) = match args.len() {
+        2 => {
+            if shared.config().requirepass.is_empty() {
+                return Err(err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
+            }
+            (&b"default"[..], &args[1][..])
+        }
+        3 => (&args[1][..], &args[2][..]),
+        _ => return Err(syntax()),
+    };
+    if check_password(shared, user, pass) {
+        state.authenticated = true;
+        Ok(Frame::ok())
+    } else {
+        Err(wrongpass())
+    }
+}
+
+fn hello(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
+    let mut proto = state.proto;
+    if args.len() >= 2 {
+        let v = int(&args[1]).map_err(|_| err("ERR Protocol version is not an integer or out of range"))?;
+        proto = match v {
+            2 => Protocol::Resp2,
+            3 => Protocol::Resp3,
+            _ => return Err(err("NOPROTO unsupported protocol version")),
+        };
+    }
+    let mut creds: Option<(&Bytes, &Bytes)> = None;
+    let mut name: Option<&Bytes> = None;
+    let mut i = 2;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if is(&args[i], "AUTH") && more >= 2 {
+            creds = Some((&args[i + 1], &args[i + 2]));
+            i += 3;
+        } else if is(&args[i], "SETNAME") && more >= 1 {
+            name = Some(&args[i + 1]);
+            i += 2;
+        } else {
+            return Err(err(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&args[i]))));
+        }
+    }
+    if let Some((user, pass)) = creds {
+        if !check_password(shared, user, pass) {
+            return Err(wrongpass());
+        }
+        state.authenticated = true;
+    }
+    if !state.authenticated {
+        return Err(err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+    }
+    if let Some(name) = name {
+        set_name(state, name)?;
+    }
+    state.proto = proto;
+    state.client.resp.store(if proto == Protocol::Resp3 { 3 } else { 2 }, Relaxed);
+    Ok(Frame::Map(vec![
+        (Frame::bulk("server"), Frame::bulk("redis")),
+        (Frame::bulk("version"), Frame::bulk(kiwi_cmd::REDIS_COMPAT_VERSION)),
+        (Frame::bulk("proto"), Frame::Integer(if proto == Protocol::Resp3 { 3 } else { 2 })),
+        (Frame::bulk("id"), Frame::Integer(state.client.id as i64)),
+        (Frame::bulk("mode"), Frame::bulk("standalone")),
+        (Frame::bulk("role"), Frame::bulk("master")),
+        (Frame::bulk("modules"), Frame::Array(vec![])),
+    ]))
+}
+
+fn select(state: &mut ConnState, args: &[Bytes]) -> Result<Frame, CmdError> {
+    let db = int(&args[1])?;
+    if db < 0 || db >= DATABASES as i64 {
+        return Err(db_out_of_range());
+    }
+    state.db = db as usize;
+    state.client.db.store(db as u64, Relaxed);
+    Ok(Frame::ok())
+}
+
+fn reset(state: &mut ConnState, shared: &Shared) -> Frame {
+    state.db = 0;
+    state.proto = Protocol::Resp2;
+    state.authenticated = shared.config().requirepass.is_empty();
+    state.client.db.store(0, Relaxed);
+    state.client.resp.store(2, Relaxed);
+    if let Ok(mut name) = state.client.name.lock() {
+        name.clear();
+    }
+    Frame::simple("RESET")
+}
+
+fn set_name(state: &ConnState, name: &[u8]) -> Result<(), CmdError> {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(err("ERR Client names cannot contain spaces, newlines or special characters."));
+    }
+    if let Ok(mut n) = state.client.name.lock() {
+        *n = String::from_utf8_lossy(name).into_owned();
+    }
+    Ok(())
+}
+
+fn text_reply(state: &ConnState, text: String) -> Frame {
+    match state.proto {
+        Protocol::Resp3 => Frame::Verbatim { format: *b"txt", text: Bytes::from(text) },
+        Protocol::Resp2 => Frame::Bulk(Bytes::from(text)),
+    }
+}
+
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * ID <client-id>",
+    "      Kill connections by client id.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "HELP",
+    "    Print this help.",
+];
+
+fn client(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
+    let sub = lower(&args[1]);
+    if let Some(spec) = kiwi_cmd::lookup(b"client") {
+        if let Some(arity) = kiwi_cmd::table::subcommand_arity(spec, &args[1]) {
+            if !kiwi_cmd::table::arity_ok(arity, args.len()) {
+                return Err(wrong_arity(&format!("client|{sub}")));
+            }
+        }
+    }
+    let now = kiwi_runtime::time::now_ms();
+    match sub.as_str() {
+        "id" => Ok(Frame::Integer(state.client.id as i64)),
+        "getname" => {
+            let name = state.client.name.lock().map(|n| n.clone()).unwrap_or_default();
+            Ok(if name.is_empty() { Frame::Null } else { Frame::bulk(name) })
+        }
+        "setname" => {
+            set_name(state, &args[2])?;
+            Ok(Frame::ok())
+        }
+        "info" => Ok(text_reply(state, format!("{}\n", state.client.describe(now)))),
+        "list" => {
+            let mut ids: Option<Vec<u64>> = None;
+            let mut i = 2;
+            while i < args.len() {
+                if is(&args[i], "TYPE") && i + 1 < args.len() {
+                    let t = lower(&args[i + 1]);
+                    if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
+                        return Err(err(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&args[i + 1]))));
+                    }
+                    if t != "normal" {
+                        ids = Some(vec![]);
+                    }
+                    i += 2;
+                } else if is(&args[i], "ID") && i + 1 < args.len() {
+                    let mut list = Vec::new();
+                    for a in &args[i + 1..] {
+                        let id = int(a).ok().filter(|&v| v > 0).ok_or_else(|| err("ERR Invalid client ID"))?;
+                        list.push(id as u64);
+                    }
+                    ids = Some(list);
+                    i = args.len();
+                } else {
+                    return Err(syntax());
+                }
+            }
+            let mut text = String::new();
+            for c in shared.client_list() {
+                if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+                    continue;
+                }
+                text.push_str(&c.describe(now));
+                text.push('\n');
+            }
+            Ok(text_reply(state, text))
+        }
+        "kill" => client_kill(state, shared, args),
+        "help" => Ok(Frame::Array(CLIENT_HELP.iter().map(|l| Frame::Simple(Bytes::from_static(l.as_bytes()))).collect())),
+        _ => Err(unknown_subcommand(&args[1], "CLIENT")),
+    }
+}
+
+fn client_kill(state: &ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
+    if args.len() == 3 {
+        // Old form: CLIENT KILL addr:port.
+        let addr = String::from_utf8_lossy(&args[2]);
+        let target = shared.client_list().into_iter().find(|c| c.addr == addr);
+        return match target {
+            Some(c) => {
+                c.kill();
+                Ok(Frame::ok())
+            }
+            None => Err(err("ERR No such client")),
+        };
+    }
+    if args.len() % 2 != 0 {
+        return Err(syntax());
+    }
+    let (mut id, mut addr, mut laddr, mut user) = (None, None, None, None);
+    let mut skipme = true;
+    for pair in args[2..].chunks(2) {
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        if is(&pair[0], "ID") {
+            id = Some(int(&pair[1]).ok().filter(|&v| v > 0).ok_or_else(|| err("ERR client-id should be greater than 0"))? as u64);
+        } else if is(&pair[0], "ADDR") {
+            addr = Some(value);
+        } else if is(&pair[0], "LADDR") {
+            laddr = Some(value);
+        } else if is(&pair[0], "USER") {
+            user = Some(value);
+        } else if is(&pair[0], "TYPE") {
+            let t = value.to_ascii_lowercase();
+            if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
+                return Err(err(format!("ERR Unknown client type '{value}'")));
+            }
+        } else if is(&pair[0], "SKIPME") {
+            skipme = match value.to_ascii_lowercase().as_str() {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(syntax()),
+            };
+        } else {
+            return Err(syntax());
+        }
+    }
+    let mut killed = 0;
+    for c in shared.client_list() {
+        let matched = id.is_none_or(|i| i == c.id)
+            && addr.as_ref().is_none_or(|a| *a == c.addr)
+            && laddr.as_ref().is_none_or(|a| *a == c.laddr)
+            && user.as_ref().is_none_or(|u| u == "default")
+            && !(skipme && c.id == state.client.id);
+        if matched {
+            c.kill();
+            killed += 1;
+        }
+    }
+    Ok(Frame::Integer(killed))
+}

@@ -1,0 +1,204 @@
+//! One client connection: read, decode, route, reply, in request order.
+//!
+//! Requests decoded from one read are grouped: consecutive storage commands
+//! travel to the storage runtime as one batch (one channel message, one
+//! group-commit fsync), connection commands are answered here. Before any
+//! locally answered command the pending batch is flushed, so replies always
+//! leave in request order. Protocol errors get Redis's `-ERR Protocol
+//! error: ...` and close this connection only.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kiwi_cmd::{lookup, ClientHandle, Route, Shared};
+use kiwi_resp::{Frame, Protocol, RequestDecoder, RequestLimits};
+use kiwi_runtime::io::{split, AsyncReadExt, AsyncWriteExt};
+use kiwi_runtime::net::TcpStream;
+use kiwi_runtime::sync::{mpsc, oneshot, watch};
+
+use crate::conn_cmds::{self, After};
+use crate::storage_worker::StorageRequest;
+
+/// What every connection needs from the server.
+#[derive(Clone)]
+pub struct ConnDeps {
+    pub shared: Arc<Shared>,
+    pub storage: mpsc::Sender<StorageRequest>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Per-connection protocol state.
+pub struct ConnState {
+    pub db: usize,
+    pub proto: Protocol,
+    pub authenticated: bool,
+    pub client: Arc<ClientHandle>,
+}
+
+/// Most commands sent to storage in one message; bounds per-message work.
+const BATCH_MAX_CMDS: usize = 1024;
+/// Read buffer growth step.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
+    let shared = deps.shared.clone();
+    shared.stats.total_connections_received.fetch_add(1, Relaxed);
+    let cfg = shared.config();
+    let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = split(stream);
+
+    if shared.connected_clients() as u64 >= cfg.maxclients {
+        shared.stats.rejected_connections.fetch_add(1, Relaxed);
+        let _ = wr.write_all(b"-ERR max number of clients reached\r\n").await;
+        let _ = wr.flush().await;
+        return;
+    }
+    let client = shared.register_client(peer.to_string(), local);
+    let mut state = ConnState { db: 0, proto: Protocol::Resp2, authenticated: cfg.requirepass.is_empty(), client: client.clone() };
+    let mut shutdown = deps.shutdown.clone();
+    let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut out = BytesMut::new();
+    let mut decoder = RequestDecoder::new();
+
+    'conn: loop {
+        let cfg = shared.config();
+        let idle = if cfg.timeout > 0 { Duration::from_secs(cfg.timeout) } else { Duration::from_secs(u32::MAX as u64) };
+        inbuf.reserve(READ_CHUNK_BYTES);
+        let n = tokio::select! {
+            r = rd.read_buf(&mut inbuf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            _ = client.kill_signal.notified() => break,
+            _ = shutdown.changed() => break,
+            _ = kiwi_runtime::time::sleep(idle) => break,
+        };
+        if client.killed.load(Relaxed) {
+            break;
+        }
+        shared.stats.total_net_input_bytes.fetch_add(n as u64, Relaxed);
+        client.last_interaction_ms.store(kiwi_runtime::time::now_ms(), Relaxed);
+
+        let mut batch: Vec<Vec<Bytes>> = Vec::new();
+        let mut close_after = false;
+        loop {
+            let limits = RequestLimits {
+                max_bulk_bytes: cfg.proto_max_bulk_len as usize,
+                authenticated: state.authenticated,
+                ..RequestLimits::default()
+            };
+            let args = match decoder.decode(&mut inbuf, &limits) {
+                Ok(Some(args)) => args,
+                Ok(None) => break,
+                Err(e) => {
+                    if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                        break 'conn;
+                    }
+                    tracing::debug!(%peer, error = %e, "protocol error; closing connection");
+                    Frame::error(e.reply_text()).encode(state.proto, &mut out);
+                    close_after = true;
+                    break;
+                }
+            };
+            if args.is_empty() {
+                continue;
+            }
+            match route(&mut state, &shared, &args) {
+                Routed::Storage => {
+                    batch.push(args);
+                    if batch.len() >= BATCH_MAX_CMDS && !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                        break 'conn;
+                    }
+                }
+                Routed::Local(frame, after) => {
+                    if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                        break 'conn;
+                    }
+                    frame.encode(state.proto, &mut out);
+                    if after == After::Close {
+                        close_after = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+            break;
+        }
+        if !out.is_empty() {
+            shared.stats.total_net_output_bytes.fetch_add(out.len() as u64, Relaxed);
+            // madsim streams only send on flush(): always flush.
+            if wr.write_all(&out).await.is_err() || wr.flush().await.is_err() {
+                break;
+            }
+            out.clear();
+        }
+        if close_after {
+            break;
+        }
+        if inbuf.len() as u64 > cfg.client_query_buffer_limit {
+            tracing::warn!(%peer, "closing client that exceeded client-query-buffer-limit");
+            break;
+        }
+    }
+    shared.unregister_client(client.id);
+}
+
+enum Routed {
+    Storage,
+    Local(Frame, After),
+}
+
+/// Decides where a request runs, answering errors and connection commands here.
+fn route(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Routed {
+    let Some(spec) = lookup(&args[0]) else {
+        return Routed::Local(kiwi_cmd::error::unknown_command(args).into_frame(), After::Continue);
+    };
+    if !spec.arity_ok(args.len()) {
+        return Routed::Local(kiwi_cmd::error::wrong_arity(spec.name).into_frame(), After::Continue);
+    }
+    if !state.authenticated && !spec.flags.contains("no_auth") {
+        return Routed::Local(Frame::error("NOAUTH Authentication required."), After::Continue);
+    }
+    shared.stats.total_commands_processed.fetch_add(1, Relaxed);
+    if let Ok(mut last) = state.client.last_cmd.lock() {
+        last.clear();
+        last.push_str(spec.name);
+    }
+    match spec.route {
+        Route::Storage => Routed::Storage,
+        Route::Connection => {
+            let (frame, after) = conn_cmds::execute(state, shared, spec.name, args);
+            Routed::Local(frame, after)
+        }
+    }
+}
+
+/// Sends the pending batch to storage and appends its replies to `out`.
+/// Returns false if the storage runtime is gone (server shutting down).
+async fn flush_batch(deps: &ConnDeps, state: &ConnState, batch: &mut Vec<Vec<Bytes>>, out: &mut BytesMut) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    let cmds = std::mem::take(batch);
+    let count = cmds.len();
+    let (tx, rx) = oneshot::channel();
+    let req = StorageRequest { db: state.db, proto: state.proto, cmds, reply: tx };
+    if deps.storage.send(req).await.is_err() {
+        return false;
+    }
+    match rx.await {
+        Ok(replies) => {
+            debug_assert_eq!(replies.len(), count, "storage must answer every command");
+            for r in replies {
+                r.encode(state.proto, out);
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}

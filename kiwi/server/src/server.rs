@@ -1,0 +1,144 @@
+//! Startup, the accept loop and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kiwi_cmd::{Config, Executor, Shared};
+use kiwi_runtime::net::TcpListener;
+use kiwi_runtime::storage::StorageRuntime;
+use kiwi_runtime::sync::{mpsc, watch, Notify};
+use kiwi_storage::{Engine, EngineOptions};
+
+use crate::connection::{self, ConnDeps};
+use crate::storage_worker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("creating data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("opening storage: {0}")]
+    Storage(#[from] kiwi_storage::StorageError),
+    #[error("listening on {0}: {1}")]
+    Bind(String, std::io::Error),
+    #[error("starting storage runtime: {0}")]
+    StorageRuntime(std::io::Error),
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    done: Arc<Notify>,
+    finished: watch::Receiver<bool>,
+}
+
+/// Longest a graceful shutdown waits for connections to finish in-flight work.
+const SHUTDOWN_GRACE_MS: u64 = 5_000;
+
+impl Server {
+    /// Opens storage, starts the storage runtime and begins accepting.
+    pub async fn start(config: Config) -> Result<Server, ServerError> {
+        std::fs::create_dir_all(&config.dir).map_err(|e| ServerError::DataDir(config.dir.display().to_string(), e))?;
+        let engine_opts = EngineOptions {
+            sync: kiwi_cmd::server::sync_mode(&config.appendfsync),
+            block_cache_bytes: config.block_cache_bytes as usize,
+            ..EngineOptions::default()
+        };
+        let engine = Engine::open(&config.dir.join("db"), &engine_opts)?;
+        let bind = format!("{}:{}", config.bind, config.port);
+        let listener = TcpListener::bind(&bind).await.map_err(|e| ServerError::Bind(bind.clone(), e))?;
+        let addr = listener.local_addr().map_err(|e| ServerError::Bind(bind.clone(), e))?;
+        let shared = Arc::new(Shared::new(config.clone(), addr.port()));
+
+        let (tx, rx) = mpsc::channel(config.storage_queue_depth);
+        let executor = Executor::new(engine, shared.clone());
+        let storage = StorageRuntime::start("kiwi-storage", storage_worker::run(executor, rx, config.hz))
+            .map_err(ServerError::StorageRuntime)?;
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (finished_tx, finished_rx) = watch::channel(false);
+        let done = Arc::new(Notify::new());
+        let deps = ConnDeps { shared: shared.clone(), storage: tx, shutdown: shutdown_rx.clone() };
+        tracing::info!(%addr, dir = %config.dir.display(), "kiwi-server ready to accept connections");
+        kiwi_runtime::task::spawn(accept_loop(listener, deps, shutdown_rx, storage, finished_tx));
+        Ok(Server { addr, shutdown: shutdown_tx, done, finished: finished_rx })
+    }
+
+    /// Stops accepting, lets connections finish in-flight requests, flushes
+    /// storage, and returns when everything has stopped.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        self.done.notify_waiters();
+        while !*self.finished.borrow() {
+            if self.finished.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    deps: ConnDeps,
+    mut shutdown: watch::Receiver<bool>,
+    storage: StorageRuntime,
+    finished: watch::Sender<bool>,
+) {
+    let live = Arc::new(AtomicUsize::new(0));
+    let all_closed = Arc::new(Notify::new());
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        kiwi_runtime::time::sleep_ms(10).await;
+                        continue;
+                    }
+                };
+                let deps = deps.clone();
+                let live = live.clone();
+                let all_closed = all_closed.clone();
+                live.fetch_add(1, Ordering::SeqCst);
+                kiwi_runtime::task::spawn(async move {
+                    connection::serve(stream, peer, deps).await;
+                    if live.fetch_sub(1, Ordering::SeqCst) == 1 {
+                        all_closed.notify_waiters();
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    // Connections see the shutdown signal and finish their in-flight batch.
+    let wait = async {
+        while live.load(Ordering::SeqCst) > 0 {
+            let notified = all_closed.notified();
+            if live.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            let _ = kiwi_runtime::time::timeout(Duration::from_millis(100), notified).await;
+        }
+    };
+    if kiwi_runtime::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), wait).await.is_err() {
+        tracing::warn!(open = live.load(Ordering::SeqCst), "closing with connections still open");
+    }
+    // Dropping the last sender stops the storage worker, which flushes RocksDB.
+    drop(deps);
+    storage.join().await;
+    let _ = finished.send(true);
+    tracing::info!("kiwi-server stopped");
+}
+
+/// Runs a server until `stop` resolves, then shuts it down gracefully.
+pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
+    let server = Server::start(config).await?;
+    stop.await;
+    tracing::info!("shutdown requested");
+    server.shutdown().await;
+    Ok(())
+}

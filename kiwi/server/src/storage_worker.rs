@@ -1,0 +1,60 @@
+//! The storage runtime's worker: receives batches of commands from
+//! connections over a bounded channel, executes them in order, makes them
+//! durable per `appendfsync` (one fsync per batch: group commit), and sends
+//! the replies back. It also runs the periodic jobs that touch the engine:
+//! active expiry and the once-a-second WAL sync.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kiwi_cmd::Executor;
+use kiwi_resp::{Frame, Protocol};
+use kiwi_runtime::sync::{mpsc, oneshot};
+use kiwi_runtime::time::{interval, MissedTickBehavior};
+
+/// Commands from one connection that share a database and protocol.
+pub struct StorageRequest {
+    pub db: usize,
+    pub proto: Protocol,
+    pub cmds: Vec<Vec<Bytes>>,
+    pub reply: oneshot::Sender<Vec<Frame>>,
+}
+
+/// Most expiry-index entries one active-expiry step may visit, so expiry
+/// never stalls client commands for long.
+const EXPIRE_STEP_MAX_ENTRIES: usize = 200;
+
+pub async fn run(mut executor: Executor, mut rx: mpsc::Receiver<StorageRequest>, hz: u64) {
+    let mut expire_tick = interval(Duration::from_millis(1000 / hz.clamp(1, 500)));
+    expire_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut sync_tick = interval(Duration::from_secs(1));
+    sync_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            req = rx.recv() => {
+                let Some(req) = req else { break };
+                let mut replies: Vec<Frame> = req.cmds.iter().map(|args| executor.execute(req.db, req.proto, args)).collect();
+                // Group commit: one WAL fsync covers the whole batch before any reply leaves.
+                let synced = executor.sync_before_reply();
+                if synced.is_error() {
+                    for r in replies.iter_mut() {
+                        *r = synced.clone();
+                    }
+                }
+                // The connection may have gone away; its replies are simply dropped.
+                let _ = req.reply.send(replies);
+            }
+            _ = expire_tick.tick() => {
+                // Keep going while a step finds a full load of expired keys,
+                // but yield to clients between steps.
+                let mut steps = 0;
+                while executor.active_expire(EXPIRE_STEP_MAX_ENTRIES) >= EXPIRE_STEP_MAX_ENTRIES && steps < 10 {
+                    steps += 1;
+                }
+            }
+            _ = sync_tick.tick() => executor.tick_second(),
+        }
+    }
+    executor.shutdown();
+    tracing::info!("storage runtime stopped");
+}
