@@ -1,0 +1,281 @@
+//! End-to-end tests: a real kiwi-server process, real clients over TCP.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{bulk, show, Kiwi, RespClient};
+use kiwi_resp::Frame;
+use redis::Commands;
+
+#[test]
+fn redis_crate_strings_and_keys() {
+    let kiwi = Kiwi::start();
+    let mut con = kiwi.redis_client();
+    let _: () = con.set("greeting", "hello").unwrap();
+    assert_eq!(con.get::<_, String>("greeting").unwrap(), "hello");
+    assert_eq!(con.incr::<_, _, i64>("counter", 5).unwrap(), 5);
+    assert_eq!(con.incr::<_, _, i64>("counter", -2).unwrap(), 3);
+    assert_eq!(con.append::<_, _, i64>("greeting", " world").unwrap(), 11);
+    let vals: Vec<Option<String>> = redis::cmd("MGET").arg(&["greeting", "missing", "counter"]).query(&mut con).unwrap();
+    assert_eq!(vals, vec![Some("hello world".into()), None, Some("3".into())]);
+    assert!(con.expire::<_, bool>("greeting", 100).unwrap());
+    let ttl: i64 = con.ttl("greeting").unwrap();
+    assert!((99..=100).contains(&ttl), "ttl {ttl}");
+    assert_eq!(con.exists::<_, i64>(&["greeting", "counter", "nope"][..]).unwrap(), 2);
+    let mut keys: Vec<String> = con.keys("*").unwrap();
+    keys.sort();
+    assert_eq!(keys, vec!["counter", "greeting"]);
+    let _: () = con.rename("counter", "c2").unwrap();
+    assert_eq!(con.get::<_, i64>("c2").unwrap(), 3);
+    assert_eq!(con.del::<_, i64>(&["c2", "greeting"][..]).unwrap(), 2);
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut con).unwrap(), 0);
+    // Errors come back as Redis errors the crate understands.
+    let err = redis::cmd("INCR").arg("x").arg("y").query::<i64>(&mut con).unwrap_err();
+    assert!(err.to_string().contains("wrong number of arguments"), "{err}");
+}
+
+#[test]
+fn scan_iterates_all_keys() {
+    let kiwi = Kiwi::start();
+    let mut con = kiwi.redis_client();
+    for i in 0..300 {
+        let _: () = con.set(format!("key:{i}"), i).unwrap();
+    }
+    let mut seen: Vec<String> = con.scan_match("key:*").unwrap().collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 300);
+}
+
+#[test]
+fn redis_cli_works_against_kiwi() {
+    let kiwi = Kiwi::start();
+    let port = kiwi.port.to_string();
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli").args(["-p", &port]).args(args).output().expect("redis-cli must be installed");
+        assert!(out.status.success(), "redis-cli {args:?} failed");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(cli(&["PING"]), "PONG");
+    assert_eq!(cli(&["SET", "k", "v", "EX", "100"]), "OK");
+    assert_eq!(cli(&["GET", "k"]), "v");
+    assert_eq!(cli(&["TYPE", "k"]), "string");
+    assert_eq!(cli(&["DBSIZE"]), "1");
+    assert!(cli(&["INFO", "server"]).contains("redis_version:7.0.15"));
+    assert_eq!(cli(&["NOSUCH", "a"]), "ERR unknown command 'NOSUCH', with args beginning with: 'a'");
+    // redis-cli in a pipe (no tty) sends inline-free RESP; also try a script via stdin.
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &port])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"SET a 1\nINCRBY a 41\nGET a\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n42\n42\n");
+}
+
+#[test]
+fn pipelined_replies_stay_in_order() {
+    let kiwi = Kiwi::start();
+    let mut c = kiwi.client();
+    let mut wire = Vec::new();
+    for i in 0..2000 {
+        wire.extend(RespClient::encode(&["SET", &format!("k{i}"), &i.to_string()]));
+        wire.extend(RespClient::encode(&["GET", &format!("k{i}")]));
+        // Connection-level commands interleaved with storage commands.
+        if i % 100 == 0 {
+            wire.extend(RespClient::encode(&["ECHO", &format!("e{i}")]));
+        }
+    }
+    c.send_raw(&wire);
+    for i in 0..2000 {
+        assert_eq!(c.read_frame().unwrap(), Frame::ok());
+        assert_eq!(c.read_frame().unwrap(), bulk(&i.to_string()));
+        if i % 100 == 0 {
+            assert_eq!(c.read_frame().unwrap(), bulk(&format!("e{i}")));
+        }
+    }
+}
+
+#[test]
+fn inline_commands_work() {
+    let kiwi = Kiwi::start();
+    let mut c = kiwi.client();
+    c.send_raw(b"SET inline \"a b\"\r\nGET inline\r\nPING\n");
+    assert_eq!(c.read_frame().unwrap(), Frame::ok());
+    assert_eq!(c.read_frame().unwrap(), bulk("a b"));
+    assert_eq!(c.read_frame().unwrap(), Frame::simple("PONG"));
+}
+
+#[test]
+fn protocol_errors_close_only_that_connection() {
+    let kiwi = Kiwi::start();
+    let mut bystander = kiwi.client();
+    assert_eq!(bystander.call(&["SET", "safe", "1"]), Frame::ok());
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("bad multibulk length", b"*abc\r\n".to_vec()),
+        ("expected dollar", b"*1\r\n:12\r\n".to_vec()),
+        ("negative bulk", b"*1\r\n$-3\r\n".to_vec()),
+        ("bulk over limit", b"*1\r\n$999999999999\r\n".to_vec()),
+        ("unbalanced quotes", b"SET \"abc\r\n".to_vec()),
+        ("huge inline", vec![b'x'; 70 * 1024]),
+    ];
+    let mut report = String::new();
+    for (name, input) in cases {
+        let mut c = kiwi.client();
+        c.send_raw(&input);
+        let reply = c.read_frame().expect("an error reply before closing");
+        report.push_str(&format!("{name}: {}\n", show(&reply)));
+        assert!(c.is_closed(), "{name}: connection must be closed");
+    }
+    insta::assert_snapshot!(report);
+    // A huge declared argument count costs nothing until the data arrives.
+    let mut c = kiwi.client();
+    c.send_raw(b"*2147483647\r\n");
+    drop(c);
+    assert_eq!(bystander.call(&["GET", "safe"]), bulk("1"));
+}
+
+#[test]
+fn error_texts_match_redis() {
+    let kiwi = Kiwi::start();
+    let mut c = kiwi.client();
+    let calls: Vec<Vec<&str>> = vec![
+        vec!["GET"],
+        vec!["FOO", "bar", "baz"],
+        vec!["SET", "k", "v", "EX", "0"],
+        vec!["SET", "k", "v", "NX", "XX"],
+        vec!["SET", "k", "v", "EX", "abc"],
+        vec!["INCR", "k"],
+        vec!["SET", "n", "9223372036854775807"],
+        vec!["INCR", "n"],
+        vec!["INCRBYFLOAT", "n", "abc"],
+        vec!["SELECT", "16"],
+        vec!["SELECT", "x"],
+        vec!["EXPIRE", "k", "10", "NX", "XX"],
+        vec!["EXPIRE", "k", "10", "GT", "LT"],
+        vec!["EXPIRE", "k", "10", "FOO"],
+        vec!["RENAME", "missing", "x"],
+        vec!["MOVE", "k", "0"],
+        vec!["SCAN", "abc"],
+        vec!["SETRANGE", "k", "-1", "x"],
+        vec!["AUTH", "pw"],
+        vec!["HELLO", "4"],
+        vec!["CONFIG", "SET", "nosuch", "1"],
+        vec!["CONFIG", "SET", "port", "1"],
+        vec!["CONFIG", "GET"],
+        vec!["OBJECT", "nosuch"],
+        vec!["CLIENT", "SETNAME", "a b"],
+        vec!["SWAPDB", "a", "1"],
+    ];
+    let mut report = String::new();
+    for call in calls {
+        report.push_str(&format!("{}  =>  {}\n", call.join(" "), show(&c.call(&call))));
+    }
+    insta::assert_snapshot!(report);
+}
+
+#[test]
+fn resp3_hello_and_typed_replies() {
+    let kiwi = Kiwi::start();
+    let mut c = kiwi.client();
+    let hello = c.call(&["HELLO", "3"]);
+    let Frame::Map(pairs) = &hello else { panic!("HELLO 3 must reply a map, got {}", show(&hello)) };
+    assert!(pairs.contains(&(bulk("proto"), Frame::Integer(3))));
+    assert_eq!(c.call(&["GET", "missing"]), Frame::Null);
+    assert!(matches!(c.call(&["CONFIG", "GET", "port"]), Frame::Map(_)));
+    assert!(matches!(c.call(&["INFO", "server"]), Frame::Verbatim { .. }));
+    assert_eq!(c.call(&["HELLO", "2"]).to_bytes(kiwi_resp::Protocol::Resp2).first(), Some(&b'*'));
+}
+
+#[test]
+fn requirepass_gates_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kiwi = Kiwi::start_in(tmp.path(), &["--requirepass", "s3cret"]);
+    let mut c = kiwi.client();
+    assert_eq!(c.call(&["GET", "k"]), Frame::error("NOAUTH Authentication required."));
+    assert_eq!(c.call(&["AUTH", "wrong"]), Frame::error("WRONGPASS invalid username-password pair or user is disabled."));
+    assert_eq!(c.call(&["AUTH", "s3cret"]), Frame::ok());
+    assert_eq!(c.call(&["GET", "k"]), Frame::Null);
+    let mut c2 = kiwi.client();
+    assert!(matches!(c2.call(&["HELLO", "3", "AUTH", "default", "s3cret"]), Frame::Map(_)));
+    assert_eq!(c2.call(&["PING"]), Frame::simple("PONG"));
+}
+
+#[test]
+fn client_commands() {
+    let kiwi = Kiwi::start();
+    let mut a = kiwi.client();
+    let mut b = kiwi.client();
+    assert_eq!(a.call(&["CLIENT", "SETNAME", "alpha"]), Frame::ok());
+    assert_eq!(a.call(&["CLIENT", "GETNAME"]), bulk("alpha"));
+    let Frame::Integer(b_id) = b.call(&["CLIENT", "ID"]) else { panic!() };
+    let Frame::Bulk(list) = a.call(&["CLIENT", "LIST"]) else { panic!() };
+    let list = String::from_utf8_lossy(&list).to_string();
+    assert!(list.contains("name=alpha"), "{list}");
+    assert_eq!(list.lines().count(), 2);
+    assert_eq!(a.call(&["CLIENT", "KILL", "ID", &b_id.to_string()]), Frame::Integer(1));
+    assert!(b.is_closed());
+}
+
+#[test]
+fn config_set_applies_limits() {
+    let kiwi = Kiwi::start();
+    let mut c = kiwi.client();
+    assert_eq!(c.call(&["CONFIG", "SET", "proto-max-bulk-len", "1mb"]), Frame::ok());
+    assert_eq!(c.call(&["CONFIG", "GET", "proto-max-bulk-len"]), Frame::Array(vec![bulk("proto-max-bulk-len"), bulk("1048576")]));
+    let mut big = kiwi.client();
+    big.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n");
+    assert_eq!(big.read_frame().unwrap(), Frame::error("ERR Protocol error: invalid bulk length"));
+    assert!(big.is_closed());
+    assert_eq!(c.call(&["CONFIG", "SET", "appendfsync", "always"]), Frame::ok());
+    assert_eq!(c.call(&["SET", "durable", "1"]), Frame::ok());
+}
+
+#[test]
+fn data_survives_kill_dash_nine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kiwi = Kiwi::start_in(tmp.path(), &[]);
+    let mut c = kiwi.client();
+    for i in 0..1000 {
+        assert_eq!(c.call(&["SET", &format!("p{i}"), &format!("v{i}")]), Frame::ok());
+    }
+    assert_eq!(c.call(&["SELECT", "5"]), Frame::ok());
+    assert_eq!(c.call(&["SET", "in5", "x", "EX", "1000"]), Frame::ok());
+    assert_eq!(c.call(&["SET", "short", "x", "PX", "50"]), Frame::ok());
+    kiwi.kill9();
+    let kiwi = Kiwi::start_in(tmp.path(), &[]);
+    let mut c = kiwi.client();
+    assert_eq!(c.call(&["DBSIZE"]), Frame::Integer(1000));
+    for i in (0..1000).step_by(97) {
+        assert_eq!(c.call(&["GET", &format!("p{i}")]), bulk(&format!("v{i}")));
+    }
+    assert_eq!(c.call(&["SELECT", "5"]), Frame::ok());
+    assert_eq!(c.call(&["GET", "in5"]), bulk("x"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.call(&["GET", "short"]), Frame::Null, "TTL survives restart");
+    // Active expiry removes the expired key without anyone touching it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while c.call(&["DBSIZE"]) != Frame::Integer(1) {
+        assert!(std::time::Instant::now() < deadline, "active expiry did not remove the key");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kiwi = Kiwi::start_in(tmp.path(), &[]);
+    let mut c = kiwi.client();
+    assert_eq!(c.call(&["SET", "k", "v"]), Frame::ok());
+    let status = kiwi.terminate();
+    assert!(status.success(), "exit status {status}");
+    assert!(c.is_closed());
+    let kiwi = Kiwi::start_in(tmp.path(), &[]);
+    assert_eq!(kiwi.client().call(&["GET", "k"]), bulk("v"));
+}
