@@ -22,7 +22,11 @@ pub fn float(arg: &[u8]) -> Result<f64, CmdError> {
 
 pub fn parse_float(arg: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(arg).ok()?;
-    if s.is_empty() || s.len() > 5000 || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+    if s.is_empty()
+        || s.len() > 5000
+        || s.starts_with(char::is_whitespace)
+        || s.ends_with(char::is_whitespace)
+    {
         return None;
     }
     let lower = s.to_ascii_lowercase();

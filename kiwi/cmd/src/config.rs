@@ -91,7 +91,10 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), String> {
         if !matches!(self.appendfsync.as_str(), "always" | "everysec" | "no") {
-            return Err(format!("appendfsync must be always, everysec or no, not {:?}", self.appendfsync));
+            return Err(format!(
+                "appendfsync must be always, everysec or no, not {:?}",
+                self.appendfsync
+            ));
         }
         if self.hz == 0 || self.hz > 500 {
             return Err("hz must be in 1..=500".into());
@@ -146,8 +149,15 @@ impl Config {
         if *mutability == Mutability::Immutable {
             return Err(SetError::Invalid("can't set immutable config".into()));
         }
-        let int = |v: &str| v.parse::<u64>().map_err(|_| SetError::Invalid("argument couldn't be parsed into an integer".into()));
-        let mem = |v: &str| parse_memory(v).ok_or_else(|| SetError::Invalid("argument must be a memory value".into()));
+        let int = |v: &str| {
+            v.parse::<u64>().map_err(|_| {
+                SetError::Invalid("argument couldn't be parsed into an integer".into())
+            })
+        };
+        let mem = |v: &str| {
+            parse_memory(v)
+                .ok_or_else(|| SetError::Invalid("argument must be a memory value".into()))
+        };
         let mut next = self.clone();
         match name {
             "requirepass" => next.requirepass = value.to_string(),
@@ -158,14 +168,19 @@ impl Config {
             "appendfsync" => {
                 let v = value.to_ascii_lowercase();
                 if !matches!(v.as_str(), "always" | "everysec" | "no") {
-                    return Err(SetError::Invalid("argument(s) must be one of the following: always, everysec, no".into()));
+                    return Err(SetError::Invalid(
+                        "argument(s) must be one of the following: always, everysec, no".into(),
+                    ));
                 }
                 next.appendfsync = v;
             }
             "hz" => next.hz = int(value)?.clamp(1, 500),
             "loglevel" => {
                 let v = value.to_ascii_lowercase();
-                if !matches!(v.as_str(), "debug" | "verbose" | "notice" | "warning" | "nothing") {
+                if !matches!(
+                    v.as_str(),
+                    "debug" | "verbose" | "notice" | "warning" | "nothing"
+                ) {
                     return Err(SetError::Invalid("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into()));
                 }
                 next.loglevel = v;
@@ -191,10 +206,18 @@ pub enum SetError {
 /// Parses Redis memory values: `1024`, `64kb`, `512mb`, `1gb`, `2k` ...
 pub fn parse_memory(v: &str) -> Option<u64> {
     let lower = v.to_ascii_lowercase();
-    let (num, mul) = [("gb", 1u64 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1_000), ("b", 1)]
-        .iter()
-        .find_map(|(suffix, mul)| lower.strip_suffix(suffix).map(|n| (n.to_string(), *mul)))
-        .unwrap_or((lower.clone(), 1));
+    let (num, mul) = [
+        ("gb", 1u64 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1_000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, mul)| lower.strip_suffix(suffix).map(|n| (n.to_string(), *mul)))
+    .unwrap_or((lower.clone(), 1));
     num.parse::<u64>().ok()?.checked_mul(mul)
 }
 
@@ -206,7 +229,11 @@ mod tests {
     fn example_config_parses_and_matches_defaults() {
         let text = include_str!("../../../config.example.toml");
         let cfg = Config::from_toml(text).expect("config.example.toml must parse");
-        assert_eq!(cfg, Config::default(), "config.example.toml documents the defaults");
+        assert_eq!(
+            cfg,
+            Config::default(),
+            "config.example.toml documents the defaults"
+        );
     }
 
     #[test]
@@ -224,7 +251,10 @@ mod tests {
         assert_eq!(c.maxclients, 5);
         assert!(matches!(c.set("port", "1"), Err(SetError::Invalid(_))));
         assert!(matches!(c.set("nope", "1"), Err(SetError::Unknown)));
-        assert!(matches!(c.set("maxclients", "x"), Err(SetError::Invalid(_))));
+        assert!(matches!(
+            c.set("maxclients", "x"),
+            Err(SetError::Invalid(_))
+        ));
         assert_eq!(c.get_matching(b"max*").len(), 4);
     }
 }

@@ -72,7 +72,9 @@ pub fn string_too_long() -> CmdError {
 }
 
 pub fn wrong_arity(name: &str) -> CmdError {
-    err(format!("ERR wrong number of arguments for '{name}' command"))
+    err(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
 }
 
 pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> CmdError {
@@ -85,7 +87,10 @@ pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> CmdError {
 
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' `, as Redis words it.
 pub fn unknown_command(args: &[bytes::Bytes]) -> CmdError {
-    let name = args.first().map(|a| lossy_prefix(a, 128)).unwrap_or_default();
+    let name = args
+        .first()
+        .map(|a| lossy_prefix(a, 128))
+        .unwrap_or_default();
     let mut rest = String::new();
     for a in args.iter().skip(1) {
         if rest.len() >= 128 {
@@ -94,7 +99,9 @@ pub fn unknown_command(args: &[bytes::Bytes]) -> CmdError {
         let room = 128 - rest.len();
         rest.push_str(&format!("'{}' ", lossy_prefix(a, room)));
     }
-    err(format!("ERR unknown command '{name}', with args beginning with: {rest}"))
+    err(format!(
+        "ERR unknown command '{name}', with args beginning with: {rest}"
+    ))
 }
 
 fn lossy_prefix(b: &[u8], max: usize) -> String {

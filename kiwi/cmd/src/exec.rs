@@ -28,20 +28,41 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Live metadata of `key`, counting a keyspace hit or miss.
-    pub fn lookup(&self, key: &[u8]) -> CmdResult<Option<Meta>> {
-        let meta = self.engine.get_live(self.db, key, self.now_ms)?;
-        let stat = if meta.is_some() { &self.shared.stats.keyspace_hits } else { &self.shared.stats.keyspace_misses };
+    pub fn lookup(&mut self, key: &[u8]) -> CmdResult<Option<Meta>> {
+        let meta = self.peek(key)?;
+        let stat = if meta.is_some() {
+            &self.shared.stats.keyspace_hits
+        } else {
+            &self.shared.stats.keyspace_misses
+        };
         stat.fetch_add(1, Relaxed);
         Ok(meta)
     }
 
     /// Live metadata without touching hit/miss statistics (writes, EXISTS, TYPE).
-    pub fn peek(&self, key: &[u8]) -> CmdResult<Option<Meta>> {
-        Ok(self.engine.get_live(self.db, key, self.now_ms)?)
+    /// An expired key found here is deleted on the spot, as Redis's lazy
+    /// expiry does, so DBSIZE and friends agree with Redis.
+    pub fn peek(&mut self, key: &[u8]) -> CmdResult<Option<Meta>> {
+        self.peek_in(self.db, key)
+    }
+
+    /// [`Ctx::peek`] in another database (MOVE, COPY DB).
+    pub fn peek_in(&mut self, db: usize, key: &[u8]) -> CmdResult<Option<Meta>> {
+        let Some(meta) = self.engine.get_meta(db, key)? else {
+            return Ok(None);
+        };
+        if meta.is_live(self.now_ms) {
+            return Ok(Some(meta));
+        }
+        let mut b = self.engine.batch();
+        self.engine.delete(&mut b, db, key)?;
+        self.engine.commit(b)?;
+        self.shared.stats.expired_keys.fetch_add(1, Relaxed);
+        Ok(None)
     }
 
     /// The value of a string key; WRONGTYPE if the key holds another type.
-    pub fn get_string(&self, key: &[u8]) -> CmdResult<Option<Meta>> {
+    pub fn get_string(&mut self, key: &[u8]) -> CmdResult<Option<Meta>> {
         match self.lookup(key)? {
             Some(m) if m.kind != KeyKind::String => Err(wrongtype()),
             other => Ok(other),
@@ -49,7 +70,7 @@ impl Ctx<'_> {
     }
 
     /// Like [`Ctx::get_string`] without hit/miss accounting.
-    pub fn peek_string(&self, key: &[u8]) -> CmdResult<Option<Meta>> {
+    pub fn peek_string(&mut self, key: &[u8]) -> CmdResult<Option<Meta>> {
         match self.peek(key)? {
             Some(m) if m.kind != KeyKind::String => Err(wrongtype()),
             other => Ok(other),
@@ -64,7 +85,11 @@ impl Ctx<'_> {
     }
 
     pub fn max_bulk_len(&self) -> u64 {
-        self.shared.config.read().map(|c| c.proto_max_bulk_len).unwrap_or(512 << 20)
+        self.shared
+            .config
+            .read()
+            .map(|c| c.proto_max_bulk_len)
+            .unwrap_or(512 << 20)
     }
 }
 
@@ -82,8 +107,17 @@ impl Executor {
     /// Executes one storage-routed command (`args[0]` is its name).
     pub fn execute(&mut self, db: usize, proto: Protocol, args: &[Bytes]) -> Frame {
         let now_ms = kiwi_runtime::time::now_ms();
-        let mut ctx = Ctx { engine: &mut self.engine, shared: &self.shared, db, now_ms, proto };
-        let name = args.first().map(|a| a.to_ascii_lowercase()).unwrap_or_default();
+        let mut ctx = Ctx {
+            engine: &mut self.engine,
+            shared: &self.shared,
+            db,
+            now_ms,
+            proto,
+        };
+        let name = args
+            .first()
+            .map(|a| a.to_ascii_lowercase())
+            .unwrap_or_default();
         let result = dispatch(&mut ctx, &name, args);
         let frame = result.unwrap_or_else(|e| e.into_frame());
         if frame.is_error() {
@@ -112,9 +146,15 @@ impl Executor {
 
     /// One active-expiry step (bounded work); returns keys removed.
     pub fn active_expire(&mut self, max_entries: usize) -> usize {
-        match self.engine.expire_cycle(kiwi_runtime::time::now_ms(), max_entries) {
+        match self
+            .engine
+            .expire_cycle(kiwi_runtime::time::now_ms(), max_entries)
+        {
             Ok(removed) => {
-                self.shared.stats.expired_keys.fetch_add(removed.len() as u64, Relaxed);
+                self.shared
+                    .stats
+                    .expired_keys
+                    .fetch_add(removed.len() as u64, Relaxed);
                 removed.len()
             }
             Err(e) => {

@@ -18,7 +18,13 @@ fn eq(a: u8, b: u8, nocase: bool) -> bool {
 /// Deepest `*` nesting explored before giving up (Redis uses 1000).
 const MAX_NESTING: usize = 1000;
 
-fn match_impl(mut p: &[u8], mut s: &[u8], nocase: bool, skip_longer: &mut bool, nesting: usize) -> bool {
+fn match_impl(
+    mut p: &[u8],
+    mut s: &[u8],
+    nocase: bool,
+    skip_longer: &mut bool,
+    nesting: usize,
+) -> bool {
     if nesting > MAX_NESTING {
         return false;
     }
@@ -149,10 +155,16 @@ mod tests {
             ("", "a"),
         ];
         for (p, s) in yes {
-            assert!(matches(p.as_bytes(), s.as_bytes(), false), "{p} should match {s}");
+            assert!(
+                matches(p.as_bytes(), s.as_bytes(), false),
+                "{p} should match {s}"
+            );
         }
         for (p, s) in no {
-            assert!(!matches(p.as_bytes(), s.as_bytes(), false), "{p} should not match {s}");
+            assert!(
+                !matches(p.as_bytes(), s.as_bytes(), false),
+                "{p} should not match {s}"
+            );
         }
         assert!(matches(b"MAXCLIENTS", b"maxclients", true));
         // Pathological pattern terminates quickly.

@@ -5,7 +5,10 @@ use kiwi_resp::Frame;
 use kiwi_storage::{Batch, KeyKind, Meta, DATABASES};
 
 use crate::args::{int, is, lower};
-use crate::error::{db_out_of_range, err, invalid_expire, no_such_key, same_object, syntax, unknown_subcommand, CmdResult};
+use crate::error::{
+    db_out_of_range, err, invalid_expire, no_such_key, same_object, syntax, unknown_subcommand,
+    CmdResult,
+};
 use crate::exec::Ctx;
 use crate::glob;
 
@@ -34,7 +37,10 @@ pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let name = ctx.peek(&args[1])?.map(|m| m.kind.type_name()).unwrap_or("none");
+    let name = ctx
+        .peek(&args[1])?
+        .map(|m| m.kind.type_name())
+        .unwrap_or("none");
     Ok(Frame::simple(name))
 }
 
@@ -46,17 +52,23 @@ pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let pattern = &args[1];
     if !has_glob(pattern) {
         let found = ctx.peek(pattern)?.is_some();
-        return Ok(Frame::Array(if found { vec![Frame::Bulk(pattern.clone())] } else { vec![] }));
+        return Ok(Frame::Array(if found {
+            vec![Frame::Bulk(pattern.clone())]
+        } else {
+            vec![]
+        }));
     }
     let all = pattern.as_ref() == b"*";
     let mut out = Vec::new();
     let mut cursor = 0;
     loop {
-        cursor = ctx.engine.scan(ctx.db, cursor, 4096, ctx.now_ms, |key, _| {
-            if all || glob::matches(pattern, key, false) {
-                out.push(Frame::Bulk(Bytes::copy_from_slice(key)));
-            }
-        })?;
+        cursor = ctx
+            .engine
+            .scan(ctx.db, cursor, 4096, ctx.now_ms, |key, _| {
+                if all || glob::matches(pattern, key, false) {
+                    out.push(Frame::Bulk(Bytes::copy_from_slice(key)));
+                }
+            })?;
         if cursor == 0 {
             break;
         }
@@ -94,31 +106,50 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let pattern = pattern.filter(|p| p.as_ref() != b"*");
     let mut keys = Vec::new();
-    let next = ctx.engine.scan(ctx.db, cursor, count.min(SCAN_MAX_VISITS) as usize, ctx.now_ms, |key, meta| {
-        if let Some(t) = &type_filter {
-            if meta.kind.type_name() != t {
-                return;
+    let next = ctx.engine.scan(
+        ctx.db,
+        cursor,
+        count.min(SCAN_MAX_VISITS) as usize,
+        ctx.now_ms,
+        |key, meta| {
+            if let Some(t) = &type_filter {
+                if meta.kind.type_name() != t {
+                    return;
+                }
             }
-        }
-        if let Some(p) = pattern {
-            if !glob::matches(p, key, false) {
-                return;
+            if let Some(p) = pattern {
+                if !glob::matches(p, key, false) {
+                    return;
+                }
             }
-        }
-        keys.push(Frame::Bulk(Bytes::copy_from_slice(key)));
-    })?;
-    Ok(Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(keys)]))
+            keys.push(Frame::Bulk(Bytes::copy_from_slice(key)));
+        },
+    )?;
+    Ok(Frame::Array(vec![
+        Frame::bulk(next.to_string()),
+        Frame::Array(keys),
+    ]))
 }
 
 pub fn randomkey(ctx: &mut Ctx<'_>) -> CmdResult {
     let hash = kiwi_runtime::rand::u64();
-    Ok(Frame::bulk_opt(ctx.engine.random_key(ctx.db, hash, ctx.now_ms)?))
+    Ok(Frame::bulk_opt(
+        ctx.engine.random_key(ctx.db, hash, ctx.now_ms)?,
+    ))
 }
 
 /// Writes a copy of `meta` (the value of `src_key` in `src_db`) as
 /// `dst_key` in `dst_db`. Collections get a fresh version and their elements
 /// are copied (O(N), unlike Redis's O(1) RENAME; see docs/compatibility.md).
-fn write_copy(ctx: &mut Ctx<'_>, b: &mut Batch, src_db: usize, src_key: &[u8], meta: &Meta, dst_db: usize, dst_key: &[u8]) -> CmdResult<()> {
+fn write_copy(
+    ctx: &mut Ctx<'_>,
+    b: &mut Batch,
+    src_db: usize,
+    src_key: &[u8],
+    meta: &Meta,
+    dst_db: usize,
+    dst_key: &[u8],
+) -> CmdResult<()> {
     if !meta.kind.is_collection() {
         ctx.engine.put_meta(b, dst_db, dst_key, meta)?;
         return Ok(());
@@ -127,8 +158,12 @@ fn write_copy(ctx: &mut Ctx<'_>, b: &mut Batch, src_db: usize, src_key: &[u8], m
     let mut copy = meta.clone();
     copy.version = version;
     ctx.engine.put_meta(b, dst_db, dst_key, &copy)?;
-    for (sub, value) in ctx.engine.sub_keys(src_db, src_key, meta.version, usize::MAX)? {
-        ctx.engine.put_sub_key(b, dst_db, dst_key, version, &sub, &value)?;
+    for (sub, value) in ctx
+        .engine
+        .sub_keys(src_db, src_key, meta.version, usize::MAX)?
+    {
+        ctx.engine
+            .put_sub_key(b, dst_db, dst_key, version, &sub, &value)?;
     }
     Ok(())
 }
@@ -170,7 +205,7 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(meta) = ctx.lookup(key)? else {
         return Ok(Frame::Integer(0));
     };
-    if ctx.engine.get_live(dst_db, key, ctx.now_ms)?.is_some() {
+    if ctx.peek_in(dst_db, key)?.is_some() {
         return Ok(Frame::Integer(0));
     }
     let mut b = ctx.engine.batch();
@@ -204,7 +239,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(meta) = ctx.lookup(src)? else {
         return Ok(Frame::Integer(0));
     };
-    if ctx.engine.get_live(dst_db, dst, ctx.now_ms)?.is_some() && !replace {
+    if ctx.peek_in(dst_db, dst)?.is_some() && !replace {
         return Ok(Frame::Integer(0));
     }
     let mut b = ctx.engine.batch();
@@ -215,7 +250,13 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(Frame::Integer(1))
 }
 
-pub fn expire(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, absolute: bool, cmd: &str) -> CmdResult {
+pub fn expire(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &str,
+) -> CmdResult {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &args[3..] {
         if is(opt, "NX") {
@@ -227,14 +268,21 @@ pub fn expire(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, absolute: bool, c
         } else if is(opt, "LT") {
             lt = true;
         } else {
-            return Err(err(format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))));
+            return Err(err(format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(opt)
+            )));
         }
     }
     if nx && (xx || gt || lt) {
-        return Err(err("ERR NX and XX, GT or LT options at the same time are not compatible"));
+        return Err(err(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
     }
     if gt && lt {
-        return Err(err("ERR GT and LT options at the same time are not compatible"));
+        return Err(err(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
     }
     let mut when = int(&args[2])?;
     if unit_ms == 1000 {
@@ -244,7 +292,9 @@ pub fn expire(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, absolute: bool, c
         when *= 1000;
     }
     if !absolute {
-        when = when.checked_add(ctx.now_ms as i64).ok_or_else(|| invalid_expire(cmd))?;
+        when = when
+            .checked_add(ctx.now_ms as i64)
+            .ok_or_else(|| invalid_expire(cmd))?;
     }
     let key = &args[1];
     let Some(meta) = ctx.peek(key)? else {
@@ -278,8 +328,16 @@ pub fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, absolute: bool) -> C
         return Ok(Frame::Integer(-1));
     }
     let at = meta.expire_at_ms as i64;
-    let ttl = if absolute { at } else { (at - ctx.now_ms as i64).max(0) };
-    Ok(Frame::Integer(if unit_ms == 1 { ttl } else { (ttl + 500) / 1000 }))
+    let ttl = if absolute {
+        at
+    } else {
+        (at - ctx.now_ms as i64).max(0)
+    };
+    Ok(Frame::Integer(if unit_ms == 1 {
+        ttl
+    } else {
+        (ttl + 500) / 1000
+    }))
 }
 
 pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -336,7 +394,12 @@ const OBJECT_HELP: &[&str] = &[
 ];
 
 pub fn help_frame(lines: &[&str]) -> Frame {
-    Frame::Array(lines.iter().map(|l| Frame::Simple(Bytes::copy_from_slice(l.as_bytes()))).collect())
+    Frame::Array(
+        lines
+            .iter()
+            .map(|l| Frame::Simple(Bytes::copy_from_slice(l.as_bytes())))
+            .collect(),
+    )
 }
 
 pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

@@ -17,6 +17,7 @@ pub mod error;
 pub mod exec;
 pub mod glob;
 pub mod keyspace;
+pub mod longdouble;
 pub mod server;
 pub mod state;
 pub mod strings;

@@ -60,7 +60,10 @@ pub fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn time() -> CmdResult {
     let us = kiwi_runtime::time::now_us();
-    Ok(Frame::Array(vec![Frame::bulk((us / 1_000_000).to_string()), Frame::bulk((us % 1_000_000).to_string())]))
+    Ok(Frame::Array(vec![
+        Frame::bulk((us / 1_000_000).to_string()),
+        Frame::bulk((us % 1_000_000).to_string()),
+    ]))
 }
 
 pub fn lastsave(ctx: &mut Ctx<'_>) -> CmdResult {
@@ -79,15 +82,31 @@ pub fn function(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 // ---- INFO -----------------------------------------------------------------
 
-const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"];
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+];
 
 pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut wanted: Vec<String> = args[1..].iter().map(|a| lower(a)).collect();
-    if wanted.is_empty() || wanted.iter().any(|w| w == "default" || w == "all" || w == "everything") {
+    if wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| w == "default" || w == "all" || w == "everything")
+    {
         wanted = DEFAULT_SECTIONS.iter().map(|s| s.to_string()).collect();
     }
     let mut out = String::new();
-    for section in DEFAULT_SECTIONS.iter().filter(|s| wanted.iter().any(|w| w == *s)) {
+    for section in DEFAULT_SECTIONS
+        .iter()
+        .filter(|s| wanted.iter().any(|w| w == *s))
+    {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
@@ -95,7 +114,10 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let text = Bytes::from(out);
     Ok(match ctx.proto {
-        Protocol::Resp3 => Frame::Verbatim { format: *b"txt", text },
+        Protocol::Resp3 => Frame::Verbatim {
+            format: *b"txt",
+            text,
+        },
         Protocol::Resp2 => Frame::Bulk(text),
     })
 }
@@ -120,7 +142,11 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
             kv(out, "process_id", kiwi_runtime::sys::pid().to_string());
             kv(out, "run_id", s.run_id.clone());
             kv(out, "tcp_port", s.tcp_port.to_string());
-            kv(out, "server_time_usec", kiwi_runtime::time::now_us().to_string());
+            kv(
+                out,
+                "server_time_usec",
+                kiwi_runtime::time::now_us().to_string(),
+            );
             kv(out, "uptime_in_seconds", uptime_s.to_string());
             kv(out, "uptime_in_days", (uptime_s / 86400).to_string());
             kv(out, "hz", cfg.hz.to_string());
@@ -150,9 +176,17 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
             out.push_str("# Persistence\r\n");
             kv(out, "loading", "0".into());
             kv(out, "async_loading", "0".into());
-            kv(out, "rdb_changes_since_last_save", stats.dirty.load(Relaxed).to_string());
+            kv(
+                out,
+                "rdb_changes_since_last_save",
+                stats.dirty.load(Relaxed).to_string(),
+            );
             kv(out, "rdb_bgsave_in_progress", "0".into());
-            kv(out, "rdb_last_save_time", s.lastsave_s.load(Relaxed).to_string());
+            kv(
+                out,
+                "rdb_last_save_time",
+                s.lastsave_s.load(Relaxed).to_string(),
+            );
             kv(out, "rdb_last_bgsave_status", "ok".into());
             kv(out, "aof_enabled", "0".into());
             kv(out, "aof_rewrite_in_progress", "0".into());
@@ -160,19 +194,55 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
         }
         "stats" => {
             out.push_str("# Stats\r\n");
-            kv(out, "total_connections_received", stats.total_connections_received.load(Relaxed).to_string());
-            kv(out, "total_commands_processed", stats.total_commands_processed.load(Relaxed).to_string());
+            kv(
+                out,
+                "total_connections_received",
+                stats.total_connections_received.load(Relaxed).to_string(),
+            );
+            kv(
+                out,
+                "total_commands_processed",
+                stats.total_commands_processed.load(Relaxed).to_string(),
+            );
             kv(out, "instantaneous_ops_per_sec", "0".into());
-            kv(out, "total_net_input_bytes", stats.total_net_input_bytes.load(Relaxed).to_string());
-            kv(out, "total_net_output_bytes", stats.total_net_output_bytes.load(Relaxed).to_string());
-            kv(out, "rejected_connections", stats.rejected_connections.load(Relaxed).to_string());
-            kv(out, "expired_keys", stats.expired_keys.load(Relaxed).to_string());
+            kv(
+                out,
+                "total_net_input_bytes",
+                stats.total_net_input_bytes.load(Relaxed).to_string(),
+            );
+            kv(
+                out,
+                "total_net_output_bytes",
+                stats.total_net_output_bytes.load(Relaxed).to_string(),
+            );
+            kv(
+                out,
+                "rejected_connections",
+                stats.rejected_connections.load(Relaxed).to_string(),
+            );
+            kv(
+                out,
+                "expired_keys",
+                stats.expired_keys.load(Relaxed).to_string(),
+            );
             kv(out, "evicted_keys", "0".into());
-            kv(out, "keyspace_hits", stats.keyspace_hits.load(Relaxed).to_string());
-            kv(out, "keyspace_misses", stats.keyspace_misses.load(Relaxed).to_string());
+            kv(
+                out,
+                "keyspace_hits",
+                stats.keyspace_hits.load(Relaxed).to_string(),
+            );
+            kv(
+                out,
+                "keyspace_misses",
+                stats.keyspace_misses.load(Relaxed).to_string(),
+            );
             kv(out, "pubsub_channels", "0".into());
             kv(out, "pubsub_patterns", "0".into());
-            kv(out, "total_error_replies", stats.total_error_replies.load(Relaxed).to_string());
+            kv(
+                out,
+                "total_error_replies",
+                stats.total_error_replies.load(Relaxed).to_string(),
+            );
         }
         "replication" => {
             out.push_str("# Replication\r\n");
@@ -274,10 +344,14 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 match next.set(&name, &value) {
                     Ok(()) => {}
                     Err(SetError::Unknown) => {
-                        return Err(err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")))
+                        return Err(err(format!(
+                            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                        )))
                     }
                     Err(SetError::Invalid(why)) => {
-                        return Err(err(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")))
+                        return Err(err(format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                        )))
                     }
                 }
             }
@@ -331,7 +405,9 @@ const COMMAND_HELP: &[&str] = &[
 
 pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if args.len() == 1 {
-        return Ok(Frame::Array(COMMANDS.iter().map(|c| c.info_frame()).collect()));
+        return Ok(Frame::Array(
+            COMMANDS.iter().map(|c| c.info_frame()).collect(),
+        ));
     }
     check_sub_arity("command", args)?;
     let sub = lower(&args[1]);
@@ -341,11 +417,16 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let pattern = match args.len() {
                 2 => None,
                 5 if is(&args[2], "FILTERBY") && is(&args[3], "PATTERN") => Some(&args[4]),
-                5 if is(&args[2], "FILTERBY") && (is(&args[3], "ACLCAT") || is(&args[3], "MODULE")) => {
+                5 if is(&args[2], "FILTERBY")
+                    && (is(&args[3], "ACLCAT") || is(&args[3], "MODULE")) =>
+                {
                     let cat = lower(&args[4]);
                     let names = COMMANDS
                         .iter()
-                        .filter(|c| is(&args[3], "ACLCAT") && (c.group == cat || (cat == "write") == c.is_write()))
+                        .filter(|c| {
+                            is(&args[3], "ACLCAT")
+                                && (c.group == cat || (cat == "write") == c.is_write())
+                        })
                         .map(|c| Frame::bulk(c.name))
                         .collect();
                     return Ok(Frame::Array(names));
@@ -355,17 +436,28 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             Ok(Frame::Array(
                 COMMANDS
                     .iter()
-                    .filter(|c| pattern.is_none_or(|p| crate::glob::matches(p, c.name.as_bytes(), true)))
+                    .filter(|c| {
+                        pattern.is_none_or(|p| crate::glob::matches(p, c.name.as_bytes(), true))
+                    })
                     .map(|c| Frame::bulk(c.name))
                     .collect(),
             ))
         }
         "info" => {
             if args.len() == 2 {
-                return Ok(Frame::Array(COMMANDS.iter().map(|c| c.info_frame()).collect()));
+                return Ok(Frame::Array(
+                    COMMANDS.iter().map(|c| c.info_frame()).collect(),
+                ));
             }
             Ok(Frame::Array(
-                args[2..].iter().map(|n| table::lookup(n).map(|c| c.info_frame()).unwrap_or(Frame::NullArray)).collect(),
+                args[2..]
+                    .iter()
+                    .map(|n| {
+                        table::lookup(n)
+                            .map(|c| c.info_frame())
+                            .unwrap_or(Frame::NullArray)
+                    })
+                    .collect(),
             ))
         }
         "docs" => {
@@ -374,7 +466,12 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             } else {
                 args[2..].iter().filter_map(|n| table::lookup(n)).collect()
             };
-            Ok(Frame::Map(specs.into_iter().map(|c| (Frame::bulk(c.name), c.docs_frame())).collect()))
+            Ok(Frame::Map(
+                specs
+                    .into_iter()
+                    .map(|c| (Frame::bulk(c.name), c.docs_frame()))
+                    .collect(),
+            ))
         }
         "getkeys" => {
             let Some(spec) = table::lookup(&args[2]) else {
@@ -387,7 +484,11 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             if spec.first_key == 0 {
                 return Err(err("ERR The command has no key arguments"));
             }
-            let last = if spec.last_key < 0 { cmd_args.len() as i32 + spec.last_key } else { spec.last_key };
+            let last = if spec.last_key < 0 {
+                cmd_args.len() as i32 + spec.last_key
+            } else {
+                spec.last_key
+            };
             let mut keys = Vec::new();
             let mut i = spec.first_key;
             while i <= last && (i as usize) < cmd_args.len() {

@@ -101,7 +101,9 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: Config, tcp_port: u16) -> Shared {
         let now_ms = kiwi_runtime::time::now_ms();
-        let run_id: String = (0..40).map(|_| format!("{:x}", kiwi_runtime::rand::index(16))).collect();
+        let run_id: String = (0..40)
+            .map(|_| format!("{:x}", kiwi_runtime::rand::index(16)))
+            .collect();
         Shared {
             config: RwLock::new(config),
             stats: Stats::default(),
@@ -155,6 +157,9 @@ impl Shared {
     }
 
     pub fn client_list(&self) -> Vec<Arc<ClientHandle>> {
-        self.clients.lock().map(|c| c.values().cloned().collect()).unwrap_or_default()
+        self.clients
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default()
     }
 }

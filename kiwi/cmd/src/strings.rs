@@ -4,9 +4,13 @@ use bytes::{Bytes, BytesMut};
 use kiwi_resp::Frame;
 use kiwi_storage::Meta;
 
-use crate::args::{float, int, is, lower};
-use crate::error::{err, invalid_expire, not_integer, overflow, string_too_long, syntax, wrong_arity, CmdResult};
+use crate::args::{int, is, lower};
+use crate::error::{
+    err, invalid_expire, not_float, not_integer, overflow, string_too_long, syntax, wrong_arity,
+    CmdResult,
+};
 use crate::exec::Ctx;
+use crate::longdouble::LongDouble;
 
 /// How a command changes the TTL of the key it writes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -22,31 +26,48 @@ pub enum Ttl {
 /// Parses an expiry amount as Redis's `getExpireMillisecondsOrReply`:
 /// `unit_ms` is 1000 for seconds; `absolute` for EXAT/PXAT. Returns the
 /// absolute expiry in ms.
-pub fn expire_at(ctx: &Ctx<'_>, arg: &[u8], unit_ms: i64, absolute: bool, cmd: &str) -> CmdResult<u64> {
+pub fn expire_at(
+    ctx: &Ctx<'_>,
+    arg: &[u8],
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &str,
+) -> CmdResult<u64> {
     let v = int(arg)?;
     if v <= 0 || (unit_ms == 1000 && v > i64::MAX / 1000) {
         return Err(invalid_expire(cmd));
     }
     let mut ms = v * unit_ms;
     if !absolute {
-        ms = ms.checked_add(ctx.now_ms as i64).ok_or_else(|| invalid_expire(cmd))?;
+        ms = ms
+            .checked_add(ctx.now_ms as i64)
+            .ok_or_else(|| invalid_expire(cmd))?;
     }
     Ok(ms as u64)
 }
 
-fn put_string(ctx: &mut Ctx<'_>, key: &[u8], value: Bytes, ttl: Ttl, existing: Option<&Meta>) -> CmdResult<()> {
+fn put_string(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    value: Bytes,
+    ttl: Ttl,
+    existing: Option<&Meta>,
+) -> CmdResult<()> {
     let expire_at_ms = match ttl {
         Ttl::Clear => 0,
         Ttl::Keep => existing.map(|m| m.expire_at_ms).unwrap_or(0),
         Ttl::At(at) => at,
     };
     let mut b = ctx.engine.batch();
-    ctx.engine.put_meta(&mut b, ctx.db, key, &Meta::string(value, expire_at_ms))?;
+    ctx.engine
+        .put_meta(&mut b, ctx.db, key, &Meta::string(value, expire_at_ms))?;
     ctx.commit(b, 1)
 }
 
 pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    Ok(Frame::bulk_opt(ctx.get_string(&args[1])?.map(|m| m.payload)))
+    Ok(Frame::bulk_opt(
+        ctx.get_string(&args[1])?.map(|m| m.payload),
+    ))
 }
 
 /// An expiry option as written (EX/PX/EXAT/PXAT and its argument), parsed
@@ -62,7 +83,11 @@ impl ExpireOpt<'_> {
     }
 
     fn resolve(&self, ctx: &Ctx<'_>, cmd: &str) -> CmdResult<u64> {
-        let unit = if self.kind == "EX" || self.kind == "EXAT" { 1000 } else { 1 };
+        let unit = if self.kind == "EX" || self.kind == "EXAT" {
+            1000
+        } else {
+            1
+        };
         expire_at(ctx, self.arg, unit, self.kind.ends_with("AT"), cmd)
     }
 }
@@ -87,7 +112,10 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             if keepttl || expire.as_ref().is_some_and(|e| e.kind != kind) {
                 return Err(syntax());
             }
-            expire = Some(ExpireOpt { kind, arg: &args[i + 1] });
+            expire = Some(ExpireOpt {
+                kind,
+                arg: &args[i + 1],
+            });
             i += 1;
         } else {
             return Err(syntax());
@@ -98,10 +126,18 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some(e) => Some(e.resolve(ctx, "set")?),
         None => None,
     };
-    let existing = if get { ctx.get_string(key)? } else { ctx.peek(key)? };
+    let existing = if get {
+        ctx.get_string(key)?
+    } else {
+        ctx.peek(key)?
+    };
     let exists = existing.is_some();
     if (nx && exists) || (xx && !exists) {
-        return Ok(if get { Frame::bulk_opt(existing.map(|m| m.payload)) } else { Frame::Null });
+        return Ok(if get {
+            Frame::bulk_opt(existing.map(|m| m.payload))
+        } else {
+            Frame::Null
+        });
     }
     let ttl = match (expire, keepttl) {
         (Some(at), _) => Ttl::At(at),
@@ -109,7 +145,11 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         (None, false) => Ttl::Clear,
     };
     put_string(ctx, key, value, ttl, existing.as_ref())?;
-    Ok(if get { Frame::bulk_opt(existing.map(|m| m.payload)) } else { Frame::ok() })
+    Ok(if get {
+        Frame::bulk_opt(existing.map(|m| m.payload))
+    } else {
+        Frame::ok()
+    })
 }
 
 pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -156,20 +196,24 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             if persist || expire.as_ref().is_some_and(|e| e.kind != kind) {
                 return Err(syntax());
             }
-            expire = Some(ExpireOpt { kind, arg: &args[i + 1] });
+            expire = Some(ExpireOpt {
+                kind,
+                arg: &args[i + 1],
+            });
             i += 1;
         } else {
             return Err(syntax());
         }
         i += 1;
     }
+    // Redis looks the key up (and checks its type) before validating the expiry.
+    let Some(meta) = ctx.get_string(key)? else {
+        return Ok(Frame::Null);
+    };
     let ttl = match &expire {
         Some(e) => Some(Ttl::At(e.resolve(ctx, "getex")?)),
         None if persist => Some(Ttl::Clear),
         None => None,
-    };
-    let Some(meta) = ctx.get_string(key)? else {
-        return Ok(Frame::Null);
     };
     match ttl {
         Some(Ttl::At(at)) if at <= ctx.now_ms => {
@@ -178,7 +222,9 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.commit(b, 1)?;
         }
         Some(Ttl::At(at)) => put_string(ctx, key, meta.payload.clone(), Ttl::At(at), Some(&meta))?,
-        Some(Ttl::Clear) if meta.expire_at_ms != 0 => put_string(ctx, key, meta.payload.clone(), Ttl::Clear, Some(&meta))?,
+        Some(Ttl::Clear) if meta.expire_at_ms != 0 => {
+            put_string(ctx, key, meta.payload.clone(), Ttl::Clear, Some(&meta))?
+        }
         _ => {}
     }
     Ok(Frame::Bulk(meta.payload))
@@ -187,7 +233,9 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut out = Vec::with_capacity(args.len() - 1);
     for key in &args[1..] {
-        let v = ctx.lookup(key)?.filter(|m| m.kind == kiwi_storage::KeyKind::String);
+        let v = ctx
+            .lookup(key)?
+            .filter(|m| m.kind == kiwi_storage::KeyKind::String);
         out.push(Frame::bulk_opt(v.map(|m| m.payload)));
     }
     Ok(Frame::Array(out))
@@ -199,7 +247,8 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let mut b = ctx.engine.batch();
     for pair in args[1..].chunks(2) {
-        ctx.engine.put_meta(&mut b, ctx.db, &pair[0], &Meta::string(pair[1].clone(), 0))?;
+        ctx.engine
+            .put_meta(&mut b, ctx.db, &pair[0], &Meta::string(pair[1].clone(), 0))?;
     }
     ctx.commit(b, (args.len() / 2) as u64)?;
     Ok(Frame::ok())
@@ -220,7 +269,10 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let existing = ctx.peek_string(&args[1])?;
-    let old = existing.as_ref().map(|m| m.payload.clone()).unwrap_or_default();
+    let old = existing
+        .as_ref()
+        .map(|m| m.payload.clone())
+        .unwrap_or_default();
     let total = old.len() as u64 + args[2].len() as u64;
     if existing.is_some() && total > ctx.max_bulk_len() {
         return Err(string_too_long());
@@ -233,13 +285,18 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    Ok(Frame::Integer(ctx.get_string(&args[1])?.map(|m| m.payload.len() as i64).unwrap_or(0)))
+    Ok(Frame::Integer(
+        ctx.get_string(&args[1])?
+            .map(|m| m.payload.len() as i64)
+            .unwrap_or(0),
+    ))
 }
 
 pub fn incrby(ctx: &mut Ctx<'_>, args: &[Bytes], negate: bool) -> CmdResult {
     let by = int(&args[2])?;
     let by = if negate {
-        by.checked_neg().ok_or_else(|| err("ERR decrement would overflow"))?
+        by.checked_neg()
+            .ok_or_else(|| err("ERR decrement would overflow"))?
     } else {
         by
     };
@@ -253,41 +310,44 @@ pub fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
         None => 0,
     };
     let next = current.checked_add(by).ok_or_else(overflow)?;
-    put_string(ctx, key, Bytes::from(next.to_string()), Ttl::Keep, existing.as_ref())?;
+    put_string(
+        ctx,
+        key,
+        Bytes::from(next.to_string()),
+        Ttl::Keep,
+        existing.as_ref(),
+    )?;
     Ok(Frame::Integer(next))
 }
 
 pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let existing = ctx.peek_string(&args[1])?;
+    let parse = |v: &[u8]| LongDouble::parse(v).ok_or_else(not_float);
+    let nan_or_inf = || err("ERR increment would produce NaN or Infinity");
     let current = match &existing {
-        Some(m) => float(&m.payload)?,
-        None => 0.0,
+        Some(m) => parse(&m.payload)?,
+        None => Ok(LongDouble::parse(b"0")
+            .and_then(|r| r.ok())
+            .ok_or_else(not_float)?),
     };
-    let by = float(&args[2])?;
-    let next = current + by;
-    if !next.is_finite() {
-        return Err(err("ERR increment would produce NaN or Infinity"));
-    }
-    let text = Bytes::from(format_human_float(next));
+    let by = parse(&args[2])?;
+    // An infinite operand makes an infinite (or NaN) sum, which Redis refuses.
+    let (Ok(current), Ok(by)) = (current, by) else {
+        return Err(nan_or_inf());
+    };
+    let next = current.add(by).ok_or_else(nan_or_inf)?;
+    let text = Bytes::from(next.to_human_string());
     put_string(ctx, &args[1], text.clone(), Ttl::Keep, existing.as_ref())?;
     Ok(Frame::Bulk(text))
-}
-
-/// Renders a float the way INCRBYFLOAT stores it: plain decimal, no exponent,
-/// no trailing zeros. Kiwi computes in f64 where Redis on x86 uses 80-bit
-/// long double; see docs/compatibility.md.
-pub fn format_human_float(v: f64) -> String {
-    let s = format!("{v}");
-    if s == "-0" {
-        return "0".into();
-    }
-    s
 }
 
 pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let start = int(&args[2])?;
     let end = int(&args[3])?;
-    let value = ctx.get_string(&args[1])?.map(|m| m.payload).unwrap_or_default();
+    let value = ctx
+        .get_string(&args[1])?
+        .map(|m| m.payload)
+        .unwrap_or_default();
     let len = value.len() as i64;
     if start < 0 && end < 0 && start > end {
         return Ok(Frame::bulk(""));
@@ -312,7 +372,10 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let value = &args[3];
     let existing = ctx.peek_string(&args[1])?;
-    let old = existing.as_ref().map(|m| m.payload.clone()).unwrap_or_default();
+    let old = existing
+        .as_ref()
+        .map(|m| m.payload.clone())
+        .unwrap_or_default();
     if value.is_empty() {
         return Ok(Frame::Integer(old.len() as i64));
     }
@@ -364,11 +427,15 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     }
     if want_len && want_idx {
-        return Err(err("ERR If you want both the length and indexes, please just use IDX."));
+        return Err(err(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
     }
     let (a, b) = (&values[0], &values[1]);
     if (a.len() as u64 + 1) * (b.len() as u64 + 1) > LCS_MAX_CELLS {
-        return Err(err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"));
+        return Err(err(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
     }
     // dp[i][j] = LCS length of a[..i], b[..j].
     let w = b.len() + 1;

@@ -43,10 +43,22 @@ impl CommandSpec {
 
     /// The `COMMAND INFO` entry.
     pub fn info_frame(&self) -> Frame {
-        let flags = self.flags.split(' ').filter(|f| !f.is_empty()).map(|f| Frame::Simple(Bytes::from_static(f.as_bytes())));
+        let flags = self
+            .flags
+            .split(' ')
+            .filter(|f| !f.is_empty())
+            .map(|f| Frame::Simple(Bytes::from_static(f.as_bytes())));
         let mut acl = vec![format!("@{}", self.group)];
-        acl.push(if self.is_write() { "@write".into() } else { "@read".into() });
-        acl.push(if self.flags.contains("fast") { "@fast".into() } else { "@slow".into() });
+        acl.push(if self.is_write() {
+            "@write".into()
+        } else {
+            "@read".into()
+        });
+        acl.push(if self.flags.contains("fast") {
+            "@fast".into()
+        } else {
+            "@slow".into()
+        });
         let subs = self
             .subcommands
             .iter()
@@ -54,7 +66,13 @@ impl CommandSpec {
                 Frame::Array(vec![
                     Frame::bulk(format!("{}|{}", self.name, sub)),
                     Frame::Integer(*arity as i64),
-                    Frame::Set(flags.split(' ').filter(|f| !f.is_empty()).map(|f| Frame::Simple(Bytes::from(f.to_string()))).collect()),
+                    Frame::Set(
+                        flags
+                            .split(' ')
+                            .filter(|f| !f.is_empty())
+                            .map(|f| Frame::Simple(Bytes::from(f.to_string())))
+                            .collect(),
+                    ),
                     Frame::Integer(0),
                     Frame::Integer(0),
                     Frame::Integer(0),
@@ -72,7 +90,11 @@ impl CommandSpec {
             Frame::Integer(self.first_key as i64),
             Frame::Integer(self.last_key as i64),
             Frame::Integer(self.step as i64),
-            Frame::Set(acl.into_iter().map(|c| Frame::Simple(Bytes::from(c))).collect()),
+            Frame::Set(
+                acl.into_iter()
+                    .map(|c| Frame::Simple(Bytes::from(c)))
+                    .collect(),
+            ),
             Frame::Set(vec![]),
             Frame::Array(vec![]),
             Frame::Array(subs),
@@ -118,14 +140,28 @@ pub fn arity_ok(arity: i32, argc: usize) -> bool {
 
 /// Checks a subcommand's arity; `None` if `sub` is not a subcommand of `spec`.
 pub fn subcommand_arity(spec: &CommandSpec, sub: &[u8]) -> Option<i32> {
-    spec.subcommands.iter().find(|(name, ..)| sub.eq_ignore_ascii_case(name.as_bytes())).map(|s| s.1)
+    spec.subcommands
+        .iter()
+        .find(|(name, ..)| sub.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|s| s.1)
 }
 
 use Route::{Connection as C, Storage as S};
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:literal, $keys:expr, $group:literal, $since:literal, $cx:literal, $route:expr, $summary:literal) => {
-        cmd!($name, $arity, $flags, $keys, $group, $since, $cx, $route, $summary, &[])
+        cmd!(
+            $name,
+            $arity,
+            $flags,
+            $keys,
+            $group,
+            $since,
+            $cx,
+            $route,
+            $summary,
+            &[]
+        )
     };
     ($name:literal, $arity:expr, $flags:literal, $keys:expr, $group:literal, $since:literal, $cx:literal, $route:expr, $summary:literal, $subs:expr) => {
         CommandSpec {
@@ -255,7 +291,10 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         lower[i] = b.to_ascii_lowercase();
     }
     let lower = &lower[..name.len()];
-    COMMANDS.binary_search_by(|c| c.name.as_bytes().cmp(lower)).ok().map(|i| &COMMANDS[i])
+    COMMANDS
+        .binary_search_by(|c| c.name.as_bytes().cmp(lower))
+        .ok()
+        .map(|i| &COMMANDS[i])
 }
 
 #[cfg(test)]
@@ -265,7 +304,12 @@ mod tests {
     #[test]
     fn table_is_sorted_and_lookup_works() {
         for w in COMMANDS.windows(2) {
-            assert!(w[0].name < w[1].name, "{} must sort before {}", w[0].name, w[1].name);
+            assert!(
+                w[0].name < w[1].name,
+                "{} must sort before {}",
+                w[0].name,
+                w[1].name
+            );
         }
         assert_eq!(lookup(b"GeT").map(|c| c.name), Some("get"));
         assert!(lookup(b"nosuch").is_none());

@@ -6,7 +6,11 @@ use clap::Parser;
 use kiwi_cmd::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "kiwi-server", version, about = "Kiwi: a Redis-compatible server on RocksDB")]
+#[command(
+    name = "kiwi-server",
+    version,
+    about = "Kiwi: a Redis-compatible server on RocksDB"
+)]
 pub struct Cli {
     /// TOML configuration file (see config.example.toml).
     #[arg(long, short = 'c')]
@@ -39,7 +43,8 @@ impl Cli {
     pub fn resolve(&self) -> Result<Config, String> {
         let mut cfg = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("reading {}: {e}", path.display()))?;
                 Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
             }
             None => Config::default(),

@@ -20,7 +20,12 @@ pub enum After {
     Close,
 }
 
-pub fn execute(state: &mut ConnState, shared: &Shared, name: &str, args: &[Bytes]) -> (Frame, After) {
+pub fn execute(
+    state: &mut ConnState,
+    shared: &Shared,
+    name: &str,
+    args: &[Bytes],
+) -> (Frame, After) {
     let result = match name {
         "ping" => ping(state, args),
         "echo" => Ok(Frame::Bulk(args[1].clone())),
@@ -78,7 +83,8 @@ fn auth(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame,
 fn hello(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
     let mut proto = state.proto;
     if args.len() >= 2 {
-        let v = int(&args[1]).map_err(|_| err("ERR Protocol version is not an integer or out of range"))?;
+        let v = int(&args[1])
+            .map_err(|_| err("ERR Protocol version is not an integer or out of range"))?;
         proto = match v {
             2 => Protocol::Resp2,
             3 => Protocol::Resp3,
@@ -97,7 +103,10 @@ fn hello(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame
             name = Some(&args[i + 1]);
             i += 2;
         } else {
-            return Err(err(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&args[i]))));
+            return Err(err(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&args[i])
+            )));
         }
     }
     if let Some((user, pass)) = creds {
@@ -113,11 +122,20 @@ fn hello(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame
         set_name(state, name)?;
     }
     state.proto = proto;
-    state.client.resp.store(if proto == Protocol::Resp3 { 3 } else { 2 }, Relaxed);
+    state
+        .client
+        .resp
+        .store(if proto == Protocol::Resp3 { 3 } else { 2 }, Relaxed);
     Ok(Frame::Map(vec![
         (Frame::bulk("server"), Frame::bulk("redis")),
-        (Frame::bulk("version"), Frame::bulk(kiwi_cmd::REDIS_COMPAT_VERSION)),
-        (Frame::bulk("proto"), Frame::Integer(if proto == Protocol::Resp3 { 3 } else { 2 })),
+        (
+            Frame::bulk("version"),
+            Frame::bulk(kiwi_cmd::REDIS_COMPAT_VERSION),
+        ),
+        (
+            Frame::bulk("proto"),
+            Frame::Integer(if proto == Protocol::Resp3 { 3 } else { 2 }),
+        ),
         (Frame::bulk("id"), Frame::Integer(state.client.id as i64)),
         (Frame::bulk("mode"), Frame::bulk("standalone")),
         (Frame::bulk("role"), Frame::bulk("master")),
@@ -149,7 +167,9 @@ fn reset(state: &mut ConnState, shared: &Shared) -> Frame {
 
 fn set_name(state: &ConnState, name: &[u8]) -> Result<(), CmdError> {
     if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(err("ERR Client names cannot contain spaces, newlines or special characters."));
+        return Err(err(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
     }
     if let Ok(mut n) = state.client.name.lock() {
         *n = String::from_utf8_lossy(name).into_owned();
@@ -159,7 +179,10 @@ fn set_name(state: &ConnState, name: &[u8]) -> Result<(), CmdError> {
 
 fn text_reply(state: &ConnState, text: String) -> Frame {
     match state.proto {
-        Protocol::Resp3 => Frame::Verbatim { format: *b"txt", text: Bytes::from(text) },
+        Protocol::Resp3 => Frame::Verbatim {
+            format: *b"txt",
+            text: Bytes::from(text),
+        },
         Protocol::Resp2 => Frame::Bulk(Bytes::from(text)),
     }
 }
@@ -209,22 +232,40 @@ fn client(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Fram
     match sub.as_str() {
         "id" => Ok(Frame::Integer(state.client.id as i64)),
         "getname" => {
-            let name = state.client.name.lock().map(|n| n.clone()).unwrap_or_default();
-            Ok(if name.is_empty() { Frame::Null } else { Frame::bulk(name) })
+            let name = state
+                .client
+                .name
+                .lock()
+                .map(|n| n.clone())
+                .unwrap_or_default();
+            Ok(if name.is_empty() {
+                Frame::Null
+            } else {
+                Frame::bulk(name)
+            })
         }
         "setname" => {
             set_name(state, &args[2])?;
             Ok(Frame::ok())
         }
-        "info" => Ok(text_reply(state, format!("{}\n", state.client.describe(now)))),
+        "info" => Ok(text_reply(
+            state,
+            format!("{}\n", state.client.describe(now)),
+        )),
         "list" => {
             let mut ids: Option<Vec<u64>> = None;
             let mut i = 2;
             while i < args.len() {
                 if is(&args[i], "TYPE") && i + 1 < args.len() {
                     let t = lower(&args[i + 1]);
-                    if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
-                        return Err(err(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&args[i + 1]))));
+                    if !matches!(
+                        t.as_str(),
+                        "normal" | "master" | "replica" | "slave" | "pubsub"
+                    ) {
+                        return Err(err(format!(
+                            "ERR Unknown client type '{}'",
+                            String::from_utf8_lossy(&args[i + 1])
+                        )));
                     }
                     if t != "normal" {
                         ids = Some(vec![]);
@@ -233,7 +274,10 @@ fn client(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Fram
                 } else if is(&args[i], "ID") && i + 1 < args.len() {
                     let mut list = Vec::new();
                     for a in &args[i + 1..] {
-                        let id = int(a).ok().filter(|&v| v > 0).ok_or_else(|| err("ERR Invalid client ID"))?;
+                        let id = int(a)
+                            .ok()
+                            .filter(|&v| v > 0)
+                            .ok_or_else(|| err("ERR Invalid client ID"))?;
                         list.push(id as u64);
                     }
                     ids = Some(list);
@@ -253,7 +297,12 @@ fn client(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Fram
             Ok(text_reply(state, text))
         }
         "kill" => client_kill(state, shared, args),
-        "help" => Ok(Frame::Array(CLIENT_HELP.iter().map(|l| Frame::Simple(Bytes::from_static(l.as_bytes()))).collect())),
+        "help" => Ok(Frame::Array(
+            CLIENT_HELP
+                .iter()
+                .map(|l| Frame::Simple(Bytes::from_static(l.as_bytes())))
+                .collect(),
+        )),
         _ => Err(unknown_subcommand(&args[1], "CLIENT")),
     }
 }
@@ -279,7 +328,13 @@ fn client_kill(state: &ConnState, shared: &Shared, args: &[Bytes]) -> Result<Fra
     for pair in args[2..].chunks(2) {
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
         if is(&pair[0], "ID") {
-            id = Some(int(&pair[1]).ok().filter(|&v| v > 0).ok_or_else(|| err("ERR client-id should be greater than 0"))? as u64);
+            id = Some(
+                int(&pair[1])
+                    .ok()
+                    .filter(|&v| v > 0)
+                    .ok_or_else(|| err("ERR client-id should be greater than 0"))?
+                    as u64,
+            );
         } else if is(&pair[0], "ADDR") {
             addr = Some(value);
         } else if is(&pair[0], "LADDR") {
@@ -288,7 +343,10 @@ fn client_kill(state: &ConnState, shared: &Shared, args: &[Bytes]) -> Result<Fra
             user = Some(value);
         } else if is(&pair[0], "TYPE") {
             let t = value.to_ascii_lowercase();
-            if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
+            if !matches!(
+                t.as_str(),
+                "normal" | "master" | "replica" | "slave" | "pubsub"
+            ) {
                 return Err(err(format!("ERR Unknown client type '{value}'")));
             }
         } else if is(&pair[0], "SKIPME") {

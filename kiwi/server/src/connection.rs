@@ -45,20 +45,33 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
     let shared = deps.shared.clone();
-    shared.stats.total_connections_received.fetch_add(1, Relaxed);
+    shared
+        .stats
+        .total_connections_received
+        .fetch_add(1, Relaxed);
     let cfg = shared.config();
-    let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = split(stream);
 
     if shared.connected_clients() as u64 >= cfg.maxclients {
         shared.stats.rejected_connections.fetch_add(1, Relaxed);
-        let _ = wr.write_all(b"-ERR max number of clients reached\r\n").await;
+        let _ = wr
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
         let _ = wr.flush().await;
         return;
     }
     let client = shared.register_client(peer.to_string(), local);
-    let mut state = ConnState { db: 0, proto: Protocol::Resp2, authenticated: cfg.requirepass.is_empty(), client: client.clone() };
+    let mut state = ConnState {
+        db: 0,
+        proto: Protocol::Resp2,
+        authenticated: cfg.requirepass.is_empty(),
+        client: client.clone(),
+    };
     let mut shutdown = deps.shutdown.clone();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut out = BytesMut::new();
@@ -66,7 +79,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
 
     'conn: loop {
         let cfg = shared.config();
-        let idle = if cfg.timeout > 0 { Duration::from_secs(cfg.timeout) } else { Duration::from_secs(u32::MAX as u64) };
+        let idle = if cfg.timeout > 0 {
+            Duration::from_secs(cfg.timeout)
+        } else {
+            Duration::from_secs(u32::MAX as u64)
+        };
         inbuf.reserve(READ_CHUNK_BYTES);
         let n = tokio::select! {
             r = rd.read_buf(&mut inbuf) => match r {
@@ -80,8 +97,13 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         if client.killed.load(Relaxed) {
             break;
         }
-        shared.stats.total_net_input_bytes.fetch_add(n as u64, Relaxed);
-        client.last_interaction_ms.store(kiwi_runtime::time::now_ms(), Relaxed);
+        shared
+            .stats
+            .total_net_input_bytes
+            .fetch_add(n as u64, Relaxed);
+        client
+            .last_interaction_ms
+            .store(kiwi_runtime::time::now_ms(), Relaxed);
 
         let mut batch: Vec<Vec<Bytes>> = Vec::new();
         let mut close_after = false;
@@ -110,7 +132,9 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             match route(&mut state, &shared, &args) {
                 Routed::Storage => {
                     batch.push(args);
-                    if batch.len() >= BATCH_MAX_CMDS && !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                    if batch.len() >= BATCH_MAX_CMDS
+                        && !flush_batch(&deps, &state, &mut batch, &mut out).await
+                    {
                         break 'conn;
                     }
                 }
@@ -130,7 +154,10 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             break;
         }
         if !out.is_empty() {
-            shared.stats.total_net_output_bytes.fetch_add(out.len() as u64, Relaxed);
+            shared
+                .stats
+                .total_net_output_bytes
+                .fetch_add(out.len() as u64, Relaxed);
             // madsim streams only send on flush(): always flush.
             if wr.write_all(&out).await.is_err() || wr.flush().await.is_err() {
                 break;
@@ -156,13 +183,22 @@ enum Routed {
 /// Decides where a request runs, answering errors and connection commands here.
 fn route(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Routed {
     let Some(spec) = lookup(&args[0]) else {
-        return Routed::Local(kiwi_cmd::error::unknown_command(args).into_frame(), After::Continue);
+        return Routed::Local(
+            kiwi_cmd::error::unknown_command(args).into_frame(),
+            After::Continue,
+        );
     };
     if !spec.arity_ok(args.len()) {
-        return Routed::Local(kiwi_cmd::error::wrong_arity(spec.name).into_frame(), After::Continue);
+        return Routed::Local(
+            kiwi_cmd::error::wrong_arity(spec.name).into_frame(),
+            After::Continue,
+        );
     }
     if !state.authenticated && !spec.flags.contains("no_auth") {
-        return Routed::Local(Frame::error("NOAUTH Authentication required."), After::Continue);
+        return Routed::Local(
+            Frame::error("NOAUTH Authentication required."),
+            After::Continue,
+        );
     }
     shared.stats.total_commands_processed.fetch_add(1, Relaxed);
     if let Ok(mut last) = state.client.last_cmd.lock() {
@@ -180,14 +216,24 @@ fn route(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Routed {
 
 /// Sends the pending batch to storage and appends its replies to `out`.
 /// Returns false if the storage runtime is gone (server shutting down).
-async fn flush_batch(deps: &ConnDeps, state: &ConnState, batch: &mut Vec<Vec<Bytes>>, out: &mut BytesMut) -> bool {
+async fn flush_batch(
+    deps: &ConnDeps,
+    state: &ConnState,
+    batch: &mut Vec<Vec<Bytes>>,
+    out: &mut BytesMut,
+) -> bool {
     if batch.is_empty() {
         return true;
     }
     let cmds = std::mem::take(batch);
     let count = cmds.len();
     let (tx, rx) = oneshot::channel();
-    let req = StorageRequest { db: state.db, proto: state.proto, cmds, reply: tx };
+    let req = StorageRequest {
+        db: state.db,
+        proto: state.proto,
+        cmds,
+        reply: tx,
+    };
     if deps.storage.send(req).await.is_err() {
         return false;
     }

@@ -40,7 +40,8 @@ const SHUTDOWN_GRACE_MS: u64 = 5_000;
 impl Server {
     /// Opens storage, starts the storage runtime and begins accepting.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
-        std::fs::create_dir_all(&config.dir).map_err(|e| ServerError::DataDir(config.dir.display().to_string(), e))?;
+        std::fs::create_dir_all(&config.dir)
+            .map_err(|e| ServerError::DataDir(config.dir.display().to_string(), e))?;
         let engine_opts = EngineOptions {
             sync: kiwi_cmd::server::sync_mode(&config.appendfsync),
             block_cache_bytes: config.block_cache_bytes as usize,
@@ -48,22 +49,42 @@ impl Server {
         };
         let engine = Engine::open(&config.dir.join("db"), &engine_opts)?;
         let bind = format!("{}:{}", config.bind, config.port);
-        let listener = TcpListener::bind(&bind).await.map_err(|e| ServerError::Bind(bind.clone(), e))?;
-        let addr = listener.local_addr().map_err(|e| ServerError::Bind(bind.clone(), e))?;
+        let listener = TcpListener::bind(&bind)
+            .await
+            .map_err(|e| ServerError::Bind(bind.clone(), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServerError::Bind(bind.clone(), e))?;
         let shared = Arc::new(Shared::new(config.clone(), addr.port()));
 
         let (tx, rx) = mpsc::channel(config.storage_queue_depth);
         let executor = Executor::new(engine, shared.clone());
-        let storage = StorageRuntime::start("kiwi-storage", storage_worker::run(executor, rx, config.hz))
-            .map_err(ServerError::StorageRuntime)?;
+        let storage =
+            StorageRuntime::start("kiwi-storage", storage_worker::run(executor, rx, config.hz))
+                .map_err(ServerError::StorageRuntime)?;
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (finished_tx, finished_rx) = watch::channel(false);
         let done = Arc::new(Notify::new());
-        let deps = ConnDeps { shared: shared.clone(), storage: tx, shutdown: shutdown_rx.clone() };
+        let deps = ConnDeps {
+            shared: shared.clone(),
+            storage: tx,
+            shutdown: shutdown_rx.clone(),
+        };
         tracing::info!(%addr, dir = %config.dir.display(), "kiwi-server ready to accept connections");
-        kiwi_runtime::task::spawn(accept_loop(listener, deps, shutdown_rx, storage, finished_tx));
-        Ok(Server { addr, shutdown: shutdown_tx, done, finished: finished_rx })
+        kiwi_runtime::task::spawn(accept_loop(
+            listener,
+            deps,
+            shutdown_rx,
+            storage,
+            finished_tx,
+        ));
+        Ok(Server {
+            addr,
+            shutdown: shutdown_tx,
+            done,
+            finished: finished_rx,
+        })
     }
 
     /// Stops accepting, lets connections finish in-flight requests, flushes
@@ -124,8 +145,14 @@ async fn accept_loop(
             let _ = kiwi_runtime::time::timeout(Duration::from_millis(100), notified).await;
         }
     };
-    if kiwi_runtime::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), wait).await.is_err() {
-        tracing::warn!(open = live.load(Ordering::SeqCst), "closing with connections still open");
+    if kiwi_runtime::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), wait)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = live.load(Ordering::SeqCst),
+            "closing with connections still open"
+        );
     }
     // Dropping the last sender stops the storage worker, which flushes RocksDB.
     drop(deps);
@@ -135,7 +162,10 @@ async fn accept_loop(
 }
 
 /// Runs a server until `stop` resolves, then shuts it down gracefully.
-pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
+pub async fn run(
+    config: Config,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), ServerError> {
     let server = Server::start(config).await?;
     stop.await;
     tracing::info!("shutdown requested");

@@ -19,12 +19,22 @@ fn redis_crate_strings_and_keys() {
     assert_eq!(con.incr::<_, _, i64>("counter", 5).unwrap(), 5);
     assert_eq!(con.incr::<_, _, i64>("counter", -2).unwrap(), 3);
     assert_eq!(con.append::<_, _, i64>("greeting", " world").unwrap(), 11);
-    let vals: Vec<Option<String>> = redis::cmd("MGET").arg(&["greeting", "missing", "counter"]).query(&mut con).unwrap();
-    assert_eq!(vals, vec![Some("hello world".into()), None, Some("3".into())]);
+    let vals: Vec<Option<String>> = redis::cmd("MGET")
+        .arg(&["greeting", "missing", "counter"])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        vals,
+        vec![Some("hello world".into()), None, Some("3".into())]
+    );
     assert!(con.expire::<_, bool>("greeting", 100).unwrap());
     let ttl: i64 = con.ttl("greeting").unwrap();
     assert!((99..=100).contains(&ttl), "ttl {ttl}");
-    assert_eq!(con.exists::<_, i64>(&["greeting", "counter", "nope"][..]).unwrap(), 2);
+    assert_eq!(
+        con.exists::<_, i64>(&["greeting", "counter", "nope"][..])
+            .unwrap(),
+        2
+    );
     let mut keys: Vec<String> = con.keys("*").unwrap();
     keys.sort();
     assert_eq!(keys, vec!["counter", "greeting"]);
@@ -33,8 +43,15 @@ fn redis_crate_strings_and_keys() {
     assert_eq!(con.del::<_, i64>(&["c2", "greeting"][..]).unwrap(), 2);
     assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut con).unwrap(), 0);
     // Errors come back as Redis errors the crate understands.
-    let err = redis::cmd("INCR").arg("x").arg("y").query::<i64>(&mut con).unwrap_err();
-    assert!(err.to_string().contains("wrong number of arguments"), "{err}");
+    let err = redis::cmd("INCR")
+        .arg("x")
+        .arg("y")
+        .query::<i64>(&mut con)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("wrong number of arguments"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -55,7 +72,11 @@ fn redis_cli_works_against_kiwi() {
     let kiwi = Kiwi::start();
     let port = kiwi.port.to_string();
     let cli = |args: &[&str]| {
-        let out = Command::new("redis-cli").args(["-p", &port]).args(args).output().expect("redis-cli must be installed");
+        let out = Command::new("redis-cli")
+            .args(["-p", &port])
+            .args(args)
+            .output()
+            .expect("redis-cli must be installed");
         assert!(out.status.success(), "redis-cli {args:?} failed");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
@@ -65,7 +86,10 @@ fn redis_cli_works_against_kiwi() {
     assert_eq!(cli(&["TYPE", "k"]), "string");
     assert_eq!(cli(&["DBSIZE"]), "1");
     assert!(cli(&["INFO", "server"]).contains("redis_version:7.0.15"));
-    assert_eq!(cli(&["NOSUCH", "a"]), "ERR unknown command 'NOSUCH', with args beginning with: 'a'");
+    assert_eq!(
+        cli(&["NOSUCH", "a"]),
+        "ERR unknown command 'NOSUCH', with args beginning with: 'a'"
+    );
     // redis-cli in a pipe (no tty) sends inline-free RESP; also try a script via stdin.
     let mut child = Command::new("redis-cli")
         .args(["-p", &port])
@@ -74,7 +98,12 @@ fn redis_cli_works_against_kiwi() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"SET a 1\nINCRBY a 41\nGET a\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SET a 1\nINCRBY a 41\nGET a\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n42\n42\n");
 }
@@ -85,7 +114,11 @@ fn pipelined_replies_stay_in_order() {
     let mut c = kiwi.client();
     let mut wire = Vec::new();
     for i in 0..2000 {
-        wire.extend(RespClient::encode(&["SET", &format!("k{i}"), &i.to_string()]));
+        wire.extend(RespClient::encode(&[
+            "SET",
+            &format!("k{i}"),
+            &i.to_string(),
+        ]));
         wire.extend(RespClient::encode(&["GET", &format!("k{i}")]));
         // Connection-level commands interleaved with storage commands.
         if i % 100 == 0 {
@@ -175,7 +208,11 @@ fn error_texts_match_redis() {
     ];
     let mut report = String::new();
     for call in calls {
-        report.push_str(&format!("{}  =>  {}\n", call.join(" "), show(&c.call(&call))));
+        report.push_str(&format!(
+            "{}  =>  {}\n",
+            call.join(" "),
+            show(&c.call(&call))
+        ));
     }
     insta::assert_snapshot!(report);
 }
@@ -185,12 +222,22 @@ fn resp3_hello_and_typed_replies() {
     let kiwi = Kiwi::start();
     let mut c = kiwi.client();
     let hello = c.call(&["HELLO", "3"]);
-    let Frame::Map(pairs) = &hello else { panic!("HELLO 3 must reply a map, got {}", show(&hello)) };
+    let Frame::Map(pairs) = &hello else {
+        panic!("HELLO 3 must reply a map, got {}", show(&hello))
+    };
     assert!(pairs.contains(&(bulk("proto"), Frame::Integer(3))));
     assert_eq!(c.call(&["GET", "missing"]), Frame::Null);
     assert!(matches!(c.call(&["CONFIG", "GET", "port"]), Frame::Map(_)));
-    assert!(matches!(c.call(&["INFO", "server"]), Frame::Verbatim { .. }));
-    assert_eq!(c.call(&["HELLO", "2"]).to_bytes(kiwi_resp::Protocol::Resp2).first(), Some(&b'*'));
+    assert!(matches!(
+        c.call(&["INFO", "server"]),
+        Frame::Verbatim { .. }
+    ));
+    assert_eq!(
+        c.call(&["HELLO", "2"])
+            .to_bytes(kiwi_resp::Protocol::Resp2)
+            .first(),
+        Some(&b'*')
+    );
 }
 
 #[test]
@@ -198,12 +245,21 @@ fn requirepass_gates_commands() {
     let tmp = tempfile::tempdir().unwrap();
     let kiwi = Kiwi::start_in(tmp.path(), &["--requirepass", "s3cret"]);
     let mut c = kiwi.client();
-    assert_eq!(c.call(&["GET", "k"]), Frame::error("NOAUTH Authentication required."));
-    assert_eq!(c.call(&["AUTH", "wrong"]), Frame::error("WRONGPASS invalid username-password pair or user is disabled."));
+    assert_eq!(
+        c.call(&["GET", "k"]),
+        Frame::error("NOAUTH Authentication required.")
+    );
+    assert_eq!(
+        c.call(&["AUTH", "wrong"]),
+        Frame::error("WRONGPASS invalid username-password pair or user is disabled.")
+    );
     assert_eq!(c.call(&["AUTH", "s3cret"]), Frame::ok());
     assert_eq!(c.call(&["GET", "k"]), Frame::Null);
     let mut c2 = kiwi.client();
-    assert!(matches!(c2.call(&["HELLO", "3", "AUTH", "default", "s3cret"]), Frame::Map(_)));
+    assert!(matches!(
+        c2.call(&["HELLO", "3", "AUTH", "default", "s3cret"]),
+        Frame::Map(_)
+    ));
     assert_eq!(c2.call(&["PING"]), Frame::simple("PONG"));
 }
 
@@ -214,12 +270,19 @@ fn client_commands() {
     let mut b = kiwi.client();
     assert_eq!(a.call(&["CLIENT", "SETNAME", "alpha"]), Frame::ok());
     assert_eq!(a.call(&["CLIENT", "GETNAME"]), bulk("alpha"));
-    let Frame::Integer(b_id) = b.call(&["CLIENT", "ID"]) else { panic!() };
-    let Frame::Bulk(list) = a.call(&["CLIENT", "LIST"]) else { panic!() };
+    let Frame::Integer(b_id) = b.call(&["CLIENT", "ID"]) else {
+        panic!()
+    };
+    let Frame::Bulk(list) = a.call(&["CLIENT", "LIST"]) else {
+        panic!()
+    };
     let list = String::from_utf8_lossy(&list).to_string();
     assert!(list.contains("name=alpha"), "{list}");
     assert_eq!(list.lines().count(), 2);
-    assert_eq!(a.call(&["CLIENT", "KILL", "ID", &b_id.to_string()]), Frame::Integer(1));
+    assert_eq!(
+        a.call(&["CLIENT", "KILL", "ID", &b_id.to_string()]),
+        Frame::Integer(1)
+    );
     assert!(b.is_closed());
 }
 
@@ -227,13 +290,25 @@ fn client_commands() {
 fn config_set_applies_limits() {
     let kiwi = Kiwi::start();
     let mut c = kiwi.client();
-    assert_eq!(c.call(&["CONFIG", "SET", "proto-max-bulk-len", "1mb"]), Frame::ok());
-    assert_eq!(c.call(&["CONFIG", "GET", "proto-max-bulk-len"]), Frame::Array(vec![bulk("proto-max-bulk-len"), bulk("1048576")]));
+    assert_eq!(
+        c.call(&["CONFIG", "SET", "proto-max-bulk-len", "1mb"]),
+        Frame::ok()
+    );
+    assert_eq!(
+        c.call(&["CONFIG", "GET", "proto-max-bulk-len"]),
+        Frame::Array(vec![bulk("proto-max-bulk-len"), bulk("1048576")])
+    );
     let mut big = kiwi.client();
     big.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n");
-    assert_eq!(big.read_frame().unwrap(), Frame::error("ERR Protocol error: invalid bulk length"));
+    assert_eq!(
+        big.read_frame().unwrap(),
+        Frame::error("ERR Protocol error: invalid bulk length")
+    );
     assert!(big.is_closed());
-    assert_eq!(c.call(&["CONFIG", "SET", "appendfsync", "always"]), Frame::ok());
+    assert_eq!(
+        c.call(&["CONFIG", "SET", "appendfsync", "always"]),
+        Frame::ok()
+    );
     assert_eq!(c.call(&["SET", "durable", "1"]), Frame::ok());
 }
 
@@ -243,7 +318,10 @@ fn data_survives_kill_dash_nine() {
     let kiwi = Kiwi::start_in(tmp.path(), &[]);
     let mut c = kiwi.client();
     for i in 0..1000 {
-        assert_eq!(c.call(&["SET", &format!("p{i}"), &format!("v{i}")]), Frame::ok());
+        assert_eq!(
+            c.call(&["SET", &format!("p{i}"), &format!("v{i}")]),
+            Frame::ok()
+        );
     }
     assert_eq!(c.call(&["SELECT", "5"]), Frame::ok());
     assert_eq!(c.call(&["SET", "in5", "x", "EX", "1000"]), Frame::ok());
@@ -258,11 +336,18 @@ fn data_survives_kill_dash_nine() {
     assert_eq!(c.call(&["SELECT", "5"]), Frame::ok());
     assert_eq!(c.call(&["GET", "in5"]), bulk("x"));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(c.call(&["GET", "short"]), Frame::Null, "TTL survives restart");
+    assert_eq!(
+        c.call(&["GET", "short"]),
+        Frame::Null,
+        "TTL survives restart"
+    );
     // Active expiry removes the expired key without anyone touching it.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while c.call(&["DBSIZE"]) != Frame::Integer(1) {
-        assert!(std::time::Instant::now() < deadline, "active expiry did not remove the key");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "active expiry did not remove the key"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

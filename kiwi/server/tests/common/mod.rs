@@ -17,7 +17,10 @@ use kiwi_resp::{decode_frame, Frame};
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn wait_until_accepting(port: u16, child: &mut Child, what: &str) {
@@ -27,7 +30,9 @@ fn wait_until_accepting(port: u16, child: &mut Child, what: &str) {
             panic!("{what} exited early: {status}");
         }
         if let Ok(mut c) = RespClient::try_connect(port) {
-            if c.call(&["PING"]) == Frame::simple("PONG") || matches!(c.call(&["PING"]), Frame::Error(_)) {
+            if c.call(&["PING"]) == Frame::simple("PONG")
+                || matches!(c.call(&["PING"]), Frame::Error(_))
+            {
                 return;
             }
         }
@@ -71,7 +76,12 @@ impl Kiwi {
                 continue; // port race: try another
             }
             wait_until_accepting(port, &mut child, "kiwi-server");
-            return Kiwi { child, port, dir: dir.to_path_buf(), _tmp: None };
+            return Kiwi {
+                child,
+                port,
+                dir: dir.to_path_buf(),
+                _tmp: None,
+            };
         }
         panic!("could not start kiwi-server");
     }
@@ -94,7 +104,9 @@ impl Kiwi {
 
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         self.child.wait().expect("wait kiwi-server")
     }
 }
@@ -118,14 +130,27 @@ impl Redis {
         let tmp = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(tmp.path())
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (ci/test.sh installs it)");
         wait_until_accepting(port, &mut child, "redis-server");
-        Redis { child, port, _tmp: tmp }
+        Redis {
+            child,
+            port,
+            _tmp: tmp,
+        }
     }
 
     pub fn client(&self) -> RespClient {
@@ -151,7 +176,10 @@ impl RespClient {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         stream.set_nodelay(true)?;
-        Ok(RespClient { stream, buf: Vec::new() })
+        Ok(RespClient {
+            stream,
+            buf: Vec::new(),
+        })
     }
 
     pub fn connect(port: u16) -> RespClient {
@@ -176,7 +204,8 @@ impl RespClient {
     /// Reads one frame; `None` if the server closed the connection.
     pub fn read_frame(&mut self) -> Option<Frame> {
         loop {
-            if let Some((frame, used)) = decode_frame(&self.buf).expect("server sent invalid RESP") {
+            if let Some((frame, used)) = decode_frame(&self.buf).expect("server sent invalid RESP")
+            {
                 self.buf.drain(..used);
                 return Some(frame);
             }
@@ -208,12 +237,25 @@ pub fn show(f: &Frame) -> String {
         Frame::Bulk(b) => format!("{:?}", String::from_utf8_lossy(b)),
         Frame::Null => "(nil)".into(),
         Frame::NullArray => "(nil-array)".into(),
-        Frame::Array(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
-        Frame::Set(items) => format!("~[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
-        Frame::Push(items) => format!(">[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
+        Frame::Array(items) => format!(
+            "[{}]",
+            items.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
+        Frame::Set(items) => format!(
+            "~[{}]",
+            items.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
+        Frame::Push(items) => format!(
+            ">[{}]",
+            items.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
         Frame::Map(pairs) => format!(
             "{{{}}}",
-            pairs.iter().map(|(k, v)| format!("{}: {}", show(k), show(v))).collect::<Vec<_>>().join(", ")
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{}: {}", show(k), show(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Frame::Double(d) => format!(",{d}"),
         Frame::Boolean(b) => format!("#{b}"),

@@ -1,0 +1,264 @@
+//! Differential test: random command sequences go to kiwi-server and to a
+//! real redis-server (the spec); every reply must match exactly, except TTL
+//! readings which may differ by the few milliseconds between the two calls.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod common;
+
+use std::sync::{Mutex, OnceLock};
+
+use common::{show, Kiwi, Redis};
+use kiwi_resp::Frame;
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+
+struct Servers {
+    kiwi: Kiwi,
+    redis: Redis,
+}
+
+fn servers() -> &'static Mutex<Servers> {
+    static SERVERS: OnceLock<Mutex<Servers>> = OnceLock::new();
+    SERVERS.get_or_init(|| {
+        Mutex::new(Servers {
+            kiwi: Kiwi::start(),
+            redis: Redis::start(),
+        })
+    })
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["k0", "k1", "k2", "k3"]).prop_map(String::from)
+}
+
+fn value() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "", "a", "hello", "10", "-5", "3.5", "007", " 1", "abc def", "1e3",
+    ])
+    .prop_map(String::from)
+}
+
+fn small_int() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (-20i64..20).prop_map(|n| n.to_string()),
+        Just("abc".to_string()),
+        Just("9223372036854775807".to_string())
+    ]
+}
+
+/// TTLs long enough that no key expires between the two servers' calls.
+fn ttl_secs() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (100i64..10_000).prop_map(|n| n.to_string()),
+        Just("0".into()),
+        Just("-1".into()),
+        Just("x".into())
+    ]
+}
+
+fn set_opts() -> impl Strategy<Value = Vec<String>> {
+    let opt = prop_oneof![
+        Just(vec!["NX".to_string()]),
+        Just(vec!["XX".to_string()]),
+        Just(vec!["GET".to_string()]),
+        Just(vec!["KEEPTTL".to_string()]),
+        ttl_secs().prop_map(|t| vec!["EX".to_string(), t]),
+        ttl_secs().prop_map(|t| vec!["PX".to_string(), format!("{t}000")]),
+        Just(vec!["EXAT".to_string(), "1".to_string()]),
+        Just(vec!["BOGUS".to_string()]),
+    ];
+    prop::collection::vec(opt, 0..3).prop_map(|v| v.concat())
+}
+
+fn command() -> impl Strategy<Value = Vec<String>> {
+    let c = |parts: &[&str]| parts.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    prop_oneof![
+        (key(), value(), set_opts())
+            .prop_map(move |(k, v, o)| [c(&["SET"]), vec![k, v], o].concat()),
+        key().prop_map(|k| vec!["GET".into(), k]),
+        (key(), value()).prop_map(|(k, v)| vec!["SETNX".into(), k, v]),
+        (key(), ttl_secs(), value()).prop_map(|(k, t, v)| vec!["SETEX".into(), k, t, v]),
+        (key(), value()).prop_map(|(k, v)| vec!["GETSET".into(), k, v]),
+        key().prop_map(|k| vec!["GETDEL".into(), k]),
+        (
+            key(),
+            prop::sample::select(vec![
+                "",
+                "PERSIST",
+                "EX 500",
+                "PX 500000",
+                "EXAT 1",
+                "EX 0",
+                "EX",
+                "FOO"
+            ])
+        )
+            .prop_map(|(k, o)| {
+                let mut v = vec!["GETEX".to_string(), k];
+                v.extend(o.split_whitespace().map(String::from));
+                v
+            }),
+        (key(), key()).prop_map(|(a, b)| vec!["MGET".into(), a, b]),
+        (key(), value(), key(), value()).prop_map(|(a, x, b, y)| vec!["MSET".into(), a, x, b, y]),
+        (key(), value(), key()).prop_map(|(a, x, b)| vec!["MSET".into(), a, x, b]),
+        (key(), value(), key(), value()).prop_map(|(a, x, b, y)| vec!["MSETNX".into(), a, x, b, y]),
+        (key(), value()).prop_map(|(k, v)| vec!["APPEND".into(), k, v]),
+        key().prop_map(|k| vec!["STRLEN".into(), k]),
+        key().prop_map(|k| vec!["INCR".into(), k]),
+        key().prop_map(|k| vec!["DECR".into(), k]),
+        (key(), small_int()).prop_map(|(k, n)| vec!["INCRBY".into(), k, n]),
+        (key(), small_int()).prop_map(|(k, n)| vec!["DECRBY".into(), k, n]),
+        (
+            key(),
+            prop::sample::select(vec!["1.5", "2", "-0.5", "abc", "10", "1e2", "inf"])
+        )
+            .prop_map(|(k, n)| vec!["INCRBYFLOAT".into(), k, n.into()]),
+        (key(), small_int(), small_int()).prop_map(|(k, a, b)| vec!["GETRANGE".into(), k, a, b]),
+        (key(), small_int(), small_int()).prop_map(|(k, a, b)| vec!["SUBSTR".into(), k, a, b]),
+        (key(), 0u32..12, value()).prop_map(|(k, o, v)| vec![
+            "SETRANGE".into(),
+            k,
+            o.to_string(),
+            v
+        ]),
+        (
+            key(),
+            key(),
+            prop::sample::select(vec![
+                "",
+                "LEN",
+                "IDX",
+                "IDX WITHMATCHLEN",
+                "IDX MINMATCHLEN 2",
+                "LEN IDX"
+            ])
+        )
+            .prop_map(|(a, b, o)| {
+                let mut v = vec!["LCS".to_string(), a, b];
+                v.extend(o.split_whitespace().map(String::from));
+                v
+            }),
+        (key(), key()).prop_map(|(a, b)| vec!["DEL".into(), a, b]),
+        key().prop_map(|k| vec!["UNLINK".into(), k]),
+        (key(), key()).prop_map(|(a, b)| vec!["EXISTS".into(), a, b]),
+        (key(), key()).prop_map(|(a, b)| vec!["TOUCH".into(), a, b]),
+        key().prop_map(|k| vec!["TYPE".into(), k]),
+        (key(), key()).prop_map(|(a, b)| vec!["RENAME".into(), a, b]),
+        (key(), key()).prop_map(|(a, b)| vec!["RENAMENX".into(), a, b]),
+        (
+            key(),
+            key(),
+            prop::sample::select(vec!["", "REPLACE", "DB 1", "DB 1 REPLACE", "DB 99"])
+        )
+            .prop_map(|(a, b, o)| {
+                let mut v = vec!["COPY".to_string(), a, b];
+                v.extend(o.split_whitespace().map(String::from));
+                v
+            }),
+        (key(), prop::sample::select(vec!["0", "1", "2", "16", "x"])).prop_map(|(k, d)| vec![
+            "MOVE".into(),
+            k,
+            d.into()
+        ]),
+        (
+            key(),
+            ttl_secs(),
+            prop::sample::select(vec!["", "NX", "XX", "GT", "LT", "NX XX", "GT LT"])
+        )
+            .prop_map(|(k, t, o)| {
+                let mut v = vec!["EXPIRE".to_string(), k, t];
+                v.extend(o.split_whitespace().map(String::from));
+                v
+            }),
+        (key(), ttl_secs()).prop_map(|(k, t)| vec!["PEXPIRE".into(), k, format!("{t}000")]),
+        (key(), prop::sample::select(vec!["1", "4102444800"])).prop_map(|(k, t)| vec![
+            "EXPIREAT".into(),
+            k,
+            t.into()
+        ]),
+        key().prop_map(|k| vec!["PERSIST".into(), k]),
+        key().prop_map(|k| vec!["TTL".into(), k]),
+        key().prop_map(|k| vec!["PTTL".into(), k]),
+        key().prop_map(|k| vec!["EXPIRETIME".into(), k]),
+        key().prop_map(|k| vec!["PEXPIRETIME".into(), k]),
+        Just(c(&["DBSIZE"])),
+        prop::sample::select(vec!["*", "k[0-1]", "k?", "*3", "nomatch"])
+            .prop_map(|p| vec!["KEYS".into(), p.into()]),
+        prop::sample::select(vec!["0", "1", "16", "-1"])
+            .prop_map(|d| vec!["SELECT".into(), d.into()]),
+        Just(c(&["SWAPDB", "0", "1"])),
+        Just(c(&["FLUSHDB"])),
+        prop::sample::select(vec![
+            "GET",
+            "SET k0",
+            "EXPIRE k0",
+            "NOSUCHCMD k0",
+            "ECHO",
+            "PING a b"
+        ])
+        .prop_map(|s| s.split_whitespace().map(String::from).collect()),
+    ]
+}
+
+/// Replies equal, allowing TTL-reading commands a small clock difference.
+fn equivalent(cmd: &[String], kiwi: &Frame, redis: &Frame) -> bool {
+    let name = cmd[0].to_ascii_uppercase();
+    let tolerance = match name.as_str() {
+        "TTL" | "EXPIRETIME" => 1,
+        "PTTL" | "PEXPIRETIME" => 1500,
+        _ => 0,
+    };
+    match (kiwi, redis) {
+        (Frame::Integer(a), Frame::Integer(b)) if tolerance > 0 => {
+            *a >= 0 && *b >= 0 && (a - b).abs() <= tolerance || a == b
+        }
+        (Frame::Array(a), Frame::Array(b)) if name == "KEYS" => {
+            let mut a: Vec<String> = a.iter().map(show).collect();
+            let mut b: Vec<String> = b.iter().map(show).collect();
+            a.sort();
+            b.sort();
+            a == b
+        }
+        _ => kiwi == redis,
+    }
+}
+
+fn run_sequence(resp3: bool, cmds: &[Vec<String>]) -> Result<(), TestCaseError> {
+    let servers = servers().lock().unwrap_or_else(|p| p.into_inner());
+    let mut k = servers.kiwi.client();
+    let mut r = servers.redis.client();
+    for c in [&mut k, &mut r] {
+        assert_eq!(c.call(&["FLUSHALL"]), Frame::ok());
+        if resp3 {
+            assert!(matches!(c.call(&["HELLO", "3"]), Frame::Map(_)));
+        }
+    }
+    for (i, cmd) in cmds.iter().enumerate() {
+        let kr = k.call(cmd);
+        let rr = r.call(cmd);
+        prop_assert!(
+            equivalent(cmd, &kr, &rr),
+            "step {i}: {:?}\n  kiwi : {}\n  redis: {}",
+            cmd.join(" "),
+            show(&kr),
+            show(&rr)
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../proptest-regressions/differential.txt"
+        )))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn kiwi_replies_like_redis(resp3 in any::<bool>(), cmds in prop::collection::vec(command(), 1..40)) {
+        run_sequence(resp3, &cmds)?;
+    }
+}
