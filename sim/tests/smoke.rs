@@ -19,8 +19,11 @@ const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const PORT: u16 = 7379;
 
+/// A data directory unique to this process, test thread and seed (tests of
+/// one binary run in parallel threads).
 fn data_dir(seed: u64) -> PathBuf {
-    std::env::temp_dir().join(format!("kiwi-sim-smoke-{seed}-{}", std::process::id()))
+    let thread = std::thread::current().name().unwrap_or("main").replace("::", "-");
+    std::env::temp_dir().join(format!("kiwi-sim-{thread}-{seed}-{}", std::process::id()))
 }
 
 async fn scenario() -> Vec<String> {
@@ -119,6 +122,10 @@ async fn scenario() -> Vec<String> {
         .await
         .expect("phase 2");
     trace.extend(phase2);
+    // Stop the server so RocksDB closes (killed tasks are dropped on their
+    // next poll) before the directory is removed or reused.
+    handle.kill(server.id());
+    madsim::time::sleep(Duration::from_secs(1)).await;
     let _ = std::fs::remove_dir_all(&dir);
     trace
 }
