@@ -22,7 +22,10 @@ const PORT: u16 = 7379;
 /// A data directory unique to this process, test thread and seed (tests of
 /// one binary run in parallel threads).
 fn data_dir(seed: u64) -> PathBuf {
-    let thread = std::thread::current().name().unwrap_or("main").replace("::", "-");
+    let thread = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
     std::env::temp_dir().join(format!("kiwi-sim-{thread}-{seed}-{}", std::process::id()))
 }
 

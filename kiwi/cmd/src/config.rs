@@ -255,6 +255,6 @@ mod tests {
             c.set("maxclients", "x"),
             Err(SetError::Invalid(_))
         ));
-        assert_eq!(c.get_matching(b"max*").len(), 4);
+        assert_eq!(c.get_matching(b"max*").len(), 3);
     }
 }

@@ -286,7 +286,7 @@ pub fn expire(
     }
     let mut when = int(&args[2])?;
     if unit_ms == 1000 {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return Err(invalid_expire(cmd));
         }
         when *= 1000;

@@ -128,7 +128,7 @@ impl LongDouble {
             }));
         }
         let magnitude = dec_exp + digits.len() as i64;
-        if magnitude > MAX_DEC_EXP || magnitude < MIN_DEC_EXP {
+        if !(MIN_DEC_EXP..=MAX_DEC_EXP).contains(&magnitude) {
             return None; // ERANGE: overflow or underflow, rejected by string2ld
         }
         let d = BigUint::parse_bytes(digits.as_bytes(), 10)?;
@@ -151,7 +151,7 @@ impl LongDouble {
     }
 
     /// `self + other`, rounded once; `None` on overflow to infinity.
-    pub fn add(self, other: LongDouble) -> Option<LongDouble> {
+    pub fn plus(self, other: LongDouble) -> Option<LongDouble> {
         if self.mant == 0 {
             return Some(other);
         }
@@ -216,7 +216,7 @@ mod tests {
     fn incr(a: &str, b: &str) -> String {
         let x = LongDouble::parse(a.as_bytes()).unwrap().unwrap();
         let y = LongDouble::parse(b.as_bytes()).unwrap().unwrap();
-        x.add(y).unwrap().to_human_string()
+        x.plus(y).unwrap().to_human_string()
     }
 
     #[test]

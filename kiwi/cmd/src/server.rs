@@ -331,7 +331,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             Ok(Frame::Map(pairs))
         }
         "set" => {
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 return Err(err(format!(
                     "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
                     String::from_utf8_lossy(&args[args.len() - 1])

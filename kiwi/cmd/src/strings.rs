@@ -242,7 +242,7 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(wrong_arity(&lower(&args[0])));
     }
     let mut b = ctx.engine.batch();
@@ -255,7 +255,7 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(wrong_arity(&lower(&args[0])));
     }
     for pair in args[1..].chunks(2) {
@@ -335,7 +335,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (Ok(current), Ok(by)) = (current, by) else {
         return Err(nan_or_inf());
     };
-    let next = current.add(by).ok_or_else(nan_or_inf)?;
+    let next = current.plus(by).ok_or_else(nan_or_inf)?;
     let text = Bytes::from(next.to_human_string());
     put_string(ctx, &args[1], text.clone(), Ttl::Keep, existing.as_ref())?;
     Ok(Frame::Bulk(text))

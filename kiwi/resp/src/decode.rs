@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn hostile_input_is_bounded() {
-        let deep = vec![b'*', b'1', b'\r', b'\n'].repeat(1000);
+        let deep = b"*1\r\n".repeat(1000);
         assert!(decode_frame(&deep).is_err());
         assert!(decode_frame(b"*999999999999\r\n").is_err());
         assert_eq!(decode_frame(b"*100000000\r\n").unwrap(), None);

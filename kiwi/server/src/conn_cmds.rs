@@ -320,7 +320,7 @@ fn client_kill(state: &ConnState, shared: &Shared, args: &[Bytes]) -> Result<Fra
             None => Err(err("ERR No such client")),
         };
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(syntax());
     }
     let (mut id, mut addr, mut laddr, mut user) = (None, None, None, None);

@@ -5,27 +5,10 @@
 
 mod common;
 
-use std::sync::{Mutex, OnceLock};
-
 use common::{show, Kiwi, Redis};
 use kiwi_resp::Frame;
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
-
-struct Servers {
-    kiwi: Kiwi,
-    redis: Redis,
-}
-
-fn servers() -> &'static Mutex<Servers> {
-    static SERVERS: OnceLock<Mutex<Servers>> = OnceLock::new();
-    SERVERS.get_or_init(|| {
-        Mutex::new(Servers {
-            kiwi: Kiwi::start(),
-            redis: Redis::start(),
-        })
-    })
-}
+use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
 fn key() -> impl Strategy<Value = String> {
     prop::sample::select(vec!["k0", "k1", "k2", "k3"]).prop_map(String::from)
@@ -223,10 +206,14 @@ fn equivalent(cmd: &[String], kiwi: &Frame, redis: &Frame) -> bool {
     }
 }
 
-fn run_sequence(resp3: bool, cmds: &[Vec<String>]) -> Result<(), TestCaseError> {
-    let servers = servers().lock().unwrap_or_else(|p| p.into_inner());
-    let mut k = servers.kiwi.client();
-    let mut r = servers.redis.client();
+fn run_sequence(
+    kiwi: &Kiwi,
+    redis: &Redis,
+    resp3: bool,
+    cmds: &[Vec<String>],
+) -> Result<(), TestCaseError> {
+    let mut k = kiwi.client();
+    let mut r = redis.client();
     for c in [&mut k, &mut r] {
         assert_eq!(c.call(&["FLUSHALL"]), Frame::ok());
         if resp3 {
@@ -247,18 +234,28 @@ fn run_sequence(resp3: bool, cmds: &[Vec<String>]) -> Result<(), TestCaseError> 
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 300,
+#[test]
+fn kiwi_replies_like_redis() {
+    // Both servers live for the whole run and are stopped when it ends.
+    let kiwi = Kiwi::start();
+    let redis = Redis::start();
+    let config = Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../proptest-regressions/differential.txt"
         )))),
-        ..ProptestConfig::default()
-    })]
-
-    #[test]
-    fn kiwi_replies_like_redis(resp3 in any::<bool>(), cmds in prop::collection::vec(command(), 1..40)) {
-        run_sequence(resp3, &cmds)?;
+        source_file: Some(file!()),
+        ..Config::default()
+    };
+    let strategy = (any::<bool>(), prop::collection::vec(command(), 1..40));
+    let result = TestRunner::new(config).run(&strategy, |(resp3, cmds)| {
+        run_sequence(&kiwi, &redis, resp3, &cmds)
+    });
+    if let Err(e) = result {
+        panic!("kiwi differs from redis-server: {e}");
     }
 }

@@ -233,9 +233,8 @@ impl Engine {
         let iter = self
             .db
             .iterator_cf_opt(cf, ro, IteratorMode::From(&start, Direction::Forward));
-        let mut visited = 0usize;
         let mut last_hash: Option<u64> = None;
-        for item in iter {
+        for (visited, item) in iter.enumerate() {
             let (raw_key, raw_val) = item?;
             let Some((s, hash, key)) = keys::parse_meta_key(&raw_key) else {
                 return Err(StorageError::Corrupt("meta key"));
@@ -250,7 +249,6 @@ impl Engine {
             if meta.is_live(now_ms) {
                 visit(key, &meta);
             }
-            visited += 1;
             last_hash = Some(hash);
         }
         Ok(0)
@@ -438,6 +436,7 @@ impl Engine {
         }
         let default = cf(&self.db, CF_DEFAULT)?;
         let mut counts = self.key_counts;
+        #[allow(clippy::needless_range_loop)] // three arrays indexed by slot
         for slot in 0..DATABASES {
             if b.count_reset[slot] {
                 counts[slot] = 0;

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs system packages,
+# builds RocksDB once, checks formatting and lints, then runs every test:
+# unit, integration (real kiwi-server + redis-server + redis-cli processes),
+# the differential test against redis-server, and the madsim simulations.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=0
+command -v redis-server >/dev/null 2>&1 || need_pkgs=1
+command -v redis-cli >/dev/null 2>&1 || need_pkgs=1
+command -v clang >/dev/null 2>&1 || need_pkgs=1
+dpkg -s libclang-dev >/dev/null 2>&1 || need_pkgs=1
+if [ "$need_pkgs" = 1 ]; then
+    SUDO=""
+    [ "$(id -u)" != 0 ] && SUDO="sudo"
+    $SUDO apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y libclang-dev clang redis-server redis-tools
+fi
+
+step() { printf '\n==> %s (%s)\n' "$1" "$(date +%T)"; }
+
+step "RocksDB (compiled once, then linked from target/rocksdb-prebuilt)"
+source ci/rocksdb-env.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (includes the runtime-layer rule in clippy.toml)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "tests (cargo nextest)"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast
+else
+    cargo test --workspace --no-fail-fast
+fi
+
+step "madsim simulations"
+ci/sim.sh
+
+step "all green"
