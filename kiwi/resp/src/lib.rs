@@ -15,6 +15,7 @@
 pub mod decode;
 pub mod double;
 pub mod frame;
+pub mod fuzzing;
 pub mod request;
 
 pub use decode::{decode_frame, DecodeError};
