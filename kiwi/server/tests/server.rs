@@ -364,3 +364,46 @@ fn sigterm_shuts_down_gracefully() {
     let kiwi = Kiwi::start_in(tmp.path(), &[]);
     assert_eq!(kiwi.client().call(&["GET", "k"]), bulk("v"));
 }
+
+#[test]
+fn info_and_command_shapes() {
+    let kiwi = Kiwi::start();
+    let mut c = kiwi.client();
+    let Frame::Bulk(info) = c.call(&["INFO"]) else {
+        panic!("INFO must be a bulk string in RESP2")
+    };
+    // Field names and section layout are what tools parse; values vary per run.
+    let shape: Vec<String> = String::from_utf8_lossy(&info)
+        .split("\r\n")
+        .map(|line| match line.split_once(':') {
+            Some((k, _)) if !line.starts_with('#') => format!("{k}:<v>"),
+            _ => line.to_string(),
+        })
+        .collect();
+    let mut report = shape.join("\n");
+    for call in [
+        vec!["COMMAND", "INFO", "get", "nosuch"],
+        vec!["COMMAND", "DOCS", "get"],
+        vec!["HELLO"],
+    ] {
+        let reply = c.call(&call);
+        let text = show(&reply).replace(&format!(":{}", kiwi.port), ":<port>");
+        let text = regex_free_id(&text);
+        report.push_str(&format!("\n\n{}\n{}", call.join(" "), text));
+    }
+    insta::assert_snapshot!(report);
+}
+
+/// Masks the connection id in a HELLO reply.
+fn regex_free_id(text: &str) -> String {
+    match text.find("\"id\", :") {
+        Some(i) => {
+            let rest = &text[i + 7..];
+            let end = rest
+                .find(|ch: char| !ch.is_ascii_digit())
+                .unwrap_or(rest.len());
+            format!("{}\"id\", :<id>{}", &text[..i], &rest[end..])
+        }
+        None => text.to_string(),
+    }
+}

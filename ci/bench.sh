@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Throughput of kiwi-server vs a real redis-server started side by side in
+# the same run, measured with redis-benchmark. Prints each figure and the
+# kiwi/redis ratio as a Markdown table (paste into docs/benchmarks.md).
+#
+# usage: ci/bench.sh [requests]   (default 200000; 50 clients)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-200000}"
+CLIENTS=50
+TESTS="set,get,incr,mset"
+
+source ci/rocksdb-env.sh
+cargo build --release --bin kiwi-server >&2
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+KIWI_PORT=$(free_port)
+REDIS_PORT=$(free_port)
+WORK=$(mktemp -d)
+cleanup() { kill "$KIWI_PID" "$REDIS_PID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+target/release/kiwi-server --port "$KIWI_PORT" --dir "$WORK/kiwi" --loglevel warning &
+KIWI_PID=$!
+redis-server --port "$REDIS_PORT" --save "" --appendonly no --dir "$WORK" --logfile "$WORK/redis.log" &
+REDIS_PID=$!
+for port in "$KIWI_PORT" "$REDIS_PORT"; do
+    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+done
+
+# Prints "<test> <requests/sec>" lines.
+run() { # port pipeline
+    redis-benchmark -p "$1" -t "$TESTS" -n "$N" -c "$CLIENTS" -P "$2" --csv 2>/dev/null \
+        | tail -n +2 | tr -d '"' | sed 's/ (10 keys)//' | awk -F, '{print $1, $2}'
+}
+
+echo "| test | pipeline | kiwi req/s | redis req/s | kiwi/redis |"
+echo "|---|---|---|---|---|"
+for P in 1 16; do
+    run "$REDIS_PORT" "$P" > "$WORK/redis.txt"
+    run "$KIWI_PORT" "$P" > "$WORK/kiwi.txt"
+    join <(sort "$WORK/kiwi.txt") <(sort "$WORK/redis.txt") | while read -r test kiwi redis; do
+        ratio=$(awk -v a="$kiwi" -v b="$redis" 'BEGIN { printf "%.2f", a / b }')
+        echo "| $test | $P | $kiwi | $redis | $ratio |"
+    done
+done
+echo
+echo "command: ci/bench.sh $N  (redis-benchmark -t $TESTS -n $N -c $CLIENTS [-P 16]); kiwi appendfsync=everysec"
