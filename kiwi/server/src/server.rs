@@ -30,7 +30,6 @@ pub enum ServerError {
 pub struct Server {
     pub addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    done: Arc<Notify>,
     finished: watch::Receiver<bool>,
 }
 
@@ -65,7 +64,6 @@ impl Server {
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (finished_tx, finished_rx) = watch::channel(false);
-        let done = Arc::new(Notify::new());
         let deps = ConnDeps {
             shared: shared.clone(),
             storage: tx,
@@ -91,7 +89,6 @@ impl Server {
     /// storage, and returns when everything has stopped.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        self.done.notify_waiters();
         while !*self.finished.borrow() {
             if self.finished.changed().await.is_err() {
                 break;

@@ -259,12 +259,10 @@ impl Engine {
         // Bounded: try the position and the wrap-around, skipping a few expired keys.
         for start in [hash, 0] {
             let mut found = None;
-            let mut tries = 0usize;
             self.scan(ldb, start, 64, now_ms, |key, _| {
                 if found.is_none() {
                     found = Some(Bytes::copy_from_slice(key));
                 }
-                tries += 1;
             })?;
             if found.is_some() {
                 return Ok(found);
