@@ -80,7 +80,6 @@ impl Server {
         Ok(Server {
             addr,
             shutdown: shutdown_tx,
-            done,
             finished: finished_rx,
         })
     }

@@ -407,3 +407,33 @@ fn regex_free_id(text: &str) -> String {
         None => text.to_string(),
     }
 }
+
+#[test]
+fn maxclients_and_idle_timeout() {
+    let kiwi = Kiwi::start();
+    let mut admin = kiwi.client();
+    assert_eq!(
+        admin.call(&["CONFIG", "SET", "maxclients", "2"]),
+        Frame::ok()
+    );
+    let mut second = kiwi.client();
+    assert_eq!(second.call(&["PING"]), Frame::simple("PONG"));
+    let mut third = kiwi.client();
+    assert_eq!(
+        third.read_frame(),
+        Some(Frame::error("ERR max number of clients reached"))
+    );
+    assert!(third.is_closed());
+    drop(second);
+    assert_eq!(
+        admin.call(&["CONFIG", "SET", "maxclients", "100", "timeout", "1"]),
+        Frame::ok()
+    );
+    let mut idle = kiwi.client();
+    assert_eq!(idle.call(&["PING"]), Frame::simple("PONG"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        idle.is_closed(),
+        "idle client must be closed after `timeout` seconds"
+    );
+}
