@@ -82,6 +82,32 @@ impl ExpireOpt<'_> {
         ["EX", "PX", "EXAT", "PXAT"].into_iter().find(|k| is(a, k))
     }
 
+    /// Accepts EX/PX/EXAT/PXAT at `args[*i]` (advancing past its argument).
+    /// Repeating the same unit is allowed (the last wins), as in Redis; mixing
+    /// units, or combining with `blocked` (KEEPTTL/PERSIST), is a syntax error.
+    fn take<'a>(
+        args: &'a [Bytes],
+        i: &mut usize,
+        blocked: bool,
+        expire: &mut Option<ExpireOpt<'a>>,
+    ) -> CmdResult<bool> {
+        let Some(kind) = Self::parse(&args[*i]) else {
+            return Ok(false);
+        };
+        if *i + 1 >= args.len() {
+            return Ok(false);
+        }
+        if blocked || expire.as_ref().is_some_and(|e| e.kind != kind) {
+            return Err(syntax());
+        }
+        *expire = Some(ExpireOpt {
+            kind,
+            arg: &args[*i + 1],
+        });
+        *i += 1;
+        Ok(true)
+    }
+
     fn resolve(&self, ctx: &Ctx<'_>, cmd: &str) -> CmdResult<u64> {
         let unit = if self.kind == "EX" || self.kind == "EXAT" {
             1000
@@ -99,7 +125,6 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut i = 3;
     while i < args.len() {
         let a = &args[i];
-        let unit = ExpireOpt::parse(a);
         if is(a, "NX") && !xx {
             nx = true;
         } else if is(a, "XX") && !nx {
@@ -108,16 +133,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             get = true;
         } else if is(a, "KEEPTTL") && expire.is_none() {
             keepttl = true;
-        } else if let (Some(kind), true) = (unit, i + 1 < args.len()) {
-            if keepttl || expire.as_ref().is_some_and(|e| e.kind != kind) {
-                return Err(syntax());
-            }
-            expire = Some(ExpireOpt {
-                kind,
-                arg: &args[i + 1],
-            });
-            i += 1;
-        } else {
+        } else if !ExpireOpt::take(args, &mut i, keepttl, &mut expire)? {
             return Err(syntax());
         }
         i += 1;
@@ -189,19 +205,9 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut i = 2;
     while i < args.len() {
         let a = &args[i];
-        let unit = ExpireOpt::parse(a);
         if is(a, "PERSIST") && expire.is_none() {
             persist = true;
-        } else if let (Some(kind), true) = (unit, i + 1 < args.len()) {
-            if persist || expire.as_ref().is_some_and(|e| e.kind != kind) {
-                return Err(syntax());
-            }
-            expire = Some(ExpireOpt {
-                kind,
-                arg: &args[i + 1],
-            });
-            i += 1;
-        } else {
+        } else if !ExpireOpt::take(args, &mut i, persist, &mut expire)? {
             return Err(syntax());
         }
         i += 1;
