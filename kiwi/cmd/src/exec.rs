@@ -85,11 +85,7 @@ impl Ctx<'_> {
     }
 
     pub fn max_bulk_len(&self) -> u64 {
-        self.shared
-            .config
-            .read()
-            .map(|c| c.proto_max_bulk_len)
-            .unwrap_or(512 << 20)
+        self.shared.config().proto_max_bulk_len
     }
 }
 

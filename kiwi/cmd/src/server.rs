@@ -9,7 +9,7 @@ use kiwi_resp::{Frame, Protocol};
 use kiwi_storage::{SyncMode, DATABASES};
 
 use crate::args::{int_or, is, lower};
-use crate::config::SetError;
+use crate::config::{Config, SetError};
 use crate::error::{db_out_of_range, err, syntax, unknown_subcommand, wrong_arity, CmdResult};
 use crate::exec::Ctx;
 use crate::keyspace::help_frame;
@@ -264,8 +264,7 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
                 if keys == 0 {
                     continue;
                 }
-                // Bounded: counts TTLs among the first million keys.
-                let expires = ctx.engine.count_expires(db, now_ms, 1_000_000).unwrap_or(0);
+                let expires = ctx.engine.expires(db);
                 let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
             }
         }
@@ -337,7 +336,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                     String::from_utf8_lossy(&args[args.len() - 1])
                 )));
             }
-            let mut next = ctx.shared.config();
+            let mut next = Config::clone(&ctx.shared.config());
             for pair in args[2..].chunks(2) {
                 let name = lower(&pair[0]);
                 let value = String::from_utf8_lossy(&pair[1]).into_owned();
@@ -356,9 +355,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 }
             }
             ctx.engine.set_sync_mode(sync_mode(&next.appendfsync));
-            if let Ok(mut cfg) = ctx.shared.config.write() {
-                *cfg = next;
-            }
+            ctx.shared.set_config(next);
             Ok(Frame::ok())
         }
         "resetstat" => {

@@ -88,7 +88,9 @@ impl ClientHandle {
 
 /// Everything shared across runtimes. Created once by the server.
 pub struct Shared {
-    pub config: RwLock<Config>,
+    /// The live configuration; CONFIG SET swaps in a new `Arc` so readers
+    /// (every connection, every read loop) take a cheap snapshot.
+    config: RwLock<Arc<Config>>,
     pub stats: Stats,
     pub clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
@@ -105,7 +107,7 @@ impl Shared {
             .map(|_| format!("{:x}", kiwi_runtime::rand::index(16)))
             .collect();
         Shared {
-            config: RwLock::new(config),
+            config: RwLock::new(Arc::new(config)),
             stats: Stats::default(),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
@@ -117,10 +119,18 @@ impl Shared {
     }
 
     /// A snapshot of the configuration.
-    pub fn config(&self) -> Config {
+    pub fn config(&self) -> Arc<Config> {
         match self.config.read() {
             Ok(c) => c.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the configuration (CONFIG SET).
+    pub fn set_config(&self, next: Config) {
+        match self.config.write() {
+            Ok(mut c) => *c = Arc::new(next),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
         }
     }
 

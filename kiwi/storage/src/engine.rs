@@ -18,7 +18,7 @@ use rocksdb::{
 use crate::error::{StorageError, StorageResult};
 use crate::filter::FilterHandle;
 use crate::keys::{self, meta_key};
-use crate::meta::Meta;
+use crate::meta::{self, Meta};
 
 /// Number of logical databases (`SELECT 0..15`).
 pub const DATABASES: usize = 16;
@@ -32,6 +32,7 @@ const CF_DEFAULT: &str = "default";
 const REC_DB_MAP: &[u8] = b"kiwi:dbmap";
 const REC_LAST_VERSION: &[u8] = b"kiwi:last-version";
 const REC_KEY_COUNT: &[u8] = b"kiwi:key-count:";
+const REC_EXPIRE_COUNT: &[u8] = b"kiwi:expire-count:";
 
 /// When a write is acknowledged relative to the disk (Redis's `appendfsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +70,8 @@ pub struct Engine {
     /// Keys per physical slot, including expired ones not yet removed
     /// (as Redis's DBSIZE counts them).
     key_counts: [u64; DATABASES],
+    /// Keys per physical slot that carry a TTL (INFO keyspace `expires`).
+    expire_counts: [u64; DATABASES],
     last_version: u64,
     sync: SyncMode,
     /// Writes committed since the WAL was last synced.
@@ -79,10 +82,12 @@ pub struct Engine {
 #[derive(Default)]
 pub struct Batch {
     wb: WriteBatch,
-    /// Existence of keys touched in this batch (meta key -> exists), so that
-    /// several writes to one key in one batch count it once.
-    touched: HashMap<Vec<u8>, bool>,
+    /// State of keys touched in this batch (meta key -> `None` if absent,
+    /// `Some(has_ttl)` if present), so several writes to one key in one
+    /// batch count it once.
+    touched: HashMap<Vec<u8>, Option<bool>>,
     count_delta: [i64; DATABASES],
+    expire_delta: [i64; DATABASES],
     count_reset: [bool; DATABASES],
     db_map: Option<[u8; DATABASES]>,
     last_version: Option<u64>,
@@ -159,9 +164,13 @@ impl Engine {
             db_map.copy_from_slice(&raw);
         }
         let mut key_counts = [0u64; DATABASES];
-        for (slot, count) in key_counts.iter_mut().enumerate() {
-            if let Some(raw) = db.get(count_record(slot as u8))? {
-                *count = decode_u64(&raw)?;
+        let mut expire_counts = [0u64; DATABASES];
+        for slot in 0..DATABASES as u8 {
+            if let Some(raw) = db.get(count_record(REC_KEY_COUNT, slot))? {
+                key_counts[slot as usize] = decode_u64(&raw)?;
+            }
+            if let Some(raw) = db.get(count_record(REC_EXPIRE_COUNT, slot))? {
+                expire_counts[slot as usize] = decode_u64(&raw)?;
             }
         }
         let last_version = match db.get(REC_LAST_VERSION)? {
@@ -173,6 +182,7 @@ impl Engine {
             filter,
             db_map,
             key_counts,
+            expire_counts,
             last_version,
             sync: opts.sync,
             unsynced_writes: false,
@@ -211,6 +221,11 @@ impl Engine {
     /// Number of keys in logical db `ldb` (expired-but-unreclaimed included, as in Redis).
     pub fn dbsize(&self, ldb: usize) -> u64 {
         self.key_counts[self.slot(ldb) as usize]
+    }
+
+    /// Number of keys in `ldb` with a TTL (expired-but-unreclaimed included).
+    pub fn expires(&self, ldb: usize) -> u64 {
+        self.expire_counts[self.slot(ldb) as usize]
     }
 
     /// Visits keys of `ldb` in hash order starting at `cursor`, at most
@@ -329,11 +344,13 @@ impl Engine {
         next
     }
 
-    fn exists_in(&self, b: &Batch, mk: &[u8]) -> StorageResult<bool> {
-        if let Some(&e) = b.touched.get(mk) {
-            return Ok(e);
+    /// `None` if the record is absent, else `Some(has_ttl)`, as of this batch.
+    fn state_in(&self, b: &Batch, mk: &[u8]) -> StorageResult<Option<bool>> {
+        if let Some(&state) = b.touched.get(mk) {
+            return Ok(state);
         }
-        Ok(self.db.get_pinned_cf(cf(&self.db, CF_META)?, mk)?.is_some())
+        let raw = self.db.get_pinned_cf(cf(&self.db, CF_META)?, mk)?;
+        Ok(raw.map(|r| meta::has_ttl(&r)))
     }
 
     /// Writes `meta` as the record of `key`, replacing any previous record.
@@ -346,9 +363,12 @@ impl Engine {
     ) -> StorageResult<()> {
         let slot = self.slot(ldb);
         let mk = meta_key(slot, key);
-        if !self.exists_in(b, &mk)? {
+        let old = self.state_in(b, &mk)?;
+        let new_ttl = meta.expire_at_ms != 0;
+        if old.is_none() {
             b.count_delta[slot as usize] += 1;
         }
+        b.expire_delta[slot as usize] += new_ttl as i64 - old.unwrap_or(false) as i64;
         b.wb.put_cf(cf(&self.db, CF_META)?, &mk, meta.encode());
         if meta.expire_at_ms != 0 {
             b.wb.put_cf(
@@ -357,7 +377,7 @@ impl Engine {
                 b"",
             );
         }
-        b.touched.insert(mk, true);
+        b.touched.insert(mk, Some(new_ttl));
         Ok(())
     }
 
@@ -366,12 +386,13 @@ impl Engine {
     pub fn delete(&self, b: &mut Batch, ldb: usize, key: &[u8]) -> StorageResult<bool> {
         let slot = self.slot(ldb);
         let mk = meta_key(slot, key);
-        if !self.exists_in(b, &mk)? {
+        let Some(had_ttl) = self.state_in(b, &mk)? else {
             return Ok(false);
-        }
+        };
         b.count_delta[slot as usize] -= 1;
+        b.expire_delta[slot as usize] -= had_ttl as i64;
         b.wb.delete_cf(cf(&self.db, CF_META)?, &mk);
-        b.touched.insert(mk, false);
+        b.touched.insert(mk, None);
         Ok(true)
     }
 
@@ -414,6 +435,7 @@ impl Engine {
             b.wb.delete_range_cf(cf(&self.db, name)?, [slot], [slot + 1]);
         }
         b.count_delta[slot as usize] = 0;
+        b.expire_delta[slot as usize] = 0;
         b.count_reset[slot as usize] = true;
         b.touched.retain(|k, _| k.first() != Some(&slot));
         Ok(())
@@ -433,23 +455,22 @@ impl Engine {
             return Ok(());
         }
         let default = cf(&self.db, CF_DEFAULT)?;
-        let mut counts = self.key_counts;
-        #[allow(clippy::needless_range_loop)] // three arrays indexed by slot
-        for slot in 0..DATABASES {
-            if b.count_reset[slot] {
-                counts[slot] = 0;
-            }
-            if b.count_delta[slot] != 0 || b.count_reset[slot] {
-                let updated = counts[slot] as i64 + b.count_delta[slot];
-                debug_assert!(updated >= 0, "key count of slot {slot} went negative");
-                counts[slot] = updated.max(0) as u64;
-                b.wb.put_cf(
-                    default,
-                    count_record(slot as u8),
-                    counts[slot].to_be_bytes(),
-                );
-            }
-        }
+        let counts = apply_counts(
+            &mut b.wb,
+            default,
+            REC_KEY_COUNT,
+            self.key_counts,
+            &b.count_delta,
+            &b.count_reset,
+        );
+        let expires = apply_counts(
+            &mut b.wb,
+            default,
+            REC_EXPIRE_COUNT,
+            self.expire_counts,
+            &b.expire_delta,
+            &b.count_reset,
+        );
         if let Some(v) = b.last_version {
             b.wb.put_cf(default, REC_LAST_VERSION, v.to_be_bytes());
         }
@@ -460,6 +481,7 @@ impl Engine {
         wo.set_sync(false);
         self.db.write_opt(b.wb, &wo)?;
         self.key_counts = counts;
+        self.expire_counts = expires;
         if let Some(v) = b.last_version {
             self.last_version = v;
         }
@@ -530,24 +552,6 @@ impl Engine {
         Ok(removed)
     }
 
-    /// Number of keys in `ldb` carrying a TTL (for INFO keyspace), by scan.
-    pub fn count_expires(&self, ldb: usize, now_ms: u64, limit: usize) -> StorageResult<u64> {
-        let mut n = 0u64;
-        let mut cursor = 0;
-        let mut visited = 0usize;
-        loop {
-            cursor = self.scan(ldb, cursor, 1024, now_ms, |_, m| {
-                if m.expire_at_ms != 0 {
-                    n += 1;
-                }
-            })?;
-            visited += 1024;
-            if cursor == 0 || visited >= limit {
-                return Ok(n);
-            }
-        }
-    }
-
     /// Compacts everything (tests and `DEBUG`-style maintenance).
     pub fn compact_all(&self) -> StorageResult<()> {
         for name in [CF_META, CF_DATA, CF_EXPIRE] {
@@ -588,10 +592,37 @@ impl Drop for Engine {
     }
 }
 
-fn count_record(slot: u8) -> Vec<u8> {
-    let mut k = REC_KEY_COUNT.to_vec();
+fn count_record(prefix: &[u8], slot: u8) -> Vec<u8> {
+    let mut k = prefix.to_vec();
     k.push(slot);
     k
+}
+
+/// Applies per-slot deltas (after resets) to `counts`, adding the changed
+/// records to `wb` so they commit atomically with the data. Returns the new counts.
+fn apply_counts(
+    wb: &mut WriteBatch,
+    cf: &ColumnFamily,
+    prefix: &[u8],
+    mut counts: [u64; DATABASES],
+    delta: &[i64; DATABASES],
+    reset: &[bool; DATABASES],
+) -> [u64; DATABASES] {
+    for (slot, count) in counts.iter_mut().enumerate() {
+        if reset[slot] {
+            *count = 0;
+        }
+        if delta[slot] != 0 || reset[slot] {
+            let updated = *count as i64 + delta[slot];
+            debug_assert!(
+                updated >= 0,
+                "count {prefix:?} of slot {slot} went negative"
+            );
+            *count = updated.max(0) as u64;
+            wb.put_cf(cf, count_record(prefix, slot as u8), count.to_be_bytes());
+        }
+    }
+    counts
 }
 
 fn decode_u64(raw: &[u8]) -> StorageResult<u64> {

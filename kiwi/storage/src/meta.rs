@@ -153,6 +153,11 @@ fn read_u64(b: &[u8]) -> u64 {
     u64::from_be_bytes(arr)
 }
 
+/// Whether an encoded record carries a TTL (without decoding it).
+pub fn has_ttl(raw: &[u8]) -> bool {
+    raw.get(2..10).is_some_and(|e| e != [0u8; 8])
+}
+
 /// Reads just the version and kind of an encoded record (compaction filter hot path).
 pub fn peek_version(raw: &[u8]) -> Option<(KeyKind, u64)> {
     let kind = KeyKind::from_u8(*raw.first()?)?;

@@ -204,3 +204,31 @@ fn scan_visits_every_key_once_across_writes() {
         assert!(seen.contains(format!("k{i}").as_bytes()), "missed k{i}");
     }
 }
+
+#[test]
+fn ttl_counts_follow_writes_deletes_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut e = open(dir.path());
+        let mut b = e.batch();
+        e.put_meta(&mut b, 0, b"a", &Meta::string(Bytes::new(), 9_000))
+            .unwrap();
+        e.put_meta(&mut b, 0, b"b", &Meta::string(Bytes::new(), 9_000))
+            .unwrap();
+        e.put_meta(&mut b, 0, b"c", &Meta::string(Bytes::new(), 0))
+            .unwrap();
+        e.commit(b).unwrap();
+        assert_eq!((e.dbsize(0), e.expires(0)), (3, 2));
+        let mut b = e.batch();
+        // Persist one, delete one, give the third a TTL, all in one batch.
+        e.put_meta(&mut b, 0, b"a", &Meta::string(Bytes::new(), 0))
+            .unwrap();
+        e.delete(&mut b, 0, b"b").unwrap();
+        e.put_meta(&mut b, 0, b"c", &Meta::string(Bytes::new(), 5))
+            .unwrap();
+        e.commit(b).unwrap();
+        assert_eq!((e.dbsize(0), e.expires(0)), (2, 1));
+    }
+    let e = open(dir.path());
+    assert_eq!((e.dbsize(0), e.expires(0)), (2, 1));
+}
