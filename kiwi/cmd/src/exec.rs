@@ -124,8 +124,8 @@ impl Executor {
 
     /// Makes the writes acknowledged so far durable per the sync mode
     /// (group commit); call before sending their replies.
-    pub fn sync_before_reply(&mut self) -> Frame {
-        match self.engine.sync_if_needed() {
+    pub fn make_durable(&mut self) -> Frame {
+        match self.engine.make_durable() {
             Ok(()) => Frame::ok(),
             Err(e) => crate::error::CmdError::from(e).into_frame(),
         }

@@ -20,6 +20,10 @@ pub struct StorageRequest {
     pub reply: oneshot::Sender<Vec<Frame>>,
 }
 
+/// Most queued requests executed before one group commit; bounds the
+/// latency a batch adds to the first request in it.
+const DRAIN_MAX_REQUESTS: usize = 256;
+
 /// Most expiry-index entries one active-expiry step may visit, so expiry
 /// never stalls client commands for long.
 const EXPIRE_STEP_MAX_ENTRIES: usize = 200;
@@ -32,25 +36,40 @@ pub async fn run(mut executor: Executor, mut rx: mpsc::Receiver<StorageRequest>,
     loop {
         tokio::select! {
             req = rx.recv() => {
-                let Some(req) = req else { break };
-                let mut replies: Vec<Frame> = req.cmds.iter().map(|args| executor.execute(req.db, req.proto, args)).collect();
-                // Group commit: one WAL fsync covers the whole batch before any reply leaves.
-                let synced = executor.sync_before_reply();
-                if synced.is_error() {
-                    for r in replies.iter_mut() {
-                        *r = synced.clone();
+                let Some(first) = req else { break };
+                // Drain what else is already queued (bounded), execute it all,
+                // then make it durable once: one WAL write (and under
+                // `always` one fsync) acknowledges many clients' commands.
+                let mut reqs = vec![first];
+                while reqs.len() < DRAIN_MAX_REQUESTS {
+                    match rx.try_recv() {
+                        Ok(r) => reqs.push(r),
+                        Err(_) => break,
                     }
                 }
-                // The connection may have gone away; its replies are simply dropped.
-                let _ = req.reply.send(replies);
+                let replies: Vec<Vec<Frame>> = reqs
+                    .iter()
+                    .map(|req| req.cmds.iter().map(|args| executor.execute(req.db, req.proto, args)).collect())
+                    .collect();
+                let durable = executor.make_durable();
+                for (req, mut replies) in reqs.into_iter().zip(replies) {
+                    if durable.is_error() {
+                        // Nothing in this group may be acknowledged as written.
+                        replies.iter_mut().for_each(|r| *r = durable.clone());
+                    }
+                    // The connection may have gone away; its replies are simply dropped.
+                    let _ = req.reply.send(replies);
+                }
             }
             _ = expire_tick.tick() => {
-                // Keep going while a step finds a full load of expired keys,
-                // but yield to clients between steps.
+                // Keep going while a step finds a full load of expired keys, at most
+                // 10 steps per tick so clients are never starved.
                 let mut steps = 0;
                 while executor.active_expire(EXPIRE_STEP_MAX_ENTRIES) >= EXPIRE_STEP_MAX_ENTRIES && steps < 10 {
                     steps += 1;
                 }
+                // Expiry deletes reach the WAL like acknowledged writes do.
+                let _ = executor.make_durable();
             }
             _ = sync_tick.tick() => executor.tick_second(),
         }
