@@ -18,6 +18,7 @@ pub mod exec;
 pub mod glob;
 pub mod keyspace;
 pub mod longdouble;
+pub mod redis_docs;
 pub mod server;
 pub mod state;
 pub mod strings;

@@ -41,8 +41,18 @@ impl CommandSpec {
         self.flags.split(' ').any(|f| f == "write")
     }
 
-    /// The `COMMAND INFO` entry.
+    /// The `COMMAND INFO` entry: Redis's own, else one built from the table.
     pub fn info_frame(&self) -> Frame {
+        crate::redis_docs::info(self.name).unwrap_or_else(|| self.built_info_frame())
+    }
+
+    /// The `COMMAND DOCS` entry (value part of the map): Redis's own, else
+    /// one built from the table.
+    pub fn docs_frame(&self) -> Frame {
+        crate::redis_docs::docs(self.name).unwrap_or_else(|| self.built_docs_frame())
+    }
+
+    fn built_info_frame(&self) -> Frame {
         let flags = self
             .flags
             .split(' ')
@@ -101,8 +111,7 @@ impl CommandSpec {
         ])
     }
 
-    /// The `COMMAND DOCS` entry (value part of the map).
-    pub fn docs_frame(&self) -> Frame {
+    fn built_docs_frame(&self) -> Frame {
         let mut doc = vec![
             (Frame::bulk("summary"), Frame::bulk(self.summary)),
             (Frame::bulk("since"), Frame::bulk(self.since)),
@@ -203,7 +212,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("command", -1, "loading stale", NOKEY, "server", "2.8.13", "O(N) where N is the total number of Redis commands", S, "Returns detailed information about all commands.", &[
         ("count", 2, "loading stale", "Returns a count of commands."),
         ("docs", -2, "loading stale", "Returns documentary information about one, multiple or all commands."),
-        ("getkeys", -3, "loading stale", "Extracts the key names from an arbitrary command."),
+        ("getkeys", -4, "loading stale", "Extracts the key names from an arbitrary command."),
         ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),
         ("info", -2, "loading stale", "Returns information about one, multiple or all commands."),
         ("list", -2, "loading stale", "Returns a list of command names."),
