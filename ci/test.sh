@@ -29,6 +29,9 @@ cargo fmt --all -- --check
 step "cargo clippy (includes the runtime-layer rule in clippy.toml)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo clippy, madsim build (the runtime layer's simulated side)"
+RUSTFLAGS="--cfg madsim" cargo clippy --workspace --all-targets --release --target-dir target/madsim -- -D warnings
+
 step "tests (cargo nextest)"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast

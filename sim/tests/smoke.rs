@@ -81,7 +81,7 @@ async fn scenario() -> Vec<String> {
             assert_eq!(r, bulk("value7"));
             log.push(format!(
                 "t={:?} phase1 ok",
-                madsim::time::Instant::now().elapsed()
+                madsim::time::TimeHandle::current().elapsed()
             ));
             log
         })
@@ -143,16 +143,20 @@ async fn connect_with_retry(addr: &str) -> RespConn {
     panic!("server at {addr} never accepted");
 }
 
-fn seed() -> u64 {
-    std::env::var("MADSIM_TEST_SEED")
+/// The run's seed (`MADSIM_TEST_SEED`, default 1), announced with the one
+/// line that replays it; the test harness shows it when the test fails.
+fn seed(test: &str) -> u64 {
+    let seed = std::env::var("MADSIM_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
+        .unwrap_or(1);
+    eprintln!("replay: MADSIM_TEST_SEED={seed} ci/sim.sh {test}");
+    seed
 }
 
 #[test]
 fn server_boots_serves_and_survives_restart() {
-    let seed = seed();
+    let seed = seed("server_boots_serves_and_survives_restart");
     let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
     let trace = rt.block_on(scenario());
     assert_eq!(trace.len(), 2, "seed {seed}: {trace:?}");
@@ -161,5 +165,9 @@ fn server_boots_serves_and_survives_restart() {
 #[test]
 fn same_seed_same_execution() {
     // Runs the scenario twice and fails if any random decision differs.
-    Runtime::check_determinism(seed(), madsim::Config::default(), scenario);
+    Runtime::check_determinism(
+        seed("same_seed_same_execution"),
+        madsim::Config::default(),
+        scenario,
+    );
 }
