@@ -194,55 +194,28 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
         }
         "stats" => {
             out.push_str("# Stats\r\n");
-            kv(
-                out,
-                "total_connections_received",
-                stats.total_connections_received.load(Relaxed).to_string(),
-            );
-            kv(
-                out,
-                "total_commands_processed",
-                stats.total_commands_processed.load(Relaxed).to_string(),
-            );
-            kv(out, "instantaneous_ops_per_sec", "0".into());
-            kv(
-                out,
-                "total_net_input_bytes",
-                stats.total_net_input_bytes.load(Relaxed).to_string(),
-            );
-            kv(
-                out,
-                "total_net_output_bytes",
-                stats.total_net_output_bytes.load(Relaxed).to_string(),
-            );
-            kv(
-                out,
-                "rejected_connections",
-                stats.rejected_connections.load(Relaxed).to_string(),
-            );
-            kv(
-                out,
-                "expired_keys",
-                stats.expired_keys.load(Relaxed).to_string(),
-            );
-            kv(out, "evicted_keys", "0".into());
-            kv(
-                out,
-                "keyspace_hits",
-                stats.keyspace_hits.load(Relaxed).to_string(),
-            );
-            kv(
-                out,
-                "keyspace_misses",
-                stats.keyspace_misses.load(Relaxed).to_string(),
-            );
-            kv(out, "pubsub_channels", "0".into());
-            kv(out, "pubsub_patterns", "0".into());
-            kv(
-                out,
-                "total_error_replies",
-                stats.total_error_replies.load(Relaxed).to_string(),
-            );
+            let zero = std::sync::atomic::AtomicU64::new(0);
+            let fields: [(&str, &std::sync::atomic::AtomicU64); 13] = [
+                (
+                    "total_connections_received",
+                    &stats.total_connections_received,
+                ),
+                ("total_commands_processed", &stats.total_commands_processed),
+                ("instantaneous_ops_per_sec", &zero),
+                ("total_net_input_bytes", &stats.total_net_input_bytes),
+                ("total_net_output_bytes", &stats.total_net_output_bytes),
+                ("rejected_connections", &stats.rejected_connections),
+                ("expired_keys", &stats.expired_keys),
+                ("evicted_keys", &zero),
+                ("keyspace_hits", &stats.keyspace_hits),
+                ("keyspace_misses", &stats.keyspace_misses),
+                ("pubsub_channels", &zero),
+                ("pubsub_patterns", &zero),
+                ("total_error_replies", &stats.total_error_replies),
+            ];
+            for (name, counter) in fields {
+                kv(out, name, counter.load(Relaxed).to_string());
+            }
         }
         "replication" => {
             out.push_str("# Replication\r\n");

@@ -20,6 +20,9 @@ use crate::filter::FilterHandle;
 use crate::keys::{self, meta_key};
 use crate::meta::{self, Meta};
 
+/// Databases with at most this many keys are flushed with point deletes.
+const POINT_FLUSH_MAX_KEYS: u64 = 10_000;
+
 /// Number of logical databases (`SELECT 0..15`).
 pub const DATABASES: usize = 16;
 
@@ -91,9 +94,12 @@ pub struct Batch {
     touched: HashMap<Vec<u8>, Option<bool>>,
     count_delta: [i64; DATABASES],
     expire_delta: [i64; DATABASES],
+    /// Slots emptied earlier in this batch: their keys read as absent.
     count_reset: [bool; DATABASES],
     db_map: Option<[u8; DATABASES]>,
     last_version: Option<u64>,
+    /// A range delete was added: flush memtables after committing (see `flush_db`).
+    range_deleted: bool,
 }
 
 impl Batch {
@@ -356,6 +362,12 @@ impl Engine {
         if let Some(&state) = b.touched.get(mk) {
             return Ok(state);
         }
+        if mk
+            .first()
+            .is_some_and(|&slot| b.count_reset.get(slot as usize).copied().unwrap_or(false))
+        {
+            return Ok(None);
+        }
         let raw = self.db.get_pinned_cf(cf(&self.db, CF_META)?, mk)?;
         Ok(raw.map(|r| meta::has_ttl(&r)))
     }
@@ -436,15 +448,48 @@ impl Engine {
     }
 
     /// Removes every key of logical db `ldb`.
+    ///
+    /// A small database is emptied with point deletes of its metadata (its
+    /// collection elements become orphans that the compaction filter
+    /// reclaims). A large one gets range deletes, and the memtables are
+    /// flushed right after the commit: range tombstones left in a memtable
+    /// are re-fragmented on reads after every new one, which made frequent
+    /// FLUSHDB/FLUSHALL (test suites do this) quadratically slow.
     pub fn flush_db(&self, b: &mut Batch, ldb: usize) -> StorageResult<()> {
         let slot = self.slot(ldb);
-        for name in [CF_META, CF_DATA] {
-            b.wb.delete_range_cf(cf(&self.db, name)?, [slot], [slot + 1]);
+        let meta_cf = cf(&self.db, CF_META)?;
+        let count = self.key_counts[slot as usize];
+        if count <= POINT_FLUSH_MAX_KEYS {
+            let mut ro = ReadOptions::default();
+            ro.set_iterate_upper_bound(vec![slot + 1]);
+            let start = [slot];
+            let iter = self.db.iterator_cf_opt(
+                meta_cf,
+                ro,
+                IteratorMode::From(&start, Direction::Forward),
+            );
+            // Bounded by the key count read above (plus slack for a racing count).
+            for item in iter.take(POINT_FLUSH_MAX_KEYS as usize * 2) {
+                let (k, _) = item?;
+                b.wb.delete_cf(meta_cf, &k);
+            }
+            // Keys written earlier in this same batch are not in the DB yet.
+            for (mk, state) in b.touched.iter_mut() {
+                if mk.first() == Some(&slot) && state.is_some() {
+                    b.wb.delete_cf(meta_cf, mk);
+                    *state = None;
+                }
+            }
+        } else {
+            for name in [CF_META, CF_DATA] {
+                b.wb.delete_range_cf(cf(&self.db, name)?, [slot], [slot + 1]);
+            }
+            b.range_deleted = true;
+            b.touched.retain(|k, _| k.first() != Some(&slot));
         }
         b.count_delta[slot as usize] = 0;
         b.expire_delta[slot as usize] = 0;
         b.count_reset[slot as usize] = true;
-        b.touched.retain(|k, _| k.first() != Some(&slot));
         Ok(())
     }
 
@@ -487,6 +532,11 @@ impl Engine {
         let mut wo = WriteOptions::default();
         wo.set_sync(false);
         self.db.write_opt(b.wb, &wo)?;
+        if b.range_deleted {
+            for name in [CF_META, CF_DATA] {
+                self.db.flush_cf(cf(&self.db, name)?)?;
+            }
+        }
         self.key_counts = counts;
         self.expire_counts = expires;
         if let Some(v) = b.last_version {

@@ -232,3 +232,44 @@ fn ttl_counts_follow_writes_deletes_and_reopen() {
     let e = open(dir.path());
     assert_eq!((e.dbsize(0), e.expires(0)), (2, 1));
 }
+
+#[test]
+fn flushdb_of_a_large_db_uses_range_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = open(dir.path());
+    let mut b = e.batch();
+    for i in 0..10_050u32 {
+        e.put_meta(
+            &mut b,
+            1,
+            &i.to_be_bytes(),
+            &Meta::string(Bytes::from_static(b"v"), 0),
+        )
+        .unwrap();
+    }
+    e.put_meta(
+        &mut b,
+        2,
+        b"other-db",
+        &Meta::string(Bytes::from_static(b"v"), 0),
+    )
+    .unwrap();
+    e.commit(b).unwrap();
+    let mut b = e.batch();
+    e.flush_db(&mut b, 1).unwrap();
+    e.commit(b).unwrap();
+    assert_eq!(e.dbsize(1), 0);
+    assert!(e.get_meta(1, &7u32.to_be_bytes()).unwrap().is_none());
+    assert!(
+        e.get_meta(2, b"other-db").unwrap().is_some(),
+        "other databases untouched"
+    );
+    drop(e);
+    let e = open(dir.path());
+    assert_eq!((e.dbsize(1), e.dbsize(2)), (0, 1));
+    assert_eq!(
+        e.scan(1, 0, 100, 0, |_, _| panic!("db 1 must be empty"))
+            .unwrap(),
+        0
+    );
+}

@@ -30,6 +30,11 @@ enum Op {
         db: usize,
         key: u8,
     },
+    /// FLUSHDB and then a write in the same batch.
+    FlushThenPut {
+        db: usize,
+        key: u8,
+    },
     Swap {
         a: usize,
         b: usize,
@@ -47,6 +52,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..DBS, 0u8..8).prop_map(|(db, key)| Op::PutTwice { db, key }),
         1 => (0..DBS, 0..DBS).prop_map(|(a, b)| Op::Swap { a, b }),
         1 => (0..DBS).prop_map(|db| Op::Flush { db }),
+        1 => (0..DBS, 0u8..8).prop_map(|(db, key)| Op::FlushThenPut { db, key }),
         1 => Just(Op::Reopen),
     ]
 }
@@ -143,6 +149,14 @@ proptest! {
                     engine.flush_db(&mut b, db).unwrap();
                     engine.commit(b).unwrap();
                     model[db].clear();
+                }
+                Op::FlushThenPut { db, key } => {
+                    let mut b = engine.batch();
+                    engine.flush_db(&mut b, db).unwrap();
+                    engine.put_meta(&mut b, db, &[key], &meta(7, true)).unwrap();
+                    engine.commit(b).unwrap();
+                    model[db].clear();
+                    model[db].insert(key, (7, true));
                 }
                 Op::Reopen => {
                     drop(engine);
