@@ -500,8 +500,9 @@ impl Engine {
         batch.db_map = Some(map);
     }
 
-    /// Commits `b` atomically. Durability follows the sync mode: with
-    /// `Always`, callers must call [`Engine::make_durable`] before acknowledging.
+    /// Commits `b` atomically (visible to reads at once). Its WAL records stay
+    /// in RocksDB's buffer until [`Engine::make_durable`], which callers must
+    /// call before acknowledging the writes.
     pub fn commit(&mut self, mut b: Batch) -> StorageResult<()> {
         if b.is_empty() && b.last_version.is_none() {
             return Ok(());
