@@ -1,7 +1,8 @@
 //! The storage runtime's worker: receives batches of commands from
 //! connections over a bounded channel, executes them in order, makes them
-//! durable per `appendfsync` (one fsync per batch: group commit), and sends
-//! the replies back. It also runs the periodic jobs that touch the engine:
+//! durable per `appendfsync` (group commit: one WAL write, and under
+//! `always` one fsync, for every batch queued at that moment), and sends the
+//! replies back. It also runs the periodic jobs that touch the engine:
 //! active expiry and the once-a-second WAL sync.
 
 use std::time::Duration;
