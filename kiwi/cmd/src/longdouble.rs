@@ -22,6 +22,8 @@ const MAX_EXP: i64 = 16384 - 64;
 /// Decimal exponents beyond these over/underflow `long double` (strtold's ERANGE).
 const MAX_DEC_EXP: i64 = 4940;
 const MIN_DEC_EXP: i64 = -4960;
+/// Smallest binary magnitude before a hex float underflows.
+const MIN_BIN_EXP: i64 = -16445;
 
 /// Rounds `num / den * 2^exp2` to a 64-bit mantissa, nearest-even.
 fn round(neg: bool, num: BigUint, den: BigUint, exp2: i64) -> Option<LongDouble> {
@@ -73,7 +75,7 @@ fn round(neg: bool, num: BigUint, den: BigUint, exp2: i64) -> Option<LongDouble>
 impl LongDouble {
     /// Parses like Redis's `string2ld` (strtold, whole string, no leading
     /// space, no NaN, no overflow). `inf` parses; callers reject infinities.
-    /// Hexadecimal floats are not accepted (see docs/compatibility.md).
+    /// Hexadecimal floats (`0x1.8p3`) are accepted, as strtold does.
     pub fn parse(s: &[u8]) -> Option<Result<LongDouble, Infinite>> {
         let text = std::str::from_utf8(s).ok()?;
         if text.is_empty()
@@ -90,6 +92,9 @@ impl LongDouble {
         let lower = body.to_ascii_lowercase();
         if lower == "inf" || lower == "infinity" {
             return Some(Err(Infinite));
+        }
+        if let Some(hex) = lower.strip_prefix("0x") {
+            return parse_hex(neg, hex);
         }
         let (mantissa, exp_part) = match lower.find('e') {
             Some(i) => (&lower[..i], Some(&lower[i + 1..])),
@@ -138,7 +143,8 @@ impl LongDouble {
         } else {
             round(neg, d, ten.pow((-dec_exp) as u32), 0)
         };
-        Some(r.ok_or(Infinite))
+        // Overflow is ERANGE: string2ld rejects it (only a literal `inf` parses).
+        r.map(Ok)
     }
 
     fn signed(&self) -> BigInt {
@@ -205,6 +211,52 @@ impl LongDouble {
     }
 }
 
+/// The part of a C hexadecimal float after `0x`: hex digits with an optional
+/// point, then an optional binary exponent `p[+-]digits`.
+fn parse_hex(neg: bool, hex: &str) -> Option<Result<LongDouble, Infinite>> {
+    let (mantissa, exp_part) = match hex.find('p') {
+        Some(i) => (&hex[..i], Some(&hex[i + 1..])),
+        None => (hex, None),
+    };
+    let (int_part, frac_part) = match mantissa.find('.') {
+        Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+        None => (mantissa, ""),
+    };
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    if !int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    let mut exp2: i64 = -4 * frac_part.len() as i64;
+    if let Some(e) = exp_part {
+        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let v: i64 = digits.parse::<i64>().unwrap_or(i64::MAX / 4).min(1_000_000);
+        exp2 += if e.starts_with('-') { -v } else { v };
+    }
+    let digits = format!("{int_part}{frac_part}");
+    let m = BigUint::parse_bytes(digits.as_bytes(), 16)?;
+    if m.bits() == 0 {
+        return Some(Ok(LongDouble {
+            neg: false,
+            mant: 0,
+            exp: 0,
+        }));
+    }
+    if exp2 + (m.bits() as i64) < MIN_BIN_EXP {
+        return None; // underflow: ERANGE, rejected by string2ld
+    }
+    // Overflow is ERANGE too: string2ld rejects it (only a literal `inf` parses).
+    round(neg, m, BigUint::from(1u32), exp2).map(Ok)
+}
+
 /// The value is (or became) infinite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Infinite;
@@ -233,11 +285,28 @@ mod tests {
         assert_eq!(incr("-0", "0"), "0");
         assert_eq!(incr("1", "1e-20"), "1");
         assert_eq!(incr("0", "1e-17"), "0.00000000000000001");
+        assert_eq!(incr("0x10", "1"), "17");
+        assert_eq!(incr("0x1.8p1", "0"), "3");
+        assert_eq!(incr("-0X.8", "0"), "-0.5");
     }
 
     #[test]
     fn parse_rejects_what_string2ld_rejects() {
-        for bad in ["", " 1", "1 ", "abc", "nan", "1e", "1e99999", "--1", "."] {
+        for bad in [
+            "",
+            " 1",
+            "1 ",
+            "abc",
+            "nan",
+            "1e",
+            "1e99999",
+            "--1",
+            ".",
+            "0x",
+            "0xg",
+            "0x1p",
+            "0x1p99999",
+        ] {
             assert!(LongDouble::parse(bad.as_bytes()).is_none(), "{bad:?}");
         }
         assert!(matches!(LongDouble::parse(b"inf"), Some(Err(Infinite))));

@@ -95,7 +95,9 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         (key(), small_int()).prop_map(|(k, n)| vec!["DECRBY".into(), k, n]),
         (
             key(),
-            prop::sample::select(vec!["1.5", "2", "-0.5", "abc", "10", "1e2", "inf"])
+            prop::sample::select(vec![
+                "1.5", "2", "-0.5", "abc", "10", "1e2", "inf", "0x1.8p1", "1e4935"
+            ])
         )
             .prop_map(|(k, n)| vec!["INCRBYFLOAT".into(), k, n.into()]),
         (key(), small_int(), small_int()).prop_map(|(k, a, b)| vec!["GETRANGE".into(), k, a, b]),
