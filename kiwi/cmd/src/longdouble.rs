@@ -96,35 +96,9 @@ impl LongDouble {
         if let Some(hex) = lower.strip_prefix("0x") {
             return parse_hex(neg, hex);
         }
-        let (mantissa, exp_part) = match lower.find('e') {
-            Some(i) => (&lower[..i], Some(&lower[i + 1..])),
-            None => (lower.as_str(), None),
-        };
-        let (int_part, frac_part) = match mantissa.find('.') {
-            Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
-            None => (mantissa, ""),
-        };
-        if int_part.is_empty() && frac_part.is_empty() {
-            return None;
-        }
-        if !int_part
-            .bytes()
-            .chain(frac_part.bytes())
-            .all(|b| b.is_ascii_digit())
-        {
-            return None;
-        }
-        let mut dec_exp: i64 = -(frac_part.len() as i64);
-        if let Some(e) = exp_part {
-            let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            let v: i64 = digits.parse::<i64>().unwrap_or(i64::MAX / 4).min(1_000_000);
-            dec_exp += if e.starts_with('-') { -v } else { v };
-        }
-        let digits: String = format!("{int_part}{frac_part}");
-        let digits = digits.trim_start_matches('0');
+        let lit = Literal::split(&lower, 'e', 10)?;
+        let dec_exp = lit.exp - lit.frac_digits as i64;
+        let digits = lit.digits.trim_start_matches('0');
         if digits.is_empty() {
             return Some(Ok(LongDouble {
                 neg: false,
@@ -211,38 +185,56 @@ impl LongDouble {
     }
 }
 
+/// A C float literal's body split the way strtold reads it: the mantissa
+/// digits with the point removed, how many of them followed the point, and
+/// the signed exponent after `exp_letter` (decimal digits, capped in size).
+struct Literal {
+    digits: String,
+    frac_digits: usize,
+    exp: i64,
+}
+
+impl Literal {
+    fn split(body: &str, exp_letter: char, radix: u32) -> Option<Literal> {
+        let (mantissa, exp_part) = match body.find(exp_letter) {
+            Some(i) => (&body[..i], Some(&body[i + 1..])),
+            None => (body, None),
+        };
+        let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if int_part.is_empty() && frac_part.is_empty() {
+            return None;
+        }
+        if !int_part
+            .chars()
+            .chain(frac_part.chars())
+            .all(|c| c.is_digit(radix))
+        {
+            return None;
+        }
+        let mut exp = 0;
+        if let Some(e) = exp_part {
+            let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let v: i64 = digits.parse::<i64>().unwrap_or(i64::MAX / 4).min(1_000_000);
+            exp = if e.starts_with('-') { -v } else { v };
+        }
+        Some(Literal {
+            digits: format!("{int_part}{frac_part}"),
+            frac_digits: frac_part.len(),
+            exp,
+        })
+    }
+}
+
 /// The part of a C hexadecimal float after `0x`: hex digits with an optional
 /// point, then an optional binary exponent `p[+-]digits`.
 fn parse_hex(neg: bool, hex: &str) -> Option<Result<LongDouble, Infinite>> {
-    let (mantissa, exp_part) = match hex.find('p') {
-        Some(i) => (&hex[..i], Some(&hex[i + 1..])),
-        None => (hex, None),
-    };
-    let (int_part, frac_part) = match mantissa.find('.') {
-        Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
-        None => (mantissa, ""),
-    };
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    if !int_part
-        .bytes()
-        .chain(frac_part.bytes())
-        .all(|b| b.is_ascii_hexdigit())
-    {
-        return None;
-    }
-    let mut exp2: i64 = -4 * frac_part.len() as i64;
-    if let Some(e) = exp_part {
-        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let v: i64 = digits.parse::<i64>().unwrap_or(i64::MAX / 4).min(1_000_000);
-        exp2 += if e.starts_with('-') { -v } else { v };
-    }
-    let digits = format!("{int_part}{frac_part}");
-    let m = BigUint::parse_bytes(digits.as_bytes(), 16)?;
+    let lit = Literal::split(hex, 'p', 16)?;
+    // Each hex digit after the point is 4 bits; the exponent is binary.
+    let exp2 = lit.exp - 4 * lit.frac_digits as i64;
+    let m = BigUint::parse_bytes(lit.digits.as_bytes(), 16)?;
     if m.bits() == 0 {
         return Some(Ok(LongDouble {
             neg: false,
