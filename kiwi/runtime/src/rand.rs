@@ -1,6 +1,6 @@
 //! Randomness. rand 0.10's thread RNG draws its seed from `getrandom`, which
 //! madsim intercepts, so it is deterministic per simulation seed.
-pub use ::rand::{Rng, RngExt};
+use ::rand::RngExt;
 
 /// A random u64.
 #[allow(clippy::disallowed_methods)]
@@ -13,10 +13,4 @@ pub fn u64() -> u64 {
 pub fn index(len: usize) -> usize {
     debug_assert!(len > 0);
     ::rand::rng().random_range(0..len.max(1))
-}
-
-/// A thread-local RNG for callers that need many draws.
-#[allow(clippy::disallowed_methods)]
-pub fn rng() -> impl Rng {
-    ::rand::rng()
 }

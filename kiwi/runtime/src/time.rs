@@ -24,13 +24,6 @@ pub fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-/// Monotonic instant for measuring durations (idle times, latencies).
-/// (Under madsim `Instant` is std's, with the clock virtualised.)
-#[allow(clippy::disallowed_methods)]
-pub fn monotonic() -> Instant {
-    Instant::now()
-}
-
 /// Sleeps for `ms` milliseconds of (possibly simulated) time.
 pub async fn sleep_ms(ms: u64) {
     sleep(Duration::from_millis(ms)).await
