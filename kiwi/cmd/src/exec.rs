@@ -100,8 +100,10 @@ impl Executor {
         Executor { engine, shared }
     }
 
-    /// Executes one storage-routed command (`args[0]` is its name).
-    pub fn execute(&mut self, db: usize, proto: Protocol, args: &[Bytes]) -> Frame {
+    /// Executes one storage-routed command. `name` is the table's canonical
+    /// (lower-case) name, already looked up by the connection; `args[0]` is
+    /// the name as the client sent it.
+    pub fn execute(&mut self, db: usize, proto: Protocol, name: &str, args: &[Bytes]) -> Frame {
         let now_ms = kiwi_runtime::time::now_ms();
         let mut ctx = Ctx {
             engine: &mut self.engine,
@@ -110,11 +112,7 @@ impl Executor {
             now_ms,
             proto,
         };
-        let name = args
-            .first()
-            .map(|a| a.to_ascii_lowercase())
-            .unwrap_or_default();
-        let result = dispatch(&mut ctx, &name, args);
+        let result = dispatch(&mut ctx, name, args);
         let frame = result.unwrap_or_else(|e| e.into_frame());
         if frame.is_error() {
             self.shared.stats.total_error_replies.fetch_add(1, Relaxed);
@@ -168,8 +166,7 @@ impl Executor {
     }
 }
 
-fn dispatch(ctx: &mut Ctx<'_>, name: &[u8], args: &[Bytes]) -> CmdResult {
-    let name = std::str::from_utf8(name).unwrap_or("");
+fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult {
     match name {
         // strings
         "get" => strings::get(ctx, args),

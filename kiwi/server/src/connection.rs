@@ -20,7 +20,7 @@ use kiwi_runtime::net::TcpStream;
 use kiwi_runtime::sync::{mpsc, oneshot, watch};
 
 use crate::conn_cmds::{self, After};
-use crate::storage_worker::StorageRequest;
+use crate::storage_worker::{StorageCmd, StorageRequest};
 
 /// What every connection needs from the server.
 #[derive(Clone)]
@@ -105,7 +105,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             .last_interaction_ms
             .store(kiwi_runtime::time::now_ms(), Relaxed);
 
-        let mut batch: Vec<Vec<Bytes>> = Vec::new();
+        let mut batch: Vec<StorageCmd> = Vec::new();
         let mut close_after = false;
         loop {
             let limits = RequestLimits {
@@ -130,8 +130,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 continue;
             }
             match route(&mut state, &shared, &args) {
-                Routed::Storage => {
-                    batch.push(args);
+                Routed::Storage(name) => {
+                    batch.push(StorageCmd { name, args });
                     if batch.len() >= BATCH_MAX_CMDS
                         && !flush_batch(&deps, &state, &mut batch, &mut out).await
                     {
@@ -176,7 +176,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
 }
 
 enum Routed {
-    Storage,
+    /// Run on the storage runtime as this (canonical) command.
+    Storage(&'static str),
     Local(Frame, After),
 }
 
@@ -206,7 +207,7 @@ fn route(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Routed {
         last.push_str(spec.name);
     }
     match spec.route {
-        Route::Storage => Routed::Storage,
+        Route::Storage => Routed::Storage(spec.name),
         Route::Connection => {
             let (frame, after) = conn_cmds::execute(state, shared, spec.name, args);
             Routed::Local(frame, after)
@@ -219,7 +220,7 @@ fn route(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Routed {
 async fn flush_batch(
     deps: &ConnDeps,
     state: &ConnState,
-    batch: &mut Vec<Vec<Bytes>>,
+    batch: &mut Vec<StorageCmd>,
     out: &mut BytesMut,
 ) -> bool {
     if batch.is_empty() {

@@ -13,11 +13,18 @@ use kiwi_resp::{Frame, Protocol};
 use kiwi_runtime::sync::{mpsc, oneshot};
 use kiwi_runtime::time::{interval, MissedTickBehavior};
 
+/// One command for the executor: its canonical name from the command table
+/// (looked up once, by the connection) and its arguments.
+pub struct StorageCmd {
+    pub name: &'static str,
+    pub args: Vec<Bytes>,
+}
+
 /// Commands from one connection that share a database and protocol.
 pub struct StorageRequest {
     pub db: usize,
     pub proto: Protocol,
-    pub cmds: Vec<Vec<Bytes>>,
+    pub cmds: Vec<StorageCmd>,
     pub reply: oneshot::Sender<Vec<Frame>>,
 }
 
@@ -50,7 +57,7 @@ pub async fn run(mut executor: Executor, mut rx: mpsc::Receiver<StorageRequest>,
                 }
                 let replies: Vec<Vec<Frame>> = reqs
                     .iter()
-                    .map(|req| req.cmds.iter().map(|args| executor.execute(req.db, req.proto, args)).collect())
+                    .map(|req| req.cmds.iter().map(|c| executor.execute(req.db, req.proto, c.name, &c.args)).collect())
                     .collect();
                 let durable = executor.make_durable();
                 for (req, mut replies) in reqs.into_iter().zip(replies) {
