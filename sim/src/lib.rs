@@ -70,6 +70,18 @@ impl RespConn {
     }
 }
 
+/// Serialises simulations within one test process. RocksDB keeps one
+/// process-wide timer for its periodic tasks and names each task after the
+/// DB's session id, which is drawn from the RNG; under madsim two runs with
+/// the same seed draw the same id, so running them at the same time (cargo
+/// runs tests in parallel threads) fails `DB::open` with "Failed to register
+/// periodic task". Hold the returned guard for the whole simulation.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A panicking simulation poisons the lock; later ones may still run.
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Convenience for assertions: a bulk reply.
 pub fn bulk(s: &str) -> Frame {
     Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))

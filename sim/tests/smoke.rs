@@ -156,6 +156,7 @@ fn seed(test: &str) -> u64 {
 
 #[test]
 fn server_boots_serves_and_survives_restart() {
+    let _serial = kiwi_sim::exclusive();
     let seed = seed("server_boots_serves_and_survives_restart");
     let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
     let trace = rt.block_on(scenario());
@@ -165,6 +166,7 @@ fn server_boots_serves_and_survives_restart() {
 #[test]
 fn same_seed_same_execution() {
     // Runs the scenario twice and fails if any random decision differs.
+    let _serial = kiwi_sim::exclusive();
     Runtime::check_determinism(
         seed("same_seed_same_execution"),
         madsim::Config::default(),
