@@ -28,3 +28,26 @@ pub fn lower(arg: &[u8]) -> String {
 pub fn bytes(v: &[u8]) -> Bytes {
     Bytes::copy_from_slice(v)
 }
+
+/// A SCAN-family cursor as Redis's `parseScanCursorOrReply` reads it
+/// (`strtoul`: an optional sign, decimal digits, a negative value wraps).
+pub fn scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let invalid = || crate::error::err("ERR invalid cursor");
+    let (negative, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let value: u64 = std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(invalid)?;
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}

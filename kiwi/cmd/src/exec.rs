@@ -13,8 +13,9 @@ use kiwi_resp::{Frame, Protocol};
 use kiwi_storage::{Engine, KeyKind, Meta, SyncMode};
 
 use crate::error::{wrongtype, CmdResult};
+use crate::lists::End;
 use crate::state::Shared;
-use crate::{keyspace, server, strings};
+use crate::{hashes, keyspace, lists, server, sets, strings};
 
 /// What a command sees: the engine, the shared state, and the caller's
 /// database, protocol and time snapshot (Redis's `commandTimeSnapshot`).
@@ -190,6 +191,58 @@ fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult {
         "getrange" | "substr" => strings::getrange(ctx, args),
         "setrange" => strings::setrange(ctx, args),
         "lcs" => strings::lcs(ctx, args),
+        // hashes
+        "hset" | "hmset" => hashes::hset(ctx, args, name),
+        "hsetnx" => hashes::hsetnx(ctx, args),
+        "hget" => hashes::hget(ctx, args),
+        "hmget" => hashes::hmget(ctx, args),
+        "hgetall" => hashes::hgetall(ctx, args),
+        "hkeys" => hashes::hkeys(ctx, args),
+        "hvals" => hashes::hvals(ctx, args),
+        "hlen" => hashes::hlen(ctx, args),
+        "hstrlen" => hashes::hstrlen(ctx, args),
+        "hexists" => hashes::hexists(ctx, args),
+        "hdel" => hashes::hdel(ctx, args),
+        "hincrby" => hashes::hincrby(ctx, args),
+        "hincrbyfloat" => hashes::hincrbyfloat(ctx, args),
+        "hrandfield" => hashes::hrandfield(ctx, args),
+        "hscan" => hashes::hscan(ctx, args),
+        // lists
+        "lpush" => lists::push(ctx, args, End::Left, false),
+        "rpush" => lists::push(ctx, args, End::Right, false),
+        "lpushx" => lists::push(ctx, args, End::Left, true),
+        "rpushx" => lists::push(ctx, args, End::Right, true),
+        "lpop" => lists::pop(ctx, args, End::Left),
+        "rpop" => lists::pop(ctx, args, End::Right),
+        "llen" => lists::llen(ctx, args),
+        "lindex" => lists::lindex(ctx, args),
+        "lrange" => lists::lrange(ctx, args),
+        "lset" => lists::lset(ctx, args),
+        "ltrim" => lists::ltrim(ctx, args),
+        "lrem" => lists::lrem(ctx, args),
+        "linsert" => lists::linsert(ctx, args),
+        "lpos" => lists::lpos(ctx, args),
+        "lmove" => lists::lmove(ctx, args),
+        "rpoplpush" => lists::rpoplpush(ctx, args),
+        "lmpop" => lists::lmpop(ctx, args),
+        // sets
+        "sadd" => sets::sadd(ctx, args),
+        "srem" => sets::srem(ctx, args),
+        "smembers" => sets::smembers(ctx, args),
+        "sismember" => sets::sismember(ctx, args),
+        "smismember" => sets::smismember(ctx, args),
+        "scard" => sets::scard(ctx, args),
+        "spop" => sets::spop(ctx, args),
+        "srandmember" => sets::srandmember(ctx, args),
+        "smove" => sets::smove(ctx, args),
+        "sinter" => sets::sinter(ctx, args),
+        "sintercard" => sets::sintercard(ctx, args),
+        "sinterstore" => sets::sinterstore(ctx, args),
+        "sunion" => sets::sunion(ctx, args),
+        "sunionstore" => sets::sunionstore(ctx, args),
+        "sdiff" => sets::sdiff(ctx, args),
+        "sdiffstore" => sets::sdiffstore(ctx, args),
+        "sscan" => sets::sscan(ctx, args),
         // keyspace
         "del" | "unlink" => keyspace::del(ctx, args),
         "exists" => keyspace::exists(ctx, args),

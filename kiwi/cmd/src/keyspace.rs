@@ -80,10 +80,7 @@ pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 const SCAN_MAX_VISITS: i64 = 100_000;
 
 pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let cursor: u64 = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| err("ERR invalid cursor"))?;
+    let cursor = crate::args::scan_cursor(&args[1])?;
     let mut count = 10i64;
     let mut pattern: Option<&Bytes> = None;
     let mut type_filter: Option<String> = None;

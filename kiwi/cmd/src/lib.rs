@@ -4,7 +4,9 @@
 //!   source for dispatch, arity errors and `COMMAND INFO/DOCS/LIST/COUNT`.
 //! * [`exec`]: the executor that runs on the storage runtime, one command at
 //!   a time against the engine, so read-modify-write commands are atomic.
-//! * one module per command family: [`strings`], [`keyspace`], [`server`].
+//! * one module per command family: [`strings`], [`hashes`], [`lists`],
+//!   [`sets`], [`keyspace`], [`server`]; [`coll`] holds what the collection
+//!   families share.
 //! * [`config`] and [`state`]: the server configuration and the state shared
 //!   between the network runtime (connections) and the storage runtime.
 //!
@@ -12,14 +14,18 @@
 //! in the table but executed by the server crate, which owns connections.
 
 pub mod args;
+pub mod coll;
 pub mod config;
 pub mod error;
 pub mod exec;
 pub mod glob;
+pub mod hashes;
 pub mod keyspace;
+pub mod lists;
 pub mod longdouble;
 pub mod redis_docs;
 pub mod server;
+pub mod sets;
 pub mod state;
 pub mod strings;
 pub mod table;

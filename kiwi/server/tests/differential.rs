@@ -178,6 +178,8 @@ fn command() -> impl Strategy<Value = Vec<String>> {
             "MATCH k[0-1]",
             "TYPE string",
             "TYPE list",
+            "TYPE hash",
+            "TYPE set",
             "MATCH *3 TYPE string"
         ])
         .prop_map(|o| {
@@ -203,6 +205,258 @@ fn command() -> impl Strategy<Value = Vec<String>> {
     ]
 }
 
+fn elem() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["a", "b", "c", "1", "2", "-3", "10", "x y"]).prop_map(String::from)
+}
+
+fn index() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (-5i64..6).prop_map(|n| n.to_string()),
+        Just("100".to_string()),
+        Just("-100".to_string()),
+        Just("z".to_string())
+    ]
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
+fn cmd_with(head: Vec<String>, opts: &str) -> Vec<String> {
+    [head, words(opts)].concat()
+}
+
+/// Hash, list and set commands over the same keys as the string commands,
+/// so WRONGTYPE paths are exercised too.
+fn collection_command() -> impl Strategy<Value = Vec<String>> {
+    let s = |x: &str| x.to_string();
+    prop_oneof![
+        // hashes
+        (key(), elem(), value(), prop::option::of((elem(), value()))).prop_map(
+            move |(k, f, v, more)| {
+                let mut c = vec![s("HSET"), k, f, v];
+                if let Some((f2, v2)) = more {
+                    c.extend([f2, v2]);
+                }
+                c
+            }
+        ),
+        (key(), elem(), value()).prop_map(move |(k, f, v)| vec![s("HSETNX"), k, f, v]),
+        (key(), elem(), value()).prop_map(move |(k, f, v)| vec![s("HMSET"), k, f, v]),
+        key().prop_map(move |k| vec![s("HSET"), k, s("f")]),
+        (key(), elem()).prop_map(move |(k, f)| vec![s("HGET"), k, f]),
+        (key(), elem(), elem()).prop_map(move |(k, f, g)| vec![s("HMGET"), k, f, g]),
+        key().prop_map(move |k| vec![s("HGETALL"), k]),
+        key().prop_map(move |k| vec![s("HKEYS"), k]),
+        key().prop_map(move |k| vec![s("HVALS"), k]),
+        key().prop_map(move |k| vec![s("HLEN"), k]),
+        (key(), elem()).prop_map(move |(k, f)| vec![s("HSTRLEN"), k, f]),
+        (key(), elem()).prop_map(move |(k, f)| vec![s("HEXISTS"), k, f]),
+        (key(), elem(), elem()).prop_map(move |(k, f, g)| vec![s("HDEL"), k, f, g]),
+        (key(), elem(), small_int()).prop_map(move |(k, f, n)| vec![s("HINCRBY"), k, f, n]),
+        (
+            key(),
+            elem(),
+            prop::sample::select(vec!["1.5", "-2", "abc", "inf", "1e3"])
+        )
+            .prop_map(move |(k, f, n)| vec![s("HINCRBYFLOAT"), k, f, s(n)]),
+        (
+            key(),
+            prop::sample::select(vec![
+                "",
+                "100",
+                "100 WITHVALUES",
+                "-5",
+                "-5 WITHVALUES",
+                "0",
+                "x",
+                "1 BAD"
+            ])
+        )
+            .prop_map(move |(k, o)| cmd_with(vec![s("HRANDFIELD"), k], o)),
+        (
+            key(),
+            prop::sample::select(vec!["", "MATCH a*", "MATCH [12]"])
+        )
+            .prop_map(move |(k, o)| cmd_with(vec![s("HSCANALL"), k], o)),
+        // lists
+        (
+            prop::sample::select(vec!["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]),
+            key(),
+            elem(),
+            prop::option::of(elem())
+        )
+            .prop_map(move |(c, k, a, b)| {
+                let mut v = vec![s(c), k, a];
+                v.extend(b);
+                v
+            }),
+        (
+            prop::sample::select(vec!["LPOP", "RPOP"]),
+            key(),
+            prop::sample::select(vec!["", "1", "2", "0", "-1", "x", "100"])
+        )
+            .prop_map(move |(c, k, o)| cmd_with(vec![s(c), k], o)),
+        key().prop_map(move |k| vec![s("LLEN"), k]),
+        (key(), index()).prop_map(move |(k, i)| vec![s("LINDEX"), k, i]),
+        (key(), index(), index()).prop_map(move |(k, a, b)| vec![s("LRANGE"), k, a, b]),
+        (key(), index(), elem()).prop_map(move |(k, i, v)| vec![s("LSET"), k, i, v]),
+        (key(), index(), index()).prop_map(move |(k, a, b)| vec![s("LTRIM"), k, a, b]),
+        (key(), index(), elem()).prop_map(move |(k, n, v)| vec![s("LREM"), k, n, v]),
+        (
+            key(),
+            prop::sample::select(vec!["BEFORE", "AFTER", "MIDDLE"]),
+            elem(),
+            elem()
+        )
+            .prop_map(move |(k, w, p, v)| vec![s("LINSERT"), k, s(w), p, v]),
+        (
+            key(),
+            elem(),
+            prop::sample::select(vec![
+                "",
+                "RANK 2",
+                "RANK -1",
+                "RANK 0",
+                "COUNT 0",
+                "COUNT 2 RANK -2",
+                "MAXLEN 2",
+                "COUNT -1",
+                "BOGUS"
+            ])
+        )
+            .prop_map(move |(k, v, o)| cmd_with(vec![s("LPOS"), k, v], o)),
+        (
+            key(),
+            key(),
+            prop::sample::select(vec![
+                "LEFT LEFT",
+                "LEFT RIGHT",
+                "RIGHT LEFT",
+                "RIGHT RIGHT",
+                "UP LEFT"
+            ])
+        )
+            .prop_map(move |(a, b, o)| cmd_with(vec![s("LMOVE"), a, b], o)),
+        (key(), key()).prop_map(move |(a, b)| vec![s("RPOPLPUSH"), a, b]),
+        (
+            key(),
+            key(),
+            prop::sample::select(vec!["LEFT", "RIGHT COUNT 2", "LEFT COUNT 0", "UP"])
+        )
+            .prop_map(move |(a, b, o)| cmd_with(vec![s("LMPOP"), s("2"), a, b], o)),
+        // sets
+        (key(), elem(), prop::option::of(elem())).prop_map(move |(k, a, b)| {
+            let mut v = vec![s("SADD"), k, a];
+            v.extend(b);
+            v
+        }),
+        (key(), elem(), elem()).prop_map(move |(k, a, b)| vec![s("SREM"), k, a, b]),
+        key().prop_map(move |k| vec![s("SMEMBERS"), k]),
+        (key(), elem()).prop_map(move |(k, m)| vec![s("SISMEMBER"), k, m]),
+        (key(), elem(), elem()).prop_map(move |(k, a, b)| vec![s("SMISMEMBER"), k, a, b]),
+        key().prop_map(move |k| vec![s("SCARD"), k]),
+        (key(), prop::sample::select(vec!["100", "0", "-1"]))
+            .prop_map(move |(k, o)| cmd_with(vec![s("SPOP"), k], o)),
+        (key(), prop::sample::select(vec!["", "100", "-4", "0", "x"]))
+            .prop_map(move |(k, o)| cmd_with(vec![s("SRANDMEMBER"), k], o)),
+        (key(), key(), elem()).prop_map(move |(a, b, m)| vec![s("SMOVE"), a, b, m]),
+        (
+            prop::sample::select(vec!["SINTER", "SUNION", "SDIFF"]),
+            key(),
+            key()
+        )
+            .prop_map(move |(c, a, b)| vec![s(c), a, b]),
+        (
+            prop::sample::select(vec!["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]),
+            key(),
+            key(),
+            key()
+        )
+            .prop_map(move |(c, d, a, b)| vec![s(c), d, a, b]),
+        (
+            key(),
+            key(),
+            prop::sample::select(vec!["", "LIMIT 1", "LIMIT -1", "LIMIT"])
+        )
+            .prop_map(move |(a, b, o)| cmd_with(vec![s("SINTERCARD"), s("2"), a, b], o)),
+        (
+            key(),
+            prop::sample::select(vec!["", "MATCH a*", "MATCH [12]"])
+        )
+            .prop_map(move |(k, o)| cmd_with(vec![s("SSCANALL"), k], o)),
+    ]
+}
+
+/// Replies of commands whose element order Redis leaves unspecified (or
+/// random) reduced to what both servers must agree on.
+fn normalize(cmd: &[String], f: &Frame) -> Frame {
+    let name = cmd[0].to_ascii_uppercase();
+    let sorted = |items: &[Frame]| {
+        let mut v = items.to_vec();
+        v.sort_by_key(show);
+        v
+    };
+    match (name.as_str(), f) {
+        (_, Frame::Map(pairs)) => {
+            let mut p = pairs.clone();
+            p.sort_by_key(|(k, _)| show(k));
+            Frame::Map(p)
+        }
+        (_, Frame::Set(items)) => Frame::Set(sorted(items)),
+        ("HGETALL", Frame::Array(items)) => {
+            let mut pairs: Vec<Vec<Frame>> = items.chunks(2).map(|c| c.to_vec()).collect();
+            pairs.sort_by_key(|p| show(&p[0]));
+            Frame::Array(pairs.concat())
+        }
+        (
+            "HKEYS" | "HVALS" | "SMEMBERS" | "SINTER" | "SUNION" | "SDIFF" | "SPOP",
+            Frame::Array(items),
+        ) => Frame::Array(sorted(items)),
+        // Random picks: only the reply's shape and size must agree.
+        ("HRANDFIELD" | "SRANDMEMBER", Frame::Array(items)) => Frame::Integer(items.len() as i64),
+        ("HRANDFIELD" | "SRANDMEMBER", Frame::Bulk(_)) => Frame::bulk("<random>"),
+        _ => f.clone(),
+    }
+}
+
+/// Runs HSCAN/SSCAN to completion (COUNT 2) and returns the sorted elements
+/// (HSCAN: "field=value") as an array, or the first error.
+fn coll_scan_all(c: &mut common::RespClient, cmd: &str, key: &str, opts: &[String]) -> Frame {
+    let mut cursor = "0".to_string();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..1000 {
+        let mut call = vec![
+            cmd.to_string(),
+            key.to_string(),
+            cursor.clone(),
+            "COUNT".into(),
+            "2".into(),
+        ];
+        call.extend(opts.iter().cloned());
+        match c.call(&call) {
+            Frame::Array(parts) if parts.len() == 2 => {
+                let (Frame::Bulk(next), Frame::Array(batch)) = (&parts[0], &parts[1]) else {
+                    return Frame::error("unexpected SCAN reply shape");
+                };
+                if cmd == "HSCAN" {
+                    for p in batch.chunks(2) {
+                        seen.insert(p.iter().map(show).collect::<Vec<_>>().join("="));
+                    }
+                } else {
+                    seen.extend(batch.iter().map(show));
+                }
+                cursor = String::from_utf8_lossy(next).into_owned();
+                if cursor == "0" {
+                    return Frame::Array(seen.into_iter().map(|k| Frame::Bulk(k.into())).collect());
+                }
+            }
+            other => return other,
+        }
+    }
+    Frame::error("SCAN did not terminate")
+}
+
 /// Replies equal, allowing TTL-reading commands a small clock difference.
 fn equivalent(cmd: &[String], kiwi: &Frame, redis: &Frame) -> bool {
     let name = cmd[0].to_ascii_uppercase();
@@ -222,7 +476,7 @@ fn equivalent(cmd: &[String], kiwi: &Frame, redis: &Frame) -> bool {
             b.sort();
             a == b
         }
-        _ => kiwi == redis,
+        _ => normalize(cmd, kiwi) == normalize(cmd, redis),
     }
 }
 
@@ -289,6 +543,12 @@ fn run_sequence(
     for (i, cmd) in cmds.iter().enumerate() {
         let (kr, rr) = if cmd[0] == "SCANALL" {
             (scan_all(&mut k, &cmd[1..]), scan_all(&mut r, &cmd[1..]))
+        } else if cmd[0] == "HSCANALL" || cmd[0] == "SSCANALL" {
+            let real = &cmd[0][..5];
+            (
+                coll_scan_all(&mut k, real, &cmd[1], &cmd[2..]),
+                coll_scan_all(&mut r, real, &cmd[1], &cmd[2..]),
+            )
         } else if cmd[0] == "KEYSPACE" {
             (keyspace(&mut k), keyspace(&mut r))
         } else {
@@ -322,7 +582,10 @@ fn kiwi_replies_like_redis() {
         source_file: Some(file!()),
         ..Config::default()
     };
-    let strategy = (any::<bool>(), prop::collection::vec(command(), 1..40));
+    let strategy = (
+        any::<bool>(),
+        prop::collection::vec(prop_oneof![command(), collection_command()], 1..40),
+    );
     let result = TestRunner::new(config).run(&strategy, |(resp3, cmds)| {
         run_sequence(&kiwi, &redis, resp3, &cmds)
     });

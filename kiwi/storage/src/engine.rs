@@ -307,25 +307,60 @@ impl Engine {
         version: u64,
         limit: usize,
     ) -> StorageResult<Vec<(Bytes, Bytes)>> {
+        let mut out = Vec::new();
+        self.visit_sub_keys(ldb, key, version, b"", None, false, |sub, value| {
+            out.push((Bytes::copy_from_slice(sub), Bytes::copy_from_slice(value)));
+            out.len() < limit
+        })?;
+        Ok(out)
+    }
+
+    /// Visits the sub-keys `lower <= sub < upper` (`upper: None` = to the
+    /// end) of one collection version in byte order, or reversed, until
+    /// `visit` returns false. The range scan behind every ordered read
+    /// (LRANGE, ZRANGEBYSCORE, HSCAN, ...).
+    #[allow(clippy::too_many_arguments)]
+    pub fn visit_sub_keys(
+        &self,
+        ldb: usize,
+        key: &[u8],
+        version: u64,
+        lower: &[u8],
+        upper: Option<&[u8]>,
+        reverse: bool,
+        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> StorageResult<()> {
         let prefix = keys::data_prefix(self.slot(ldb), key, version);
+        let mut lo = prefix.clone();
+        lo.extend_from_slice(lower);
+        let hi = match upper {
+            Some(u) => {
+                let mut hi = prefix.clone();
+                hi.extend_from_slice(u);
+                hi
+            }
+            None => prefix_successor(&prefix),
+        };
+        if lo >= hi {
+            return Ok(());
+        }
         let cf = cf(&self.db, CF_DATA)?;
         let mut ro = ReadOptions::default();
-        ro.set_iterate_upper_bound(prefix_successor(&prefix));
-        let iter = self
-            .db
-            .iterator_cf_opt(cf, ro, IteratorMode::From(&prefix, Direction::Forward));
-        let mut out = Vec::new();
-        for item in iter.take(limit) {
+        ro.set_iterate_lower_bound(lo);
+        ro.set_iterate_upper_bound(hi);
+        let mode = if reverse {
+            IteratorMode::End
+        } else {
+            IteratorMode::Start
+        };
+        for item in self.db.iterator_cf_opt(cf, ro, mode) {
             let (k, v) = item?;
-            if !k.starts_with(&prefix) {
+            debug_assert!(k.starts_with(&prefix), "iterator escaped its bounds");
+            if !visit(&k[prefix.len()..], &v) {
                 break;
             }
-            out.push((
-                Bytes::copy_from_slice(&k[prefix.len()..]),
-                Bytes::copy_from_slice(&v),
-            ));
         }
-        Ok(out)
+        Ok(())
     }
 
     pub fn get_sub_key(

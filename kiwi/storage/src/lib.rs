@@ -20,6 +20,7 @@
 //! The engine is driven by exactly one thread, the storage runtime's worker,
 //! so read-modify-write commands are atomic without locks.
 
+pub mod encoding;
 pub mod engine;
 pub mod error;
 pub mod filter;

@@ -1,0 +1,248 @@
+//! What every collection command shares: typed lookups (WRONGTYPE), a new
+//! incarnation with a fresh version, writing the header back (an emptied
+//! collection disappears, as in Redis), the HSCAN/SSCAN/ZSCAN walk and
+//! random picks (HRANDFIELD, SRANDMEMBER, SPOP, ZRANDMEMBER).
+
+use bytes::Bytes;
+use kiwi_resp::Frame;
+use kiwi_storage::encoding::{list_payload, scan_cursor, scan_resume_key, LIST_INITIAL_HEAD};
+use kiwi_storage::{Batch, KeyKind, Meta};
+
+use crate::args::{int, is};
+use crate::error::{err, syntax, wrongtype, CmdResult};
+use crate::exec::Ctx;
+use crate::glob;
+
+impl Ctx<'_> {
+    /// Live collection of `kind` at `key` (hit/miss counted); WRONGTYPE otherwise.
+    pub fn get_coll(&mut self, key: &[u8], kind: KeyKind) -> CmdResult<Option<Meta>> {
+        match self.lookup(key)? {
+            Some(m) if m.kind != kind => Err(wrongtype()),
+            other => Ok(other),
+        }
+    }
+
+    /// [`Ctx::get_coll`] without hit/miss accounting (writes).
+    pub fn peek_coll(&mut self, key: &[u8], kind: KeyKind) -> CmdResult<Option<Meta>> {
+        self.peek_coll_in(self.db, key, kind)
+    }
+
+    pub fn peek_coll_in(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        kind: KeyKind,
+    ) -> CmdResult<Option<Meta>> {
+        match self.peek_in(db, key)? {
+            Some(m) if m.kind != kind => Err(wrongtype()),
+            other => Ok(other),
+        }
+    }
+
+    /// Value of one sub-key of a collection.
+    pub fn sub(&self, meta: &Meta, key: &[u8], sub: &[u8]) -> CmdResult<Option<Bytes>> {
+        Ok(self.engine.get_sub_key(self.db, key, meta.version, sub)?)
+    }
+
+    /// Every (sub-key, value) of a collection in `[lower, upper)`, in order.
+    pub fn subs(
+        &self,
+        db: usize,
+        key: &[u8],
+        meta: &Meta,
+        lower: &[u8],
+        upper: Option<&[u8]>,
+    ) -> CmdResult<Vec<(Bytes, Bytes)>> {
+        let mut out = Vec::with_capacity(meta.size.min(1 << 16) as usize);
+        self.engine
+            .visit_sub_keys(db, key, meta.version, lower, upper, false, |s, v| {
+                out.push((Bytes::copy_from_slice(s), Bytes::copy_from_slice(v)));
+                true
+            })?;
+        Ok(out)
+    }
+}
+
+/// The header to write `key` with: the live one, or a new empty incarnation
+/// with a fresh version (so sub-keys of any dead incarnation stay invisible).
+pub fn open(ctx: &Ctx<'_>, b: &mut Batch, kind: KeyKind, existing: Option<Meta>) -> Meta {
+    match existing {
+        Some(m) => {
+            debug_assert_eq!(m.kind, kind, "callers check the type first");
+            m
+        }
+        None => {
+            let version = ctx.engine.next_version(b);
+            let payload = match kind {
+                KeyKind::List => list_payload(LIST_INITIAL_HEAD),
+                _ => Bytes::new(),
+            };
+            Meta::collection(kind, version, 0, payload, 0)
+        }
+    }
+}
+
+/// Writes the header of `key` back; an empty collection is deleted, as Redis
+/// never keeps empty aggregates.
+pub fn store(ctx: &Ctx<'_>, b: &mut Batch, db: usize, key: &[u8], meta: &Meta) -> CmdResult<()> {
+    if meta.size == 0 {
+        ctx.engine.delete(b, db, key)?;
+    } else {
+        ctx.engine.put_meta(b, db, key, meta)?;
+    }
+    Ok(())
+}
+
+/// Collections up to this size are returned by one *SCAN call with cursor 0,
+/// as Redis does for its small (listpack/intset) encodings.
+const SCAN_ALL_AT_ONCE_MAX: u64 = 128;
+/// Most elements one *SCAN call visits, whatever COUNT says (bounds the reply).
+const SCAN_MAX_VISITS: usize = 100_000;
+
+/// Parsed `<cursor> [MATCH pattern] [COUNT count]` of HSCAN/SSCAN/ZSCAN.
+pub struct ScanArgs {
+    pub cursor: u64,
+    pub pattern: Option<Bytes>,
+    pub count: usize,
+}
+
+/// Parses `args[2..]` of a collection SCAN.
+pub fn parse_scan(args: &[Bytes]) -> CmdResult<ScanArgs> {
+    let cursor = crate::args::scan_cursor(&args[2])?;
+    let mut out = ScanArgs {
+        cursor,
+        pattern: None,
+        count: 10,
+    };
+    let mut i = 3;
+    while i < args.len() {
+        let has_next = i + 1 < args.len();
+        if is(&args[i], "COUNT") && has_next {
+            let n = int(&args[i + 1])?;
+            if n < 1 {
+                return Err(syntax());
+            }
+            out.count = (n as u64).min(SCAN_MAX_VISITS as u64) as usize;
+        } else if is(&args[i], "MATCH") && has_next {
+            out.pattern = Some(args[i + 1].clone()).filter(|p| p.as_ref() != b"*");
+        } else {
+            return Err(syntax());
+        }
+        i += 2;
+    }
+    Ok(out)
+}
+
+/// One batch of a collection SCAN over the sub-keys that start with `tag`
+/// (empty for all). `emit` gets (element, value) for elements matching the
+/// pattern. Returns the next cursor (0 when done). The cursor is a position
+/// in byte order ([`scan_cursor`]), so it needs no server state and never
+/// skips an element present for the whole iteration.
+pub fn scan_batch(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    meta: &Meta,
+    tag: &[u8],
+    sa: &ScanArgs,
+    mut emit: impl FnMut(&[u8], &[u8]),
+) -> CmdResult<u64> {
+    // Like Redis's small encodings: everything at once, whatever the cursor.
+    let small = meta.size <= SCAN_ALL_AT_ONCE_MAX;
+    let (limit, start) = if small {
+        (usize::MAX, 0)
+    } else {
+        (sa.count, sa.cursor)
+    };
+    let mut lower = tag.to_vec();
+    lower.extend_from_slice(&scan_resume_key(start));
+    let upper = tag_successor(tag);
+    let mut visited = 0usize;
+    let mut last_cursor: Option<u64> = None;
+    let mut next = 0u64;
+    ctx.engine.visit_sub_keys(
+        ctx.db,
+        key,
+        meta.version,
+        &lower,
+        upper.as_deref(),
+        false,
+        |sub, value| {
+            let element = &sub[tag.len()..];
+            let cursor = scan_cursor(element);
+            // Never split elements sharing a cursor across two calls.
+            if visited >= limit && last_cursor != Some(cursor) {
+                next = cursor;
+                return false;
+            }
+            visited += 1;
+            last_cursor = Some(cursor);
+            if sa
+                .pattern
+                .as_ref()
+                .is_none_or(|p| glob::matches(p, element, false))
+            {
+                emit(element, value);
+            }
+            true
+        },
+    )?;
+    debug_assert!(next == 0 || next >= start, "scan cursors only move forward");
+    Ok(next)
+}
+
+/// The smallest byte string above every string starting with `tag`, or
+/// `None` for the empty tag (no bound).
+fn tag_successor(tag: &[u8]) -> Option<Vec<u8>> {
+    let mut out = tag.to_vec();
+    while let Some(last) = out.pop() {
+        if last < 0xff {
+            out.push(last + 1);
+            return Some(out);
+        }
+    }
+    None
+}
+
+/// The `[cursor, [elements...]]` reply of a collection SCAN.
+pub fn scan_reply(next: u64, items: Vec<Frame>) -> Frame {
+    Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(items)])
+}
+
+/// Largest |count| HRANDFIELD/SRANDMEMBER/ZRANDMEMBER accept with a negative
+/// count: Redis streams any amount; Kiwi builds replies in memory, so it
+/// bounds them (docs/compatibility.md).
+pub const RANDOM_COUNT_MAX: u64 = 1 << 24;
+
+/// `count` picks (with repetition) of indexes below `len`.
+pub fn random_indexes_with_repeats(len: usize, count: usize) -> Vec<usize> {
+    (0..count).map(|_| kiwi_runtime::rand::index(len)).collect()
+}
+
+/// `count` distinct indexes below `len` (`count < len`), in ascending order.
+pub fn random_distinct_indexes(len: usize, count: usize) -> Vec<usize> {
+    debug_assert!(count < len);
+    // Floyd's algorithm: exactly `count` draws, no rejection loop.
+    let mut chosen = std::collections::BTreeSet::new();
+    for j in (len - count)..len {
+        let t = kiwi_runtime::rand::index(j + 1);
+        if !chosen.insert(t) {
+            chosen.insert(j);
+        }
+    }
+    chosen.into_iter().collect()
+}
+
+/// Parses the count of HRANDFIELD/SRANDMEMBER/ZRANDMEMBER: (count, allow repeats).
+pub fn parse_random_count(arg: &[u8]) -> CmdResult<(usize, bool)> {
+    let n = int(arg)?;
+    if n == i64::MIN {
+        return Err(err(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    let abs = n.unsigned_abs();
+    if n < 0 && abs > RANDOM_COUNT_MAX {
+        return Err(err("ERR value is out of range"));
+    }
+    Ok((abs.min(usize::MAX as u64) as usize, n < 0))
+}
