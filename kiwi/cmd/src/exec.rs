@@ -15,7 +15,7 @@ use kiwi_storage::{Engine, KeyKind, Meta, SyncMode};
 use crate::error::{wrongtype, CmdResult};
 use crate::lists::End;
 use crate::state::Shared;
-use crate::{hashes, keyspace, lists, server, sets, strings};
+use crate::{hashes, keyspace, lists, server, sets, strings, zsets};
 
 /// What a command sees: the engine, the shared state, and the caller's
 /// database, protocol and time snapshot (Redis's `commandTimeSnapshot`).
@@ -243,6 +243,39 @@ fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult {
         "sdiff" => sets::sdiff(ctx, args),
         "sdiffstore" => sets::sdiffstore(ctx, args),
         "sscan" => sets::sscan(ctx, args),
+        // sorted sets
+        "zadd" => zsets::zadd(ctx, args),
+        "zincrby" => zsets::zincrby(ctx, args),
+        "zrem" => zsets::zrem(ctx, args),
+        "zcard" => zsets::zcard(ctx, args),
+        "zscore" => zsets::zscore(ctx, args),
+        "zmscore" => zsets::zmscore(ctx, args),
+        "zcount" => zsets::zcount(ctx, args),
+        "zlexcount" => zsets::zlexcount(ctx, args),
+        "zrank" => zsets::zrank(ctx, args, false),
+        "zrevrank" => zsets::zrank(ctx, args, true),
+        "zrange" => zsets::zrange(ctx, args),
+        "zrangestore" => zsets::zrangestore(ctx, args),
+        "zrevrange" => zsets::zrevrange(ctx, args),
+        "zrangebyscore" => zsets::zrangebyscore(ctx, args, false),
+        "zrevrangebyscore" => zsets::zrangebyscore(ctx, args, true),
+        "zrangebylex" => zsets::zrangebylex(ctx, args, false),
+        "zrevrangebylex" => zsets::zrangebylex(ctx, args, true),
+        "zremrangebyrank" => zsets::zremrange(ctx, args, "rank"),
+        "zremrangebyscore" => zsets::zremrange(ctx, args, "score"),
+        "zremrangebylex" => zsets::zremrange(ctx, args, "lex"),
+        "zpopmin" => zsets::zpop(ctx, args, false),
+        "zpopmax" => zsets::zpop(ctx, args, true),
+        "zmpop" => zsets::zmpop(ctx, args),
+        "zrandmember" => zsets::zrandmember(ctx, args),
+        "zunion" => zsets::zunion(ctx, args),
+        "zinter" => zsets::zinter(ctx, args),
+        "zdiff" => zsets::zdiff(ctx, args),
+        "zunionstore" => zsets::zunionstore(ctx, args),
+        "zinterstore" => zsets::zinterstore(ctx, args),
+        "zdiffstore" => zsets::zdiffstore(ctx, args),
+        "zintercard" => zsets::zintercard(ctx, args),
+        "zscan" => zsets::zscan(ctx, args),
         // keyspace
         "del" | "unlink" => keyspace::del(ctx, args),
         "exists" => keyspace::exists(ctx, args),

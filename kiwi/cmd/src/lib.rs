@@ -5,7 +5,7 @@
 //! * [`exec`]: the executor that runs on the storage runtime, one command at
 //!   a time against the engine, so read-modify-write commands are atomic.
 //! * one module per command family: [`strings`], [`hashes`], [`lists`],
-//!   [`sets`], [`keyspace`], [`server`]; [`coll`] holds what the collection
+//!   [`sets`], [`zsets`], [`keyspace`], [`server`]; [`coll`] holds what the collection
 //!   families share.
 //! * [`config`] and [`state`]: the server configuration and the state shared
 //!   between the network runtime (connections) and the storage runtime.
@@ -29,6 +29,7 @@ pub mod sets;
 pub mod state;
 pub mod strings;
 pub mod table;
+pub mod zsets;
 
 pub use config::Config;
 pub use error::CmdError;

@@ -180,6 +180,7 @@ fn command() -> impl Strategy<Value = Vec<String>> {
             "TYPE list",
             "TYPE hash",
             "TYPE set",
+            "TYPE zset",
             "MATCH *3 TYPE string"
         ])
         .prop_map(|o| {
@@ -388,6 +389,211 @@ fn collection_command() -> impl Strategy<Value = Vec<String>> {
     ]
 }
 
+fn score() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "1", "2", "2.5", "-1", "0", "-0", "inf", "-inf", "1e3", "nan", "x", "0x10",
+    ])
+    .prop_map(String::from)
+}
+
+fn score_bound() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "-inf", "+inf", "0", "1", "(1", "2", "(2.5", "10", "x", "(", "nan",
+    ])
+    .prop_map(String::from)
+}
+
+fn lex_bound() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["-", "+", "[a", "(a", "[b", "(c", "[1", "x", "[x y"])
+        .prop_map(String::from)
+}
+
+/// Sorted-set commands. Lex-range commands use their own key, holding only
+/// score-0 members, where Redis defines lex order.
+fn zset_command() -> impl Strategy<Value = Vec<String>> {
+    let s = |x: &str| x.to_string();
+    prop_oneof![
+        (
+            key(),
+            prop::sample::select(vec![
+                "", "NX", "XX", "GT", "LT", "CH", "XX CH", "GT CH", "INCR", "NX XX", "GT LT",
+                "NX GT"
+            ]),
+            score(),
+            elem(),
+            prop::option::of((score(), elem()))
+        )
+            .prop_map(move |(k, o, sc, m, more)| {
+                let mut c = cmd_with(vec![s("ZADD"), k], o);
+                c.extend([sc, m]);
+                if let Some((s2, m2)) = more {
+                    c.extend([s2, m2]);
+                }
+                c
+            }),
+        (key(), score(), elem()).prop_map(move |(k, sc, m)| vec![s("ZINCRBY"), k, sc, m]),
+        (key(), elem(), elem()).prop_map(move |(k, a, b)| vec![s("ZREM"), k, a, b]),
+        key().prop_map(move |k| vec![s("ZCARD"), k]),
+        (key(), elem()).prop_map(move |(k, m)| vec![s("ZSCORE"), k, m]),
+        (key(), elem(), elem()).prop_map(move |(k, a, b)| vec![s("ZMSCORE"), k, a, b]),
+        (key(), score_bound(), score_bound()).prop_map(move |(k, a, b)| vec![s("ZCOUNT"), k, a, b]),
+        (
+            prop::sample::select(vec!["ZRANK", "ZREVRANK"]),
+            key(),
+            elem()
+        )
+            .prop_map(move |(c, k, m)| vec![s(c), k, m]),
+        (
+            key(),
+            index(),
+            index(),
+            prop::sample::select(vec![
+                "",
+                "WITHSCORES",
+                "REV",
+                "REV WITHSCORES",
+                "LIMIT 0 1",
+                "BYLEX WITHSCORES",
+                "BOGUS"
+            ])
+        )
+            .prop_map(move |(k, a, b, o)| cmd_with(vec![s("ZRANGE"), k, a, b], o)),
+        (
+            key(),
+            score_bound(),
+            score_bound(),
+            prop::sample::select(vec![
+                "BYSCORE",
+                "BYSCORE WITHSCORES",
+                "BYSCORE REV",
+                "BYSCORE LIMIT 1 2",
+                "BYSCORE LIMIT -1 2",
+                "BYSCORE LIMIT 0 -1 WITHSCORES",
+                "BYSCORE REV LIMIT 1 1"
+            ])
+        )
+            .prop_map(move |(k, a, b, o)| cmd_with(vec![s("ZRANGE"), k, a, b], o)),
+        (
+            key(),
+            index(),
+            index(),
+            prop::sample::select(vec!["", "WITHSCORES"])
+        )
+            .prop_map(move |(k, a, b, o)| cmd_with(vec![s("ZREVRANGE"), k, a, b], o)),
+        (
+            prop::sample::select(vec!["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]),
+            key(),
+            score_bound(),
+            score_bound(),
+            prop::sample::select(vec![
+                "",
+                "WITHSCORES",
+                "LIMIT 1 1",
+                "LIMIT 0 2 WITHSCORES",
+                "REV"
+            ])
+        )
+            .prop_map(move |(c, k, a, b, o)| cmd_with(vec![s(c), k, a, b], o)),
+        (
+            key(),
+            key(),
+            index(),
+            index(),
+            prop::sample::select(vec!["", "REV", "WITHSCORES"])
+        )
+            .prop_map(move |(d, k, a, b, o)| cmd_with(vec![s("ZRANGESTORE"), d, k, a, b], o)),
+        (key(), index(), index()).prop_map(move |(k, a, b)| vec![s("ZREMRANGEBYRANK"), k, a, b]),
+        (key(), score_bound(), score_bound()).prop_map(move |(k, a, b)| vec![
+            s("ZREMRANGEBYSCORE"),
+            k,
+            a,
+            b
+        ]),
+        (
+            prop::sample::select(vec!["ZPOPMIN", "ZPOPMAX"]),
+            key(),
+            prop::sample::select(vec!["", "1", "2", "0", "-1", "x"])
+        )
+            .prop_map(move |(c, k, o)| cmd_with(vec![s(c), k], o)),
+        (
+            key(),
+            key(),
+            prop::sample::select(vec!["MIN", "MAX COUNT 2", "MIN COUNT 0", "UP"])
+        )
+            .prop_map(move |(a, b, o)| cmd_with(vec![s("ZMPOP"), s("2"), a, b], o)),
+        (
+            key(),
+            prop::sample::select(vec![
+                "",
+                "100",
+                "100 WITHSCORES",
+                "-3",
+                "-3 WITHSCORES",
+                "0",
+                "1 BAD"
+            ])
+        )
+            .prop_map(move |(k, o)| cmd_with(vec![s("ZRANDMEMBER"), k], o)),
+        (
+            prop::sample::select(vec!["ZUNION", "ZINTER", "ZDIFF"]),
+            key(),
+            key(),
+            prop::sample::select(vec![
+                "",
+                "WITHSCORES",
+                "WEIGHTS 2 3",
+                "WEIGHTS 2 x",
+                "AGGREGATE MIN WITHSCORES",
+                "AGGREGATE MAX",
+                "AGGREGATE BAD"
+            ])
+        )
+            .prop_map(move |(c, a, b, o)| cmd_with(vec![s(c), s("2"), a, b], o)),
+        (
+            prop::sample::select(vec!["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]),
+            key(),
+            key(),
+            key(),
+            prop::sample::select(vec!["", "WEIGHTS 1 -1", "AGGREGATE MAX", "WITHSCORES"])
+        )
+            .prop_map(move |(c, d, a, b, o)| cmd_with(vec![s(c), d, s("2"), a, b], o)),
+        (
+            key(),
+            key(),
+            prop::sample::select(vec!["", "LIMIT 1", "LIMIT -1"])
+        )
+            .prop_map(move |(a, b, o)| cmd_with(vec![s("ZINTERCARD"), s("2"), a, b], o)),
+        (
+            key(),
+            prop::sample::select(vec!["", "MATCH a*", "MATCH [12]"])
+        )
+            .prop_map(move |(k, o)| cmd_with(vec![s("ZSCANALL"), k], o)),
+        elem().prop_map(move |m| vec![s("ZADD"), s("lex"), s("0"), m]),
+        (
+            prop::sample::select(vec![
+                "ZRANGEBYLEX",
+                "ZREVRANGEBYLEX",
+                "ZLEXCOUNT",
+                "ZREMRANGEBYLEX"
+            ]),
+            lex_bound(),
+            lex_bound()
+        )
+            .prop_map(move |(c, a, b)| vec![s(c), s("lex"), a, b]),
+        (
+            lex_bound(),
+            lex_bound(),
+            prop::sample::select(vec![
+                "BYLEX",
+                "BYLEX REV",
+                "BYLEX LIMIT 1 2",
+                "BYLEX REV LIMIT 0 1"
+            ])
+        )
+            .prop_map(move |(a, b, o)| cmd_with(vec![s("ZRANGE"), s("lex"), a, b], o)),
+    ]
+}
+
 /// Replies of commands whose element order Redis leaves unspecified (or
 /// random) reduced to what both servers must agree on.
 fn normalize(cmd: &[String], f: &Frame) -> Frame {
@@ -414,8 +620,10 @@ fn normalize(cmd: &[String], f: &Frame) -> Frame {
             Frame::Array(items),
         ) => Frame::Array(sorted(items)),
         // Random picks: only the reply's shape and size must agree.
-        ("HRANDFIELD" | "SRANDMEMBER", Frame::Array(items)) => Frame::Integer(items.len() as i64),
-        ("HRANDFIELD" | "SRANDMEMBER", Frame::Bulk(_)) => Frame::bulk("<random>"),
+        ("HRANDFIELD" | "SRANDMEMBER" | "ZRANDMEMBER", Frame::Array(items)) => {
+            Frame::Integer(items.len() as i64)
+        }
+        ("HRANDFIELD" | "SRANDMEMBER" | "ZRANDMEMBER", Frame::Bulk(_)) => Frame::bulk("<random>"),
         _ => f.clone(),
     }
 }
@@ -439,7 +647,7 @@ fn coll_scan_all(c: &mut common::RespClient, cmd: &str, key: &str, opts: &[Strin
                 let (Frame::Bulk(next), Frame::Array(batch)) = (&parts[0], &parts[1]) else {
                     return Frame::error("unexpected SCAN reply shape");
                 };
-                if cmd == "HSCAN" {
+                if cmd == "HSCAN" || cmd == "ZSCAN" {
                     for p in batch.chunks(2) {
                         seen.insert(p.iter().map(show).collect::<Vec<_>>().join("="));
                     }
@@ -543,7 +751,7 @@ fn run_sequence(
     for (i, cmd) in cmds.iter().enumerate() {
         let (kr, rr) = if cmd[0] == "SCANALL" {
             (scan_all(&mut k, &cmd[1..]), scan_all(&mut r, &cmd[1..]))
-        } else if cmd[0] == "HSCANALL" || cmd[0] == "SSCANALL" {
+        } else if matches!(cmd[0].as_str(), "HSCANALL" | "SSCANALL" | "ZSCANALL") {
             let real = &cmd[0][..5];
             (
                 coll_scan_all(&mut k, real, &cmd[1], &cmd[2..]),
@@ -584,7 +792,10 @@ fn kiwi_replies_like_redis() {
     };
     let strategy = (
         any::<bool>(),
-        prop::collection::vec(prop_oneof![command(), collection_command()], 1..40),
+        prop::collection::vec(
+            prop_oneof![command(), collection_command(), zset_command()],
+            1..40,
+        ),
     );
     let result = TestRunner::new(config).run(&strategy, |(resp3, cmds)| {
         run_sequence(&kiwi, &redis, resp3, &cmds)
