@@ -12,6 +12,7 @@ use bytes::Bytes;
 use kiwi_resp::{Frame, Protocol};
 use kiwi_storage::{Engine, KeyKind, Meta, SyncMode};
 
+use crate::blocking::{self, BlockRegistry, BlockedTicket, Blocking, Delivery};
 use crate::error::{wrongtype, CmdResult};
 use crate::lists::End;
 use crate::state::Shared;
@@ -25,6 +26,11 @@ pub struct Ctx<'a> {
     pub db: usize,
     pub now_ms: u64,
     pub proto: Protocol,
+    /// Collect the keys each commit writes into `written` (only while
+    /// clients are blocked on keys; see [`crate::blocking`]).
+    pub track_writes: bool,
+    /// (logical db, key) of every key created or rewritten by this command.
+    pub written: Vec<(usize, Bytes)>,
 }
 
 impl Ctx<'_> {
@@ -80,6 +86,12 @@ impl Ctx<'_> {
 
     /// Commits a batch and counts it as a change (INFO's `rdb_changes_since_last_save`).
     pub fn commit(&mut self, batch: kiwi_storage::Batch, changes: u64) -> CmdResult<()> {
+        if self.track_writes {
+            for (slot, key) in batch.written_keys() {
+                self.written
+                    .push((self.engine.logical_db(slot), Bytes::copy_from_slice(key)));
+            }
+        }
         self.engine.commit(batch)?;
         self.shared.stats.dirty.fetch_add(changes, Relaxed);
         Ok(())
@@ -90,44 +102,128 @@ impl Ctx<'_> {
     }
 }
 
+/// The executor's answer to one command.
+pub enum Reply {
+    Frame(Frame),
+    /// A blocking command found nothing: the connection waits on the ticket.
+    Blocked(BlockedTicket),
+}
+
 /// Owns the engine on the storage runtime.
 pub struct Executor {
     engine: Engine,
     shared: Arc<Shared>,
+    blocked: BlockRegistry,
+    /// Replies to blocked clients served by the current group, sent by
+    /// [`Executor::make_durable`] once their writes are durable.
+    deliveries: Vec<Delivery>,
 }
 
 impl Executor {
     pub fn new(engine: Engine, shared: Arc<Shared>) -> Executor {
-        Executor { engine, shared }
+        Executor {
+            engine,
+            shared,
+            blocked: BlockRegistry::default(),
+            deliveries: Vec::new(),
+        }
     }
 
     /// Executes one storage-routed command. `name` is the table's canonical
     /// (lower-case) name, already looked up by the connection; `args[0]` is
     /// the name as the client sent it.
-    pub fn execute(&mut self, db: usize, proto: Protocol, name: &str, args: &[Bytes]) -> Frame {
-        let now_ms = kiwi_runtime::time::now_ms();
+    pub fn execute(
+        &mut self,
+        db: usize,
+        proto: Protocol,
+        name: &'static str,
+        args: &[Bytes],
+    ) -> Reply {
+        let track_writes = !self.blocked.is_empty() || blocking::is_blocking(name);
         let mut ctx = Ctx {
             engine: &mut self.engine,
             shared: &self.shared,
             db,
-            now_ms,
+            now_ms: kiwi_runtime::time::now_ms(),
             proto,
+            track_writes,
+            written: Vec::new(),
         };
-        let result = dispatch(&mut ctx, name, args);
-        let frame = result.unwrap_or_else(|e| e.into_frame());
-        if frame.is_error() {
-            self.shared.stats.total_error_replies.fetch_add(1, Relaxed);
+        let result = if blocking::is_blocking(name) {
+            blocking::execute(&mut ctx, &mut self.blocked, name, args)
+        } else {
+            dispatch(&mut ctx, name, args).map(Blocking::Reply)
+        };
+        let written = std::mem::take(&mut ctx.written);
+        let reply = match result {
+            Ok(Blocking::Reply(frame)) => Reply::Frame(frame),
+            Ok(Blocking::Blocked(ticket)) => Reply::Blocked(ticket),
+            Err(e) => Reply::Frame(e.into_frame()),
+        };
+        if let Reply::Frame(f) = &reply {
+            if f.is_error() {
+                self.shared.stats.total_error_replies.fetch_add(1, Relaxed);
+            }
         }
-        frame
+        if !written.is_empty() && !self.blocked.is_empty() {
+            self.serve_blocked(written);
+        }
+        self.publish_blocked_count();
+        reply
+    }
+
+    /// Serves clients blocked on keys that were just written.
+    fn serve_blocked(&mut self, ready: Vec<(usize, Bytes)>) {
+        let (engine, shared) = (&mut self.engine, &self.shared);
+        blocking::serve_ready(
+            &mut self.blocked,
+            ready,
+            &mut self.deliveries,
+            |db, proto, f| {
+                let mut ctx = Ctx {
+                    engine,
+                    shared,
+                    db,
+                    now_ms: kiwi_runtime::time::now_ms(),
+                    proto,
+                    track_writes: true,
+                    written: Vec::new(),
+                };
+                f(&mut ctx);
+            },
+        );
+    }
+
+    fn publish_blocked_count(&self) {
+        self.shared
+            .stats
+            .blocked_clients
+            .store(self.blocked.len() as u64, Relaxed);
+    }
+
+    /// Forgets blocked clients that timed out or disconnected.
+    pub fn purge_blocked(&mut self) {
+        self.blocked.purge_cancelled();
+        self.publish_blocked_count();
     }
 
     /// Makes the writes acknowledged so far durable per the sync mode
     /// (group commit); call before sending their replies.
     pub fn make_durable(&mut self) -> Frame {
-        match self.engine.make_durable() {
+        let status = match self.engine.make_durable() {
             Ok(()) => Frame::ok(),
             Err(e) => crate::error::CmdError::from(e).into_frame(),
+        };
+        for (tx, frame) in self.deliveries.drain(..) {
+            let reply = if status.is_error() {
+                status.clone()
+            } else {
+                frame
+            };
+            // A client that disconnected meanwhile simply drops it.
+            let _ = tx.send(reply);
         }
+        status
     }
 
     /// The once-a-second fsync of `appendfsync everysec`.

@@ -14,6 +14,7 @@
 //! in the table but executed by the server crate, which owns connections.
 
 pub mod args;
+pub mod blocking;
 pub mod coll;
 pub mod config;
 pub mod error;
@@ -33,7 +34,7 @@ pub mod zsets;
 
 pub use config::Config;
 pub use error::CmdError;
-pub use exec::{Ctx, Executor};
+pub use exec::{Ctx, Executor, Reply};
 pub use state::{ClientHandle, Shared};
 pub use table::{lookup, CommandSpec, Route};
 

@@ -157,7 +157,11 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
             out.push_str("# Clients\r\n");
             kv(out, "connected_clients", s.connected_clients().to_string());
             kv(out, "maxclients", cfg.maxclients.to_string());
-            kv(out, "blocked_clients", "0".into());
+            kv(
+                out,
+                "blocked_clients",
+                s.stats.blocked_clients.load(Relaxed).to_string(),
+            );
             kv(out, "tracking_clients", "0".into());
         }
         "memory" => {

@@ -23,6 +23,8 @@ pub struct Stats {
     pub total_net_output_bytes: AtomicU64,
     pub total_error_replies: AtomicU64,
     pub dirty: AtomicU64,
+    /// Gauge: clients parked by a blocking command.
+    pub blocked_clients: AtomicU64,
 }
 
 impl Stats {

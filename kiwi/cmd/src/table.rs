@@ -200,6 +200,14 @@ const KPAIRS: (i32, i32, i32) = (1, -1, 2);
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!("append", 3, "write denyoom fast", K1, "string", "2.0.0", "O(1)", S, "Appends a string to the value of a key. Creates the key if it doesn't exist."),
     cmd!("auth", -2, "noscript loading stale fast no_auth allow_busy", NOKEY, "connection", "1.0.0", "O(N)", C, "Authenticates the connection."),
+    cmd!("blmove", 6, "write denyoom noscript blocking", K12, "list", "6.2.0", "O(1)", S, "Pop an element from a list, push it to another list and return it; or block until one is available"),
+    cmd!("blmpop", -5, "write blocking movablekeys", NOKEY, "list", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", S, "Pop elements from a list, or block until one is available"),
+    cmd!("blpop", -3, "write noscript blocking", (1, -2, 1), "list", "2.0.0", "O(N) where N is the number of provided keys.", S, "Remove and get the first element in a list, or block until one is available"),
+    cmd!("brpop", -3, "write noscript blocking", (1, -2, 1), "list", "2.0.0", "O(N) where N is the number of provided keys.", S, "Remove and get the last element in a list, or block until one is available"),
+    cmd!("brpoplpush", 4, "write denyoom noscript blocking", K12, "list", "2.2.0", "O(1)", S, "Pop an element from a list, push it to another list and return it; or block until one is available"),
+    cmd!("bzmpop", -5, "write blocking movablekeys", NOKEY, "sorted-set", "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", S, "Remove and return members with scores in a sorted set or block until one is available"),
+    cmd!("bzpopmax", -3, "write noscript blocking fast", (1, -2, 1), "sorted-set", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", S, "Remove and return the member with the highest score from one or more sorted sets, or block until one is available"),
+    cmd!("bzpopmin", -3, "write noscript blocking fast", (1, -2, 1), "sorted-set", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", S, "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available"),
     cmd!("client", -2, "", NOKEY, "connection", "2.4.0", "Depends on subcommand.", C, "A container for client connection commands.", &[
         ("getname", 2, "noscript loading stale", "Returns the name of the connection."),
         ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),

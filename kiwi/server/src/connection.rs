@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kiwi_cmd::{lookup, ClientHandle, Route, Shared};
+use kiwi_cmd::blocking::BlockedTicket;
+use kiwi_cmd::{lookup, ClientHandle, Reply, Route, Shared};
 use kiwi_resp::{Frame, Protocol, RequestDecoder, RequestLimits};
-use kiwi_runtime::io::{split, AsyncReadExt, AsyncWriteExt};
+use kiwi_runtime::io::{split, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use kiwi_runtime::net::TcpStream;
 use kiwi_runtime::sync::{mpsc, oneshot, watch};
 
@@ -131,11 +132,36 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             }
             match route(&mut state, &shared, &args) {
                 Routed::Storage(name) => {
+                    let blocking = kiwi_cmd::blocking::is_blocking(name);
                     batch.push(StorageCmd { name, args });
-                    if batch.len() >= BATCH_MAX_CMDS
-                        && !flush_batch(&deps, &state, &mut batch, &mut out).await
-                    {
-                        break 'conn;
+                    if !blocking && batch.len() < BATCH_MAX_CMDS {
+                        continue;
+                    }
+                    // A blocking command ends its batch: what follows it must
+                    // wait until it is answered.
+                    match flush(&deps, &state, &mut batch, &mut out).await {
+                        Flushed::Done => {}
+                        Flushed::Gone => break 'conn,
+                        Flushed::Blocked(ticket) => {
+                            // Replies before the blocking command go out now.
+                            if !write_out(&shared, &mut wr, &mut out).await {
+                                break 'conn;
+                            }
+                            let limit = cfg.client_query_buffer_limit;
+                            let waited = wait_blocked(
+                                ticket,
+                                &mut rd,
+                                &mut inbuf,
+                                &client,
+                                &mut shutdown,
+                                limit,
+                            )
+                            .await;
+                            match waited {
+                                Some(frame) => frame.encode(state.proto, &mut out),
+                                None => break 'conn,
+                            }
+                        }
                     }
                 }
                 Routed::Local(frame, after) => {
@@ -153,16 +179,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         if !flush_batch(&deps, &state, &mut batch, &mut out).await {
             break;
         }
-        if !out.is_empty() {
-            shared
-                .stats
-                .total_net_output_bytes
-                .fetch_add(out.len() as u64, Relaxed);
-            // madsim streams only send on flush(): always flush.
-            if wr.write_all(&out).await.is_err() || wr.flush().await.is_err() {
-                break;
-            }
-            out.clear();
+        if !write_out(&shared, &mut wr, &mut out).await {
+            break;
         }
         if close_after {
             break;
@@ -215,16 +233,115 @@ fn route(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Routed {
     }
 }
 
+/// Writes and clears `out`; false if the client is gone.
+async fn write_out(
+    shared: &Shared,
+    wr: &mut (impl AsyncWrite + Unpin),
+    out: &mut BytesMut,
+) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    shared
+        .stats
+        .total_net_output_bytes
+        .fetch_add(out.len() as u64, Relaxed);
+    // madsim streams only send on flush(): always flush.
+    if wr.write_all(out).await.is_err() || wr.flush().await.is_err() {
+        return false;
+    }
+    out.clear();
+    true
+}
+
+/// Waits for a blocked command's reply, its timeout, or the end of the
+/// connection (disconnect, CLIENT KILL, shutdown: `None`). Keeps reading
+/// the socket meanwhile, buffering pipelined requests, so a client that
+/// disconnects stops waiting at once and is never handed an element.
+async fn wait_blocked(
+    mut ticket: BlockedTicket,
+    rd: &mut (impl AsyncRead + Unpin),
+    inbuf: &mut BytesMut,
+    client: &ClientHandle,
+    shutdown: &mut watch::Receiver<bool>,
+    query_limit_bytes: u64,
+) -> Option<Frame> {
+    let timeout_ms = ticket.timeout_ms;
+    let timer = async move {
+        if timeout_ms == 0 {
+            std::future::pending::<()>().await
+        } else {
+            kiwi_runtime::time::sleep_ms(timeout_ms).await
+        }
+    };
+    tokio::pin!(timer);
+    // Whether the client is still there to receive an answer.
+    let alive = loop {
+        inbuf.reserve(READ_CHUNK_BYTES);
+        tokio::select! {
+            reply = &mut ticket.rx => return reply.ok(),
+            _ = &mut timer => break true,
+            r = rd.read_buf(inbuf) => match r {
+                Ok(n) if n > 0 && (inbuf.len() as u64) <= query_limit_bytes => continue,
+                _ => break false,
+            },
+            _ = client.kill_signal.notified() => break false,
+            _ = shutdown.changed() => break false,
+        }
+    };
+    if ticket.cancel().await {
+        return alive.then(|| ticket.timeout_reply.clone());
+    }
+    // The executor served us first: the reply is on its way.
+    let reply = (&mut ticket.rx).await.ok();
+    if alive {
+        reply
+    } else {
+        None
+    }
+}
+
+/// Outcome of sending a batch to storage.
+enum Flushed {
+    /// Every reply was appended to `out`.
+    Done,
+    /// Replies before the last command were appended; it blocked.
+    Blocked(BlockedTicket),
+    /// The storage runtime is gone (server shutting down).
+    Gone,
+}
+
 /// Sends the pending batch to storage and appends its replies to `out`.
-/// Returns false if the storage runtime is gone (server shutting down).
+/// Returns false if the storage runtime is gone. Batches holding a blocking
+/// command go through [`flush`].
 async fn flush_batch(
     deps: &ConnDeps,
     state: &ConnState,
     batch: &mut Vec<StorageCmd>,
     out: &mut BytesMut,
 ) -> bool {
+    match flush(deps, state, batch, out).await {
+        Flushed::Done => true,
+        Flushed::Gone => false,
+        Flushed::Blocked(ticket) => {
+            debug_assert!(false, "blocking commands are flushed on their own");
+            // Unreachable by construction; answer like a zero-wait timeout.
+            if ticket.cancel().await {
+                ticket.timeout_reply.encode(state.proto, out);
+            }
+            true
+        }
+    }
+}
+
+async fn flush(
+    deps: &ConnDeps,
+    state: &ConnState,
+    batch: &mut Vec<StorageCmd>,
+    out: &mut BytesMut,
+) -> Flushed {
     if batch.is_empty() {
-        return true;
+        return Flushed::Done;
     }
     let cmds = std::mem::take(batch);
     let count = cmds.len();
@@ -236,16 +353,24 @@ async fn flush_batch(
         reply: tx,
     };
     if deps.storage.send(req).await.is_err() {
-        return false;
+        return Flushed::Gone;
     }
-    match rx.await {
-        Ok(replies) => {
-            debug_assert_eq!(replies.len(), count, "storage must answer every command");
-            for r in replies {
-                r.encode(state.proto, out);
+    let Ok(replies) = rx.await else {
+        return Flushed::Gone;
+    };
+    debug_assert_eq!(replies.len(), count, "storage must answer every command");
+    let mut blocked = None;
+    for r in replies {
+        match r {
+            Reply::Frame(f) => f.encode(state.proto, out),
+            Reply::Blocked(t) => {
+                debug_assert!(blocked.is_none(), "a blocking command ends its batch");
+                blocked = Some(t);
             }
-            true
         }
-        Err(_) => false,
+    }
+    match blocked {
+        Some(t) => Flushed::Blocked(t),
+        None => Flushed::Done,
     }
 }

@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kiwi_cmd::Executor;
-use kiwi_resp::{Frame, Protocol};
+use kiwi_cmd::{Executor, Reply};
+use kiwi_resp::Protocol;
 use kiwi_runtime::sync::{mpsc, oneshot};
 use kiwi_runtime::time::{interval, MissedTickBehavior};
 
@@ -25,7 +25,7 @@ pub struct StorageRequest {
     pub db: usize,
     pub proto: Protocol,
     pub cmds: Vec<StorageCmd>,
-    pub reply: oneshot::Sender<Vec<Frame>>,
+    pub reply: oneshot::Sender<Vec<Reply>>,
 }
 
 /// Most queued requests executed before one group commit; bounds the
@@ -55,7 +55,7 @@ pub async fn run(mut executor: Executor, mut rx: mpsc::Receiver<StorageRequest>,
                         Err(_) => break,
                     }
                 }
-                let replies: Vec<Vec<Frame>> = reqs
+                let replies: Vec<Vec<Reply>> = reqs
                     .iter()
                     .map(|req| req.cmds.iter().map(|c| executor.execute(req.db, req.proto, c.name, &c.args)).collect())
                     .collect();
@@ -63,7 +63,11 @@ pub async fn run(mut executor: Executor, mut rx: mpsc::Receiver<StorageRequest>,
                 for (req, mut replies) in reqs.into_iter().zip(replies) {
                     if durable.is_error() {
                         // Nothing in this group may be acknowledged as written.
-                        replies.iter_mut().for_each(|r| *r = durable.clone());
+                        for r in replies.iter_mut() {
+                            if let Reply::Frame(f) = r {
+                                *f = durable.clone();
+                            }
+                        }
                     }
                     // The connection may have gone away; its replies are simply dropped.
                     let _ = req.reply.send(replies);
@@ -78,6 +82,7 @@ pub async fn run(mut executor: Executor, mut rx: mpsc::Receiver<StorageRequest>,
                 }
                 // Expiry deletes reach the WAL like acknowledged writes do.
                 let _ = executor.make_durable();
+                executor.purge_blocked();
             }
             _ = sync_tick.tick() => executor.tick_second(),
         }

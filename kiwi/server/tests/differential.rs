@@ -386,6 +386,28 @@ fn collection_command() -> impl Strategy<Value = Vec<String>> {
             prop::sample::select(vec!["", "MATCH a*", "MATCH [12]"])
         )
             .prop_map(move |(k, o)| cmd_with(vec![s("SSCANALL"), k], o)),
+        // Blocking forms with a 10 ms timeout: immediate pops, timeouts, errors.
+        (
+            prop::sample::select(vec!["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"]),
+            key(),
+            key(),
+            prop::sample::select(vec!["0.01", "-1", "x"])
+        )
+            .prop_map(move |(c, a, b, t)| vec![s(c), a, b, s(t)]),
+        (key(), key()).prop_map(move |(a, b)| cmd_with(vec![s("BLMOVE"), a, b], "RIGHT LEFT 0.01")),
+        (key(), key()).prop_map(move |(a, b)| vec![s("BRPOPLPUSH"), a, b, s("0.01")]),
+        (
+            key(),
+            key(),
+            prop::sample::select(vec!["LEFT", "RIGHT COUNT 2", "BAD"])
+        )
+            .prop_map(move |(a, b, o)| cmd_with(vec![s("BLMPOP"), s("0.01"), s("2"), a, b], o)),
+        (
+            key(),
+            key(),
+            prop::sample::select(vec!["MIN", "MAX COUNT 2"])
+        )
+            .prop_map(move |(a, b, o)| cmd_with(vec![s("BZMPOP"), s("0.01"), s("2"), a, b], o)),
     ]
 }
 

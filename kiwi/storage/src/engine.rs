@@ -106,6 +106,15 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.wb.is_empty() && self.db_map.is_none()
     }
+
+    /// Keys this batch creates or rewrites, as (physical slot, key): what
+    /// blocked clients (BLPOP & co.) wait for.
+    pub fn written_keys(&self) -> impl Iterator<Item = (u8, &[u8])> {
+        self.touched
+            .iter()
+            .filter(|(_, state)| state.is_some())
+            .filter_map(|(mk, _)| keys::parse_meta_key(mk).map(|(slot, _, key)| (slot, key)))
+    }
 }
 
 fn cf<'a>(db: &'a DB, name: &'static str) -> StorageResult<&'a ColumnFamily> {
@@ -205,6 +214,14 @@ impl Engine {
     fn slot(&self, ldb: usize) -> u8 {
         debug_assert!(ldb < DATABASES, "logical db {ldb} out of range");
         self.db_map[ldb % DATABASES]
+    }
+
+    /// The logical database currently mapped to physical `slot`.
+    pub fn logical_db(&self, slot: u8) -> usize {
+        self.db_map
+            .iter()
+            .position(|&s| s == slot)
+            .unwrap_or(slot as usize)
     }
 
     pub fn sync_mode(&self) -> SyncMode {
