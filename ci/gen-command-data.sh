@@ -11,8 +11,8 @@ redis-server --port "$PORT" --save "" --appendonly no --dir "$WORK" >/dev/null &
 PID=$!
 trap 'kill $PID; rm -rf "$WORK"' EXIT
 for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-NAMES=$(grep -oE '^    cmd!\(\s*"[a-z]+"' kiwi/cmd/src/table.rs | grep -oE '"[a-z]+"' | tr -d '"' | tr '\n' ' ')
-[ -n "$NAMES" ] || NAMES=$(grep -oE 'cmd!\(\s*"[a-z]+"' -z kiwi/cmd/src/table.rs | tr '\0' '\n' | grep -oE '"[a-z]+"' | tr -d '"' | tr '\n' ' ')
+NAMES=$(grep -oE '^    cmd!\(\s*"[a-z_]+"' kiwi/cmd/src/table.rs | grep -oE '"[a-z_]+"' | tr -d '"' | tr '\n' ' ')
+[ -n "$NAMES" ] || NAMES=$(grep -oE 'cmd!\(\s*"[a-z_]+"' -z kiwi/cmd/src/table.rs | tr '\0' '\n' | grep -oE '"[a-z_]+"' | tr -d '"' | tr '\n' ' ')
 python3 - "$PORT" $NAMES <<'PY'
 import socket, sys
 port, names = int(sys.argv[1]), sys.argv[2:]

@@ -16,7 +16,7 @@ use crate::blocking::{self, BlockRegistry, BlockedTicket, Blocking, Delivery};
 use crate::error::{wrongtype, CmdResult};
 use crate::lists::End;
 use crate::state::Shared;
-use crate::{hashes, keyspace, lists, server, sets, strings, zsets};
+use crate::{hashes, keyspace, lists, server, sets, sort, strings, zsets};
 
 /// What a command sees: the engine, the shared state, and the caller's
 /// database, protocol and time snapshot (Redis's `commandTimeSnapshot`).
@@ -372,6 +372,8 @@ fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult {
         "zdiffstore" => zsets::zdiffstore(ctx, args),
         "zintercard" => zsets::zintercard(ctx, args),
         "zscan" => zsets::zscan(ctx, args),
+        "sort" => sort::sort(ctx, args, false),
+        "sort_ro" => sort::sort(ctx, args, true),
         // keyspace
         "del" | "unlink" => keyspace::del(ctx, args),
         "exists" => keyspace::exists(ctx, args),

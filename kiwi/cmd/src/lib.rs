@@ -5,7 +5,7 @@
 //! * [`exec`]: the executor that runs on the storage runtime, one command at
 //!   a time against the engine, so read-modify-write commands are atomic.
 //! * one module per command family: [`strings`], [`hashes`], [`lists`],
-//!   [`sets`], [`zsets`], [`keyspace`], [`server`]; [`coll`] holds what the collection
+//!   [`sets`], [`zsets`], [`sort`], [`keyspace`], [`server`]; [`coll`] holds what the collection
 //!   families share.
 //! * [`config`] and [`state`]: the server configuration and the state shared
 //!   between the network runtime (connections) and the storage runtime.
@@ -27,6 +27,7 @@ pub mod longdouble;
 pub mod redis_docs;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod state;
 pub mod strings;
 pub mod table;

@@ -332,6 +332,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("smembers", 2, "readonly", K1, "set", "1.0.0", "O(N) where N is the set cardinality.", S, "Get all the members in a set"),
     cmd!("smismember", -3, "readonly fast", K1, "set", "6.2.0", "O(N) where N is the number of elements being checked for membership", S, "Returns the membership associated with the given elements for a set"),
     cmd!("smove", 4, "write fast", K12, "set", "1.0.0", "O(1)", S, "Move a member from one set to another"),
+    cmd!("sort", -2, "write denyoom movablekeys", K1, "generic", "1.0.0", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", S, "Sort the elements in a list, set or sorted set"),
+    cmd!("sort_ro", -2, "readonly movablekeys", K1, "generic", "7.0.0", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", S, "Sort the elements in a list, set or sorted set. Read-only variant of SORT."),
     cmd!("spop", -2, "write fast", K1, "set", "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.", S, "Remove and return one or multiple random members from a set"),
     cmd!("srandmember", -2, "readonly", K1, "set", "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.", S, "Get one or multiple random members from a set"),
     cmd!("srem", -3, "write fast", K1, "set", "1.0.0", "O(N) where N is the number of members to be removed.", S, "Remove one or more members from a set"),

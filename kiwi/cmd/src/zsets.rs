@@ -227,6 +227,15 @@ impl Ctx<'_> {
     }
 }
 
+/// Members of a sorted set in score order (SORT's input).
+pub fn members_by_score(ctx: &Ctx<'_>, key: &[u8], meta: &Meta) -> CmdResult<Vec<Bytes>> {
+    Ok(ctx
+        .zset_all(key, meta)?
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect())
+}
+
 /// Writes `member` with `score`, replacing its index entry at `old`.
 fn put_member(
     ctx: &Ctx<'_>,

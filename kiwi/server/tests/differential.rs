@@ -386,6 +386,35 @@ fn collection_command() -> impl Strategy<Value = Vec<String>> {
             prop::sample::select(vec!["", "MATCH a*", "MATCH [12]"])
         )
             .prop_map(move |(k, o)| cmd_with(vec![s("SSCANALL"), k], o)),
+        // SORT, with weights and hash fields for BY/GET to find.
+        (elem(), value()).prop_map(move |(e, v)| vec![s("SET"), format!("w_{e}"), v]),
+        (elem(), value()).prop_map(move |(e, v)| vec![s("HSET"), format!("h_{e}"), s("f"), v]),
+        (
+            prop::sample::select(vec!["SORT", "SORT_RO"]),
+            key(),
+            prop::sample::select(vec![
+                "",
+                "DESC",
+                "ALPHA",
+                "ALPHA DESC",
+                "LIMIT 0 2",
+                "LIMIT 1 -1",
+                "LIMIT -5 2",
+                "LIMIT 2 0",
+                "BY nosort",
+                "BY w_*",
+                "BY w_* DESC LIMIT 1 2",
+                "GET # GET w_*",
+                "BY h_*->f GET h_*->f GET #",
+                "ALPHA GET nosuch",
+                "STORE k1",
+                "ALPHA STORE k2",
+                "BY nosort STORE k3",
+                "LIMIT 0",
+                "BOGUS",
+            ])
+        )
+            .prop_map(move |(c, k, o)| cmd_with(vec![s(c), k], o)),
         // Blocking forms with a 10 ms timeout: immediate pops, timeouts, errors.
         (
             prop::sample::select(vec!["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"]),
@@ -641,6 +670,12 @@ fn normalize(cmd: &[String], f: &Frame) -> Frame {
             "HKEYS" | "HVALS" | "SMEMBERS" | "SINTER" | "SUNION" | "SDIFF" | "SPOP",
             Frame::Array(items),
         ) => Frame::Array(sorted(items)),
+        // An unsorted SORT of a set comes out in set order.
+        ("SORT" | "SORT_RO", Frame::Array(items))
+            if cmd.iter().any(|a| a == "nosort") && !cmd.iter().any(|a| a == "STORE") =>
+        {
+            Frame::Array(sorted(items))
+        }
         // Random picks: only the reply's shape and size must agree.
         ("HRANDFIELD" | "SRANDMEMBER" | "ZRANDMEMBER", Frame::Array(items)) => {
             Frame::Integer(items.len() as i64)
