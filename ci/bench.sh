@@ -3,12 +3,13 @@
 # the same run, measured with redis-benchmark. Prints each figure and the
 # kiwi/redis ratio as a Markdown table (paste into docs/benchmarks.md).
 #
-# usage: ci/bench.sh [requests]   (default 200000; 50 clients)
+# usage: [TESTS=lpush,rpop,...] ci/bench.sh [requests]   (default 200000; 50 clients;
+#        TESTS defaults to set,get,incr,mset)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-200000}"
 CLIENTS=50
-TESTS="set,get,incr,mset"
+TESTS="${TESTS:-set,get,incr,mset}"
 
 source ci/rocksdb-env.sh
 cargo build --release --bin kiwi-server >&2
@@ -31,7 +32,7 @@ done
 # Prints "<test> <requests/sec>" lines.
 run() { # port pipeline
     redis-benchmark -p "$1" -t "$TESTS" -n "$N" -c "$CLIENTS" -P "$2" --csv 2>/dev/null \
-        | tail -n +2 | tr -d '"' | sed 's/ (10 keys)//' | awk -F, '{print $1, $2}'
+        | tail -n +2 | grep -v 'needed to benchmark' | tr -d '"' | sed -E 's/ \([^)]*\)//' | awk -F, '{print $1, $2}'
 }
 
 echo "| test | pipeline | kiwi req/s | redis req/s | kiwi/redis |"

@@ -28,6 +28,9 @@ pub struct Config {
     /// Depth of the bounded queue between network and storage runtimes.
     pub storage_queue_depth: usize,
     pub block_cache_bytes: u64,
+    /// Network runtime worker threads (connections, RESP). 0 = one fewer
+    /// than the CPU cores, at least 1: the storage runtime keeps a core.
+    pub io_threads: usize,
 }
 
 impl Default for Config {
@@ -46,6 +49,7 @@ impl Default for Config {
             loglevel: "notice".into(),
             storage_queue_depth: 1024,
             block_cache_bytes: 128 * 1024 * 1024,
+            io_threads: 0,
         }
     }
 }
@@ -74,6 +78,7 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("loglevel", Mutability::Mutable),
     ("storage-queue-depth", Mutability::Immutable),
     ("block-cache-bytes", Mutability::Immutable),
+    ("io-threads", Mutability::Immutable),
     ("databases", Mutability::Immutable),
     ("save", Mutability::Immutable),
     ("appendonly", Mutability::Immutable),
@@ -101,6 +106,9 @@ impl Config {
         }
         if self.storage_queue_depth == 0 {
             return Err("storage-queue-depth must be > 0".into());
+        }
+        if self.io_threads > 128 {
+            return Err("io-threads must be in 0..=128".into());
         }
         if self.proto_max_bulk_len < 1024 * 1024 {
             return Err("proto-max-bulk-len must be at least 1mb".into());
@@ -132,6 +140,7 @@ impl Config {
             "loglevel" => self.loglevel.clone(),
             "storage-queue-depth" => self.storage_queue_depth.to_string(),
             "block-cache-bytes" => self.block_cache_bytes.to_string(),
+            "io-threads" => self.io_threads.to_string(),
             "databases" => kiwi_storage::DATABASES.to_string(),
             "save" => String::new(),
             "appendonly" => "no".into(),

@@ -81,7 +81,7 @@ impl List {
         if start > stop {
             return Ok(Vec::new());
         }
-        let mut out = Vec::with_capacity((stop - start + 1).min(1 << 16) as usize);
+        let mut arena = crate::coll::Arena::with_capacity(stop - start + 1);
         let upper = self.seq(stop + 1);
         ctx.engine.visit_sub_keys(
             db,
@@ -91,14 +91,14 @@ impl List {
             Some(&upper),
             reverse,
             |_, v| {
-                out.push(Bytes::copy_from_slice(v));
+                arena.push(v);
                 true
             },
         )?;
-        if out.len() as u64 != stop - start + 1 {
+        if arena.len() as u64 != stop - start + 1 {
             return Err(StorageError::Corrupt("list elements missing").into());
         }
-        Ok(out)
+        Ok(arena.finish())
     }
 
     pub fn push(
@@ -141,7 +141,12 @@ impl List {
             End::Left => (0, n - 1),
             End::Right => (self.meta.size - n, self.meta.size - 1),
         };
-        let items = self.range(ctx, db, key, start, stop, end == End::Right)?;
+        // A single pop is a point read; a seek costs more than a get.
+        let items = if n == 1 {
+            vec![self.get(ctx, db, key, start)?]
+        } else {
+            self.range(ctx, db, key, start, stop, end == End::Right)?
+        };
         for i in start..=stop {
             ctx.engine
                 .delete_sub_key(b, db, key, self.meta.version, &self.seq(i))?;

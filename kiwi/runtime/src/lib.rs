@@ -11,6 +11,7 @@
 //! RNGs everywhere else; the few allowed uses below are the layer itself.
 
 pub mod net;
+pub mod network;
 pub mod rand;
 pub mod signal;
 pub mod storage;

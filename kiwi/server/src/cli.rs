@@ -36,6 +36,9 @@ pub struct Cli {
     /// Log level: debug | verbose | notice | warning | nothing
     #[arg(long)]
     pub loglevel: Option<String>,
+    /// Network worker threads (0 = CPU cores - 1, at least 1)
+    #[arg(long)]
+    pub io_threads: Option<usize>,
 }
 
 impl Cli {
@@ -66,6 +69,9 @@ impl Cli {
         }
         if let Some(v) = self.maxclients {
             cfg.maxclients = v;
+        }
+        if let Some(v) = self.io_threads {
+            cfg.io_threads = v;
         }
         if let Some(v) = &self.loglevel {
             cfg.loglevel = v.clone();
