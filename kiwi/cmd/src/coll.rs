@@ -5,7 +5,9 @@
 
 use bytes::{Bytes, BytesMut};
 use kiwi_resp::Frame;
-use kiwi_storage::encoding::{list_payload, scan_cursor, scan_resume_key, LIST_INITIAL_HEAD};
+use kiwi_storage::encoding::{
+    element_cursor, element_of, element_seek, element_sub, list_payload, LIST_INITIAL_HEAD,
+};
 use kiwi_storage::{Batch, KeyKind, Meta};
 
 use crate::args::{int, is};
@@ -39,9 +41,23 @@ impl Ctx<'_> {
         }
     }
 
-    /// Value of one sub-key of a collection.
-    pub fn sub(&self, meta: &Meta, key: &[u8], sub: &[u8]) -> CmdResult<Option<Bytes>> {
-        Ok(self.engine.get_sub_key(self.db, key, meta.version, sub)?)
+    /// Value of one element (hash field, set member) of a collection.
+    pub fn elem(&self, meta: &Meta, key: &[u8], element: &[u8]) -> CmdResult<Option<Bytes>> {
+        Ok(self
+            .engine
+            .get_sub_key(self.db, key, meta.version, &element_sub(element))?)
+    }
+
+    /// Every (element, value) of a hash or set, in hash order.
+    pub fn elems(&self, key: &[u8], meta: &Meta) -> CmdResult<Vec<(Bytes, Bytes)>> {
+        let mut out = self.subs(self.db, key, meta, b"", None)?;
+        for (sub, _) in out.iter_mut() {
+            if sub.len() < 8 {
+                return Err(kiwi_storage::StorageError::Corrupt("element sub-key").into());
+            }
+            *sub = sub.slice(8..);
+        }
+        Ok(out)
     }
 
     /// Every (sub-key, value) of a collection in `[lower, upper)`, in order.
@@ -130,6 +146,32 @@ pub fn open(ctx: &Ctx<'_>, b: &mut Batch, kind: KeyKind, existing: Option<Meta>)
     }
 }
 
+/// Writes one element (hash field, set member) of the collection `meta`.
+pub fn put_elem(
+    ctx: &Ctx<'_>,
+    b: &mut Batch,
+    key: &[u8],
+    meta: &Meta,
+    element: &[u8],
+    value: &[u8],
+) -> CmdResult<()> {
+    ctx.engine
+        .put_sub_key(b, ctx.db, key, meta.version, &element_sub(element), value)?;
+    Ok(())
+}
+
+pub fn del_elem(
+    ctx: &Ctx<'_>,
+    b: &mut Batch,
+    key: &[u8],
+    meta: &Meta,
+    element: &[u8],
+) -> CmdResult<()> {
+    ctx.engine
+        .delete_sub_key(b, ctx.db, key, meta.version, &element_sub(element))?;
+    Ok(())
+}
+
 /// Writes the header of `key` back; an empty collection is deleted, as Redis
 /// never keeps empty aggregates.
 pub fn store(ctx: &Ctx<'_>, b: &mut Batch, db: usize, key: &[u8], meta: &Meta) -> CmdResult<()> {
@@ -181,11 +223,12 @@ pub fn parse_scan(args: &[Bytes]) -> CmdResult<ScanArgs> {
     Ok(out)
 }
 
-/// One batch of a collection SCAN over the sub-keys that start with `tag`
-/// (empty for all). `emit` gets (element, value) for elements matching the
-/// pattern. Returns the next cursor (0 when done). The cursor is a position
-/// in byte order ([`scan_cursor`]), so it needs no server state and never
-/// skips an element present for the whole iteration.
+/// One batch of a collection SCAN over the hash-ordered element records
+/// that follow `tag` (empty for hashes and sets, `'m'` for zset members).
+/// `emit` gets (element, value) for elements matching the pattern. Returns
+/// the next cursor (0 when done). The cursor is the element hash to resume
+/// at, exactly like SCAN over keys: no server state, valid across writes,
+/// and an element present for the whole iteration is never missed.
 pub fn scan_batch(
     ctx: &Ctx<'_>,
     key: &[u8],
@@ -202,11 +245,12 @@ pub fn scan_batch(
         (sa.count, sa.cursor)
     };
     let mut lower = tag.to_vec();
-    lower.extend_from_slice(&scan_resume_key(start));
+    lower.extend_from_slice(&element_seek(start));
     let upper = tag_successor(tag);
     let mut visited = 0usize;
     let mut last_cursor: Option<u64> = None;
     let mut next = 0u64;
+    let mut corrupt = false;
     ctx.engine.visit_sub_keys(
         ctx.db,
         key,
@@ -215,9 +259,12 @@ pub fn scan_batch(
         upper.as_deref(),
         false,
         |sub, value| {
-            let element = &sub[tag.len()..];
-            let cursor = scan_cursor(element);
-            // Never split elements sharing a cursor across two calls.
+            let record = &sub[tag.len()..];
+            let (Some(cursor), Some(element)) = (element_cursor(record), element_of(record)) else {
+                corrupt = true;
+                return false;
+            };
+            // Never split elements sharing a hash across two calls.
             if visited >= limit && last_cursor != Some(cursor) {
                 next = cursor;
                 return false;
@@ -234,7 +281,10 @@ pub fn scan_batch(
             true
         },
     )?;
-    debug_assert!(next == 0 || next >= start, "scan cursors only move forward");
+    if corrupt {
+        return Err(kiwi_storage::StorageError::Corrupt("element sub-key").into());
+    }
+    debug_assert!(next == 0 || next > start, "scan cursors only move forward");
     Ok(next)
 }
 

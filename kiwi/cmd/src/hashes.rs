@@ -29,11 +29,10 @@ pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes], name: &str) -> CmdResult {
     let mut added = 0i64;
     for pair in args[2..].chunks(2) {
         let (field, value) = (&pair[0], &pair[1]);
-        if seen.insert(field) && (is_new || ctx.sub(&meta, key, field)?.is_none()) {
+        if seen.insert(field) && (is_new || ctx.elem(&meta, key, field)?.is_none()) {
             added += 1;
         }
-        ctx.engine
-            .put_sub_key(&mut b, ctx.db, key, meta.version, field, value)?;
+        coll::put_elem(ctx, &mut b, key, &meta, field, value)?;
     }
     meta.size += added as u64;
     coll::store(ctx, &mut b, ctx.db, key, &meta)?;
@@ -49,14 +48,13 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let existing = ctx.peek_coll(key, HASH)?;
     if let Some(m) = &existing {
-        if ctx.sub(m, key, &args[2])?.is_some() {
+        if ctx.elem(m, key, &args[2])?.is_some() {
             return Ok(Frame::Integer(0));
         }
     }
     let mut b = ctx.engine.batch();
     let mut meta = coll::open(ctx, &mut b, HASH, existing);
-    ctx.engine
-        .put_sub_key(&mut b, ctx.db, key, meta.version, &args[2], &args[3])?;
+    coll::put_elem(ctx, &mut b, key, &meta, &args[2], &args[3])?;
     meta.size += 1;
     coll::store(ctx, &mut b, ctx.db, key, &meta)?;
     ctx.commit(b, 1)?;
@@ -67,7 +65,7 @@ pub fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(meta) = ctx.get_coll(&args[1], HASH)? else {
         return Ok(Frame::Null);
     };
-    Ok(Frame::bulk_opt(ctx.sub(&meta, &args[1], &args[2])?))
+    Ok(Frame::bulk_opt(ctx.elem(&meta, &args[1], &args[2])?))
 }
 
 pub fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -75,7 +73,7 @@ pub fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut out = Vec::with_capacity(args.len() - 2);
     for field in &args[2..] {
         let v = match &meta {
-            Some(m) => ctx.sub(m, &args[1], field)?,
+            Some(m) => ctx.elem(m, &args[1], field)?,
             None => None,
         };
         out.push(Frame::bulk_opt(v));
@@ -86,7 +84,7 @@ pub fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// Every (field, value) of the hash at `key`, or none if it does not exist.
 fn fields(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult<Vec<(Bytes, Bytes)>> {
     match ctx.get_coll(key, HASH)? {
-        Some(m) => ctx.subs(ctx.db, key, &m, b"", None),
+        Some(m) => ctx.elems(key, &m),
         None => Ok(Vec::new()),
     }
 }
@@ -122,7 +120,7 @@ pub fn hlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn hstrlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let len = match ctx.get_coll(&args[1], HASH)? {
-        Some(m) => ctx.sub(&m, &args[1], &args[2])?.map_or(0, |v| v.len()),
+        Some(m) => ctx.elem(&m, &args[1], &args[2])?.map_or(0, |v| v.len()),
         None => 0,
     };
     Ok(Frame::Integer(len as i64))
@@ -130,7 +128,7 @@ pub fn hstrlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn hexists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let found = match ctx.get_coll(&args[1], HASH)? {
-        Some(m) => ctx.sub(&m, &args[1], &args[2])?.is_some(),
+        Some(m) => ctx.elem(&m, &args[1], &args[2])?.is_some(),
         None => false,
     };
     Ok(Frame::Integer(found as i64))
@@ -145,9 +143,8 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut seen: HashSet<&[u8]> = HashSet::new();
     let mut removed = 0u64;
     for field in &args[2..] {
-        if seen.insert(field) && ctx.sub(&meta, key, field)?.is_some() {
-            ctx.engine
-                .delete_sub_key(&mut b, ctx.db, key, meta.version, field)?;
+        if seen.insert(field) && ctx.elem(&meta, key, field)?.is_some() {
+            coll::del_elem(ctx, &mut b, key, &meta, field)?;
             removed += 1;
         }
     }
@@ -170,8 +167,7 @@ fn put_field(
 ) -> CmdResult<()> {
     let mut b = ctx.engine.batch();
     let mut meta = coll::open(ctx, &mut b, HASH, existing);
-    ctx.engine
-        .put_sub_key(&mut b, ctx.db, key, meta.version, field, value)?;
+    coll::put_elem(ctx, &mut b, key, &meta, field, value)?;
     if !field_existed {
         meta.size += 1;
     }
@@ -184,7 +180,7 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let by = crate::args::int(&args[3])?;
     let existing = ctx.peek_coll(key, HASH)?;
     let current = match &existing {
-        Some(m) => ctx.sub(m, key, field)?,
+        Some(m) => ctx.elem(m, key, field)?,
         None => None,
     };
     let old = match &current {
@@ -213,7 +209,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     let existing = ctx.peek_coll(key, HASH)?;
     let current = match &existing {
-        Some(m) => ctx.sub(m, key, field)?,
+        Some(m) => ctx.elem(m, key, field)?,
         None => None,
     };
     let old = match &current {
@@ -239,7 +235,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let Some(meta) = ctx.get_coll(key, HASH)? else {
             return Ok(Frame::Null);
         };
-        let all = ctx.subs(ctx.db, key, &meta, b"", None)?;
+        let all = ctx.elems(key, &meta)?;
         let i = kiwi_runtime::rand::index(all.len());
         return Ok(Frame::bulk_opt(all.into_iter().nth(i).map(|(f, _)| f)));
     }
@@ -255,7 +251,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(meta) = ctx.get_coll(key, HASH)? else {
         return Ok(Frame::Array(vec![]));
     };
-    let all = ctx.subs(ctx.db, key, &meta, b"", None)?;
+    let all = ctx.elems(key, &meta)?;
     let picks: Vec<usize> = if repeats {
         coll::random_indexes_with_repeats(all.len(), count)
     } else if count >= all.len() {

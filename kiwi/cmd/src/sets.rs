@@ -23,11 +23,7 @@ fn members(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult<Option<BTreeSet<Bytes>>> 
 }
 
 fn member_set(ctx: &Ctx<'_>, key: &[u8], meta: &Meta) -> CmdResult<BTreeSet<Bytes>> {
-    Ok(ctx
-        .subs(ctx.db, key, meta, b"", None)?
-        .into_iter()
-        .map(|(m, _)| m)
-        .collect())
+    Ok(ctx.elems(key, meta)?.into_iter().map(|(m, _)| m).collect())
 }
 
 fn set_frame(items: impl IntoIterator<Item = Bytes>) -> Frame {
@@ -47,9 +43,8 @@ fn add_members<'m>(
     let mut seen: HashSet<&[u8]> = HashSet::new();
     let mut added = 0;
     for m in new {
-        if seen.insert(m) && (is_new || ctx.sub(&meta, key, m)?.is_none()) {
-            ctx.engine
-                .put_sub_key(b, ctx.db, key, meta.version, m, b"")?;
+        if seen.insert(m) && (is_new || ctx.elem(&meta, key, m)?.is_none()) {
+            coll::put_elem(ctx, b, key, &meta, m, b"")?;
             added += 1;
         }
     }
@@ -83,9 +78,8 @@ pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut seen: HashSet<&[u8]> = HashSet::new();
     let mut removed = 0u64;
     for m in &args[2..] {
-        if seen.insert(m) && ctx.sub(&meta, key, m)?.is_some() {
-            ctx.engine
-                .delete_sub_key(&mut b, ctx.db, key, meta.version, m)?;
+        if seen.insert(m) && ctx.elem(&meta, key, m)?.is_some() {
+            coll::del_elem(ctx, &mut b, key, &meta, m)?;
             removed += 1;
         }
     }
@@ -103,7 +97,7 @@ pub fn smembers(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn sismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let found = match ctx.get_coll(&args[1], SET)? {
-        Some(m) => ctx.sub(&m, &args[1], &args[2])?.is_some(),
+        Some(m) => ctx.elem(&m, &args[1], &args[2])?.is_some(),
         None => false,
     };
     Ok(Frame::Integer(found as i64))
@@ -114,7 +108,7 @@ pub fn smismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut out = Vec::with_capacity(args.len() - 2);
     for m in &args[2..] {
         let found = match &meta {
-            Some(meta) => ctx.sub(meta, &args[1], m)?.is_some(),
+            Some(meta) => ctx.elem(meta, &args[1], m)?.is_some(),
             None => false,
         };
         out.push(Frame::Integer(found as i64));
@@ -160,8 +154,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut b = ctx.engine.batch();
     let mut popped = Vec::with_capacity(picks.len());
     for i in picks {
-        ctx.engine
-            .delete_sub_key(&mut b, ctx.db, key, meta.version, &all[i])?;
+        coll::del_elem(ctx, &mut b, key, &meta, &all[i])?;
         popped.push(all[i].clone());
     }
     meta.size -= popped.len() as u64;
@@ -216,13 +209,12 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if src_meta.kind != SET || dst_meta.as_ref().is_some_and(|m| m.kind != SET) {
         return Err(crate::error::wrongtype());
     }
-    let present = ctx.sub(&src_meta, src, member)?.is_some();
+    let present = ctx.elem(&src_meta, src, member)?.is_some();
     if src == dst || !present {
         return Ok(Frame::Integer(present as i64));
     }
     let mut b = ctx.engine.batch();
-    ctx.engine
-        .delete_sub_key(&mut b, ctx.db, src, src_meta.version, member)?;
+    coll::del_elem(ctx, &mut b, src, &src_meta, member)?;
     src_meta.size -= 1;
     coll::store(ctx, &mut b, ctx.db, src, &src_meta)?;
     add_members(ctx, &mut b, dst, dst_meta, std::iter::once(member.as_ref()))?;

@@ -99,7 +99,7 @@ fn lookup_by_pattern(
         return Ok(None);
     };
     match field {
-        Some(f) if meta.kind == KeyKind::Hash => ctx.sub(&meta, &key, f),
+        Some(f) if meta.kind == KeyKind::Hash => ctx.elem(&meta, &key, f),
         None if meta.kind == KeyKind::String => Ok(Some(meta.payload)),
         _ => Ok(None),
     }
@@ -141,7 +141,7 @@ pub fn sort(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
                 }
             }
             KeyKind::Set => ctx
-                .subs(ctx.db, key, m, b"", None)?
+                .elems(key, m)?
                 .into_iter()
                 .map(|(member, _)| member)
                 .collect(),

@@ -1059,12 +1059,16 @@ fn input_members(ctx: &Ctx<'_>, key: &[u8], meta: &Meta, kind: KeyKind) -> CmdRe
             Some(&[ZSET_MEMBER_TAG + 1]),
         )? {
             let s = score_from_value(&v).ok_or(StorageError::Corrupt("zset score"))?;
-            out.push((sub.slice(1..), s));
+            if sub.len() < 9 {
+                return Err(StorageError::Corrupt("zset member record").into());
+            }
+            // 'm' + hash + member
+            out.push((sub.slice(9..), s));
         }
         Ok(out)
     } else {
         Ok(ctx
-            .subs(ctx.db, key, meta, b"", None)?
+            .elems(key, meta)?
             .into_iter()
             .map(|(m, _)| (m, 1.0))
             .collect())

@@ -437,3 +437,47 @@ fn maxclients_and_idle_timeout() {
         "idle client must be closed after `timeout` seconds"
     );
 }
+
+#[test]
+fn collection_scans_return_every_stable_element_across_writes() {
+    let kiwi = Kiwi::start();
+    let mut c = kiwi.client();
+    // Large enough to be scanned in several calls (small ones come at once).
+    let mut cmd = vec!["HSET".to_string(), "h".into()];
+    for i in 0..600 {
+        cmd.extend([format!("stable:{i}"), "v".into()]);
+    }
+    c.call(&cmd);
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = "0".to_string();
+    let mut calls = 0;
+    loop {
+        // Churn between calls: new fields appear, others come and go.
+        c.call(&["HSET", "h", &format!("churn:{calls}"), "x"]);
+        c.call(&["HDEL", "h", &format!("churn:{}", calls / 2)]);
+        let Frame::Array(parts) = c.call(&["HSCAN", "h", &cursor, "COUNT", "25"]) else {
+            panic!("HSCAN reply shape");
+        };
+        let (Frame::Bulk(next), Frame::Array(items)) = (&parts[0], &parts[1]) else {
+            panic!("HSCAN reply shape");
+        };
+        // Bounded batches even though every field shares a long prefix.
+        assert!(items.len() <= 2 * 2 * 25, "batch of {} frames", items.len());
+        for pair in items.chunks(2) {
+            seen.insert(show(&pair[0]));
+        }
+        cursor = String::from_utf8_lossy(next).into_owned();
+        calls += 1;
+        if cursor == "0" {
+            break;
+        }
+        assert!(calls < 1000, "HSCAN did not terminate");
+    }
+    assert!(calls > 5, "the scan took several calls ({calls})");
+    for i in 0..600 {
+        assert!(
+            seen.contains(&format!("{:?}", format!("stable:{i}"))),
+            "stable:{i} missed"
+        );
+    }
+}

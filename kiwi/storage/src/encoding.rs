@@ -2,13 +2,17 @@
 //! RocksDB's byte order is the order Redis commands need.
 //!
 //! ```text
-//! hash   : sub = field                       value = field value
-//! set    : sub = member                      value = ""
-//! list   : sub = seq u64 BE                  value = element
+//! hash   : sub = xxh3(field) field            value = field value
+//! set    : sub = xxh3(member) member          value = ""
+//! list   : sub = seq u64 BE                   value = element
 //!          meta payload = head seq u64 BE; element i lives at seq head + i
-//! zset   : sub = 'm' member                  value = score (f64 bits BE)
-//!          sub = 's' score_key(score) member value = score (f64 bits BE)
+//! zset   : sub = 'm' xxh3(member) member      value = score (f64 bits BE)
+//!          sub = 's' score_key(score) member  value = score (f64 bits BE)
 //! ```
+//! Hash fields, set members and zset member records are ordered by a stable
+//! 64-bit hash of the element (the same `xxh3` as the meta keys), so an
+//! HSCAN/SSCAN/ZSCAN cursor is simply a position in hash order: stateless,
+//! valid across writes, and never stuck on elements sharing a long prefix.
 //! The zset score index orders by score then member, exactly Redis's
 //! skiplist order, so score ranges and ranks are range scans. Its value
 //! keeps the exact score because the key folds -0 into +0 (Redis compares
@@ -59,11 +63,42 @@ pub fn score_from_value(raw: &[u8]) -> Option<f64> {
     Some(f64::from_bits(u64::from_be_bytes(raw.try_into().ok()?)))
 }
 
-pub fn zset_member_sub(member: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + member.len());
-    out.push(ZSET_MEMBER_TAG);
-    out.extend_from_slice(member);
+/// Sub-key of a hash field or set member: its hash, then the element.
+pub fn element_sub(element: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + element.len());
+    out.extend_from_slice(&crate::keys::key_hash(element).to_be_bytes());
+    out.extend_from_slice(element);
     out
+}
+
+/// The element of an [`element_sub`] sub-key.
+pub fn element_of(sub: &[u8]) -> Option<&[u8]> {
+    sub.get(8..)
+}
+
+/// The scan cursor of an [`element_sub`] sub-key: its hash.
+pub fn element_cursor(sub: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(sub.get(..8)?.try_into().ok()?))
+}
+
+/// Where a scan resumes: the first element whose hash is >= `cursor`.
+pub fn element_seek(cursor: u64) -> [u8; 8] {
+    cursor.to_be_bytes()
+}
+
+pub fn zset_member_sub(member: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + member.len());
+    out.push(ZSET_MEMBER_TAG);
+    out.extend_from_slice(&element_sub(member));
+    out
+}
+
+/// The member of a zset member record.
+pub fn zset_member_of(sub: &[u8]) -> Option<&[u8]> {
+    if sub.first() != Some(&ZSET_MEMBER_TAG) {
+        return None;
+    }
+    element_of(&sub[1..])
 }
 
 pub fn zset_score_sub(score: f64, member: &[u8]) -> Vec<u8> {
@@ -103,27 +138,6 @@ pub fn list_head(payload: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(payload.get(..8)?.try_into().ok()?))
 }
 
-/// The HSCAN/SSCAN/ZSCAN cursor that resumes at sub-key `sub`: its first 8
-/// bytes (zero-padded) as a big-endian number. The map from sub-keys to
-/// cursors is monotonic, so resuming at [`scan_resume_key`] never skips an
-/// element; callers must not end a batch between two sub-keys that share a
-/// cursor. A cursor is never 0 after the first batch (0 means "done").
-pub fn scan_cursor(sub: &[u8]) -> u64 {
-    let mut buf = [0u8; 8];
-    let n = sub.len().min(8);
-    buf[..n].copy_from_slice(&sub[..n]);
-    u64::from_be_bytes(buf)
-}
-
-/// The smallest sub-key whose [`scan_cursor`] is >= `cursor`.
-pub fn scan_resume_key(cursor: u64) -> Vec<u8> {
-    let mut out = cursor.to_be_bytes().to_vec();
-    while out.last() == Some(&0) {
-        out.pop();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,9 +165,11 @@ mod tests {
     }
 
     #[test]
-    fn scan_cursor_resume_key_roundtrip() {
-        assert_eq!(scan_resume_key(scan_cursor(b"ab")), b"ab".to_vec());
-        assert_eq!(scan_cursor(b"ab"), scan_cursor(b"ab\0"));
-        assert_eq!(scan_resume_key(0), Vec::<u8>::new());
+    fn element_sub_roundtrip() {
+        let sub = element_sub(b"field");
+        assert_eq!(element_of(&sub), Some(&b"field"[..]));
+        assert_eq!(element_cursor(&sub), Some(crate::keys::key_hash(b"field")));
+        assert!(element_seek(element_cursor(&sub).unwrap()).as_slice() <= sub.as_slice());
+        assert_eq!(zset_member_of(&zset_member_sub(b"m")), Some(&b"m"[..]));
     }
 }

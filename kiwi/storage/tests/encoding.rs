@@ -75,16 +75,18 @@ proptest! {
     }
 
     #[test]
-    fn scan_cursor_is_monotonic_and_resumable(
+    fn element_subs_order_by_hash_and_resume_at_their_cursor(
         x in prop::collection::vec(any::<u8>(), 0..12),
         y in prop::collection::vec(any::<u8>(), 0..12),
     ) {
-        // Monotonic: byte order never goes against cursor order.
-        if x <= y {
-            prop_assert!(scan_cursor(&x) <= scan_cursor(&y));
-        }
-        // Resuming at a cursor includes exactly the elements at or past it.
-        let c = scan_cursor(&y);
-        prop_assert_eq!(x >= scan_resume_key(c), scan_cursor(&x) >= c);
+        let (sx, sy) = (element_sub(&x), element_sub(&y));
+        prop_assert_eq!(element_of(&sx), Some(&x[..]));
+        let (cx, cy) = (element_cursor(&sx).unwrap(), element_cursor(&sy).unwrap());
+        // Byte order is (hash, element) order, so cursors follow it.
+        prop_assert_eq!(sx.cmp(&sy), cx.cmp(&cy).then_with(|| x.cmp(&y)));
+        // Resuming at a cursor includes exactly the elements whose hash is >= it.
+        prop_assert_eq!(sx.as_slice() >= element_seek(cy).as_slice(), cx >= cy);
+        let member = zset_member_sub(&x);
+        prop_assert_eq!(zset_member_of(&member), Some(&x[..]));
     }
 }

@@ -273,3 +273,31 @@ fn flushdb_of_a_large_db_uses_range_deletes() {
         0
     );
 }
+
+#[test]
+fn expired_collections_are_reclaimed_by_expiry_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = open(dir.path());
+    let mut b = e.batch();
+    let v = e.next_version(&mut b);
+    e.put_meta(
+        &mut b,
+        0,
+        b"z",
+        &Meta::collection(KeyKind::ZSet, v, 500, Bytes::new(), 1_000),
+    )
+    .unwrap();
+    for i in 0..500u32 {
+        e.put_sub_key(&mut b, 0, b"z", v, &i.to_be_bytes(), b"")
+            .unwrap();
+    }
+    e.commit(b).unwrap();
+    // The expiry cycle removes the header in O(1)...
+    let removed = e.expire_cycle(2_000, 100).unwrap();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(e.dbsize(0), 0);
+    // ...and compaction drops the orphaned elements.
+    e.flush().unwrap();
+    e.compact_all().unwrap();
+    assert!(e.sub_keys(0, b"z", v, 1_000).unwrap().is_empty());
+}
