@@ -19,6 +19,7 @@ pub mod coll;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod fuzzing;
 pub mod glob;
 pub mod hashes;
 pub mod keyspace;

@@ -511,7 +511,10 @@ impl Engine {
         let slot = self.slot(ldb);
         let meta_cf = cf(&self.db, CF_META)?;
         let count = self.key_counts[slot as usize];
-        if count <= POINT_FLUSH_MAX_KEYS {
+        let touched_here = b.touched.keys().any(|mk| mk.first() == Some(&slot));
+        if count == 0 && !touched_here {
+            // Nothing to delete: skip the seek past old tombstones.
+        } else if count <= POINT_FLUSH_MAX_KEYS {
             let mut ro = ReadOptions::default();
             ro.set_iterate_upper_bound(vec![slot + 1]);
             let start = [slot];
