@@ -2,7 +2,8 @@
 # The project's test command (README, .ci/run): installs system packages,
 # builds RocksDB once, checks formatting and lints, then runs every test:
 # unit, integration (real kiwi-server + redis-server + redis-cli processes),
-# the differential test against redis-server, and the madsim simulations.
+# the differential test against redis-server, the madsim simulations, and a
+# bounded run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,5 +42,13 @@ fi
 
 step "madsim simulations"
 ci/sim.sh
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+    for target in resp_decode exec_commands; do
+        step "fuzz $target for ${FUZZ_SECONDS}s (ci/fuzz.sh; FUZZ_SECONDS=0 skips)"
+        ci/fuzz.sh "$target" "$FUZZ_SECONDS"
+    done
+fi
 
 step "all green"

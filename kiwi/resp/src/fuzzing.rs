@@ -1,57 +1,114 @@
 //! Properties checked by the fuzz target (`fuzz/`) and by the corpus replay
 //! test, kept here so both exercise exactly the same code.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::decode::decode_frame;
-use crate::request::{RequestDecoder, RequestLimits};
+use crate::frame::Protocol;
+use crate::request::{ProtocolError, RequestDecoder, RequestLimits};
 
-/// Feeds `data` to the request decoder, split at a point derived from the
-/// input, and checks that it either makes progress or asks for more bytes.
-pub fn check_request_decoder(data: &[u8]) {
-    let split = data
-        .first()
-        .map(|&b| b as usize % (data.len() + 1))
-        .unwrap_or(0);
+/// Most requests or frames examined per input (inputs are small; this only
+/// guards against a regression turning a loop into a hang).
+const MAX_ITEMS: usize = 1 << 16;
+
+/// What the request decoder made of a byte stream.
+#[derive(Debug, PartialEq, Eq)]
+struct Decoded {
+    requests: Vec<Vec<Bytes>>,
+    error: Option<ProtocolError>,
+}
+
+/// Feeds `data` to a fresh request decoder in the given chunks.
+fn decode_in_chunks(data: &[u8], chunk_lens: &mut dyn Iterator<Item = usize>) -> Decoded {
     let limits = RequestLimits {
         max_bulk_bytes: 1 << 20,
         ..RequestLimits::default()
     };
     let mut decoder = RequestDecoder::new();
     let mut buf = BytesMut::new();
-    for part in [&data[..split], &data[split..]] {
-        buf.extend_from_slice(part);
-        // Each successful decode consumes bytes, so this terminates; the bound
-        // is a guard against a regression turning it into a hang.
-        for _ in 0..=data.len() {
+    let mut out = Decoded {
+        requests: Vec::new(),
+        error: None,
+    };
+    let mut fed = 0;
+    while fed < data.len() {
+        let n = chunk_lens
+            .next()
+            .unwrap_or(data.len())
+            .clamp(1, data.len() - fed);
+        buf.extend_from_slice(&data[fed..fed + n]);
+        fed += n;
+        for _ in 0..MAX_ITEMS {
             let before = buf.len();
             match decoder.decode(&mut buf, &limits) {
-                Ok(Some(_)) => assert!(
-                    buf.len() < before,
-                    "decoded a request without consuming input"
-                ),
+                Ok(Some(args)) => {
+                    assert!(
+                        buf.len() < before,
+                        "decoded a request without consuming input"
+                    );
+                    out.requests.push(args);
+                }
                 Ok(None) => break,
                 Err(e) => {
                     assert!(e.reply_text().starts_with("ERR Protocol error: "));
-                    return;
+                    out.error = Some(e);
+                    return out;
                 }
             }
         }
     }
+    out
+}
+
+/// The request decoder must make progress or ask for more bytes, and must
+/// decode the same requests (and the same error) however the bytes are
+/// split across reads: all at once, byte by byte, or in input-derived chunks.
+pub fn check_request_decoder(data: &[u8]) {
+    let whole = decode_in_chunks(data, &mut std::iter::empty());
+    let seeds: Vec<usize> = data
+        .iter()
+        .take(64)
+        .map(|&b| (b as usize % 23) + 1)
+        .collect();
+    let mut chunks = seeds.iter().copied().cycle();
+    let chunked = decode_in_chunks(data, &mut chunks);
+    assert_eq!(
+        whole, chunked,
+        "decoding depends on how the input was split"
+    );
+    if data.len() <= 128 {
+        let bytewise = decode_in_chunks(data, &mut std::iter::repeat(1));
+        assert_eq!(whole, bytewise, "decoding byte by byte differs");
+    }
 }
 
 /// Decodes `data` as reply frames until it runs out or fails, checking that
-/// every frame consumed bytes within the buffer.
+/// every frame consumed bytes within the buffer, and that a decoded frame
+/// re-encodes (RESP3) to bytes that decode to a frame with the same encoding.
 pub fn check_frame_decoder(data: &[u8]) {
     let mut rest = data;
-    while !rest.is_empty() {
+    for _ in 0..MAX_ITEMS {
+        if rest.is_empty() {
+            return;
+        }
         match decode_frame(rest) {
-            Ok(Some((_, used))) => {
+            Ok(Some((frame, used))) => {
                 assert!(
                     used > 0 && used <= rest.len(),
                     "frame used {used} of {} bytes",
                     rest.len()
                 );
+                let mut encoded = BytesMut::new();
+                frame.encode(Protocol::Resp3, &mut encoded);
+                match decode_frame(&encoded) {
+                    Ok(Some((again, n))) => {
+                        assert_eq!(n, encoded.len(), "re-encoded frame has trailing bytes");
+                        let mut twice = BytesMut::new();
+                        again.encode(Protocol::Resp3, &mut twice);
+                        assert_eq!(encoded, twice, "encode/decode round trip changed {frame:?}");
+                    }
+                    other => panic!("re-encoded {frame:?} does not decode: {other:?}"),
+                }
                 rest = &rest[used..];
             }
             Ok(None) | Err(_) => return,

@@ -64,8 +64,6 @@ impl std::error::Error for ProtocolError {}
 struct Multibulk {
     /// Arguments still to read.
     remaining: usize,
-    /// Byte ranges of the arguments read so far, relative to the buffer start.
-    args: Vec<Range<usize>>,
     /// Where the next unread header starts.
     pos: usize,
 }
@@ -74,6 +72,9 @@ struct Multibulk {
 #[derive(Debug, Default)]
 pub struct RequestDecoder {
     partial: Option<Multibulk>,
+    /// Byte ranges of the current request's arguments read so far, relative
+    /// to the buffer start. Reused across requests (no allocation per request).
+    args: Vec<Range<usize>>,
 }
 
 /// Caps the up-front allocation for the argument vector, whatever count a
@@ -120,9 +121,10 @@ impl RequestDecoder {
                 return Ok(Some(Vec::new()));
             }
             let remaining = count as usize;
+            self.args.clear();
+            self.args.reserve(remaining.min(PREALLOC_ARGS_MAX));
             self.partial = Some(Multibulk {
                 remaining,
-                args: Vec::with_capacity(remaining.min(PREALLOC_ARGS_MAX)),
                 pos: line_end + 2,
             });
         }
@@ -159,7 +161,7 @@ impl RequestDecoder {
             if buf.len() < data_end + 2 {
                 return Ok(None);
             }
-            mb.args.push(data_start..data_end);
+            self.args.push(data_start..data_end);
             mb.pos = data_end + 2;
             mb.remaining -= 1;
         }
@@ -167,7 +169,12 @@ impl RequestDecoder {
             return Ok(None);
         };
         let frozen = buf.split_to(mb.pos).freeze();
-        Ok(Some(mb.args.into_iter().map(|r| frozen.slice(r)).collect()))
+        let args = self.args.drain(..).map(|r| frozen.slice(r)).collect();
+        // A huge request must not pin its argument table's memory.
+        if self.args.capacity() > PREALLOC_ARGS_MAX {
+            self.args = Vec::new();
+        }
+        Ok(Some(args))
     }
 }
 
@@ -194,7 +201,7 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
         return None;
     }
     // Redis searches for '\r' and then requires the '\n' to be present.
-    let rel = buf[from..].iter().position(|&b| b == b'\r')?;
+    let rel = memchr::memchr(b'\r', &buf[from..])?;
     let idx = from + rel;
     if idx + 1 < buf.len() {
         Some(idx)

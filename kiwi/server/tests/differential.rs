@@ -791,6 +791,9 @@ fn keyspace(c: &mut common::RespClient) -> Frame {
     Frame::Array(lines)
 }
 
+/// Commands compared over the whole run (reported at the end).
+static COMPARED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn run_sequence(
     kiwi: &Kiwi,
     redis: &Redis,
@@ -806,6 +809,7 @@ fn run_sequence(
         }
     }
     for (i, cmd) in cmds.iter().enumerate() {
+        COMPARED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (kr, rr) = if cmd[0] == "SCANALL" {
             (scan_all(&mut k, &cmd[1..]), scan_all(&mut r, &cmd[1..]))
         } else if matches!(cmd[0].as_str(), "HSCANALL" | "SSCANALL" | "ZSCANALL") {
@@ -860,4 +864,8 @@ fn kiwi_replies_like_redis() {
     if let Err(e) = result {
         panic!("kiwi differs from redis-server: {e}");
     }
+    eprintln!(
+        "differential: {} commands compared with redis-server",
+        COMPARED.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }

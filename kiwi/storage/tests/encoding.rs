@@ -90,3 +90,73 @@ proptest! {
         prop_assert_eq!(zset_member_of(&member), Some(&x[..]));
     }
 }
+
+mod layout {
+    //! The versioned key layout (`kiwi_storage::keys`) and the metadata record.
+    use bytes::Bytes;
+    use kiwi_storage::keys::*;
+    use kiwi_storage::{KeyKind, Meta};
+    use proptest::prelude::*;
+
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(any::<u8>(), 0..10)
+    }
+
+    proptest! {
+        #![proptest_config(super::config())]
+
+        #[test]
+        fn meta_keys_round_trip_in_slot_then_hash_order(
+            sa in 0u8..16, sb in 0u8..16, a in key(), b in key()
+        ) {
+            let (ka, kb) = (meta_key(sa, &a), meta_key(sb, &b));
+            prop_assert_eq!(parse_meta_key(&ka), Some((sa, key_hash(&a), &a[..])));
+            let expected = (sa, key_hash(&a), &a).cmp(&(sb, key_hash(&b), &b));
+            prop_assert_eq!(ka.cmp(&kb), expected);
+            prop_assert!(meta_seek(sa, key_hash(&a)) <= ka);
+        }
+
+        #[test]
+        fn data_keys_group_by_key_and_version_and_keep_sub_key_order(
+            a in key(), b in key(), va in 0u64..4, vb in 0u64..4,
+            x in key(), y in key(),
+        ) {
+            let (dx, dy) = (data_key(0, &a, va, &x), data_key(0, &b, vb, &y));
+            let parsed = parse_data_key(&dx).unwrap();
+            prop_assert_eq!((parsed.db, parsed.key, parsed.version, parsed.sub_key), (0, &a[..], va, &x[..]));
+            // Every sub-key of one version lies under its prefix, and two
+            // different (key, version) prefixes never contain one another.
+            let (pa, pb) = (data_prefix(0, &a, va), data_prefix(0, &b, vb));
+            prop_assert!(dx.starts_with(&pa));
+            if (&a, va) != (&b, vb) {
+                prop_assert!(!pa.starts_with(&pb) && !pb.starts_with(&pa));
+                prop_assert!(!dy.starts_with(&pa));
+            } else {
+                prop_assert_eq!(dx.cmp(&dy), x.cmp(&y));
+            }
+        }
+
+        #[test]
+        fn expire_keys_order_by_time_first(ta in any::<u64>(), tb in any::<u64>(), a in key(), b in key()) {
+            let (ea, eb) = (expire_key(ta, 1, &a), expire_key(tb, 2, &b));
+            prop_assert_eq!(parse_expire_key(&ea), Some((ta, 1, &a[..])));
+            if ta != tb {
+                prop_assert_eq!(ea.cmp(&eb), ta.cmp(&tb));
+            }
+        }
+
+        #[test]
+        fn meta_records_round_trip(
+            kind in prop::sample::select(vec![KeyKind::String, KeyKind::Hash, KeyKind::List, KeyKind::Set, KeyKind::ZSet]),
+            expire in any::<u64>(), version in any::<u64>(), size in any::<u64>(),
+            payload in prop::collection::vec(any::<u8>(), 0..20),
+        ) {
+            let meta = if kind == KeyKind::String {
+                Meta::string(Bytes::from(payload), expire)
+            } else {
+                Meta::collection(kind, version, size, Bytes::from(payload), expire)
+            };
+            prop_assert_eq!(Meta::decode(&meta.encode()).unwrap(), meta);
+        }
+    }
+}
