@@ -247,8 +247,8 @@ fn attempt(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult<Option<Fr
             Ok(lists::move_element(ctx, &args[1], &args[2], from, to)?.map(Frame::Bulk))
         }
         "blmpop" => {
-            let a = lists::parse_mpop(args, 2)?;
-            lists::mpop_first(ctx, a.keys, a.end, a.count)
+            let a = crate::coll::parse_mpop(args, 2, End::parse)?;
+            lists::mpop_first(ctx, a.keys, a.from, a.count)
         }
         "bzpopmin" | "bzpopmax" => {
             let keys = &args[1..args.len() - 1];
@@ -269,8 +269,8 @@ fn attempt(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult<Option<Fr
             )
         }
         "bzmpop" => {
-            let a = zsets::parse_zmpop(args, 2)?;
-            zsets::zmpop_first(ctx, a.keys, a.max, a.count)
+            let a = crate::coll::parse_mpop(args, 2, zsets::parse_min_max)?;
+            zsets::zmpop_first(ctx, a.keys, a.from, a.count)
         }
         _ => Ok(Some(crate::error::unknown_command(args).into_frame())),
     }

@@ -311,13 +311,20 @@ pub fn scan_reply(next: u64, items: Vec<Frame>) -> Frame {
 /// bounds them (docs/compatibility.md).
 pub const RANDOM_COUNT_MAX: u64 = 1 << 24;
 
-/// `count` picks (with repetition) of indexes below `len`.
-pub fn random_indexes_with_repeats(len: usize, count: usize) -> Vec<usize> {
-    (0..count).map(|_| kiwi_runtime::rand::index(len)).collect()
+/// Indexes below `len` for a random pick of `count` elements: with
+/// repetition (a negative COUNT), or distinct (all of them when `count >= len`).
+pub fn random_picks(len: usize, count: usize, repeats: bool) -> Vec<usize> {
+    if repeats {
+        (0..count).map(|_| kiwi_runtime::rand::index(len)).collect()
+    } else if count >= len {
+        (0..len).collect()
+    } else {
+        random_distinct_indexes(len, count)
+    }
 }
 
 /// `count` distinct indexes below `len` (`count < len`), in ascending order.
-pub fn random_distinct_indexes(len: usize, count: usize) -> Vec<usize> {
+fn random_distinct_indexes(len: usize, count: usize) -> Vec<usize> {
     debug_assert!(count < len);
     // Floyd's algorithm: exactly `count` draws, no rejection loop.
     let mut chosen = std::collections::BTreeSet::new();
@@ -343,4 +350,87 @@ pub fn parse_random_count(arg: &[u8]) -> CmdResult<(usize, bool)> {
         return Err(err("ERR value is out of range"));
     }
     Ok((abs.min(usize::MAX as u64) as usize, n < 0))
+}
+
+/// Removes the present, distinct `elements` of a hash or set (HDEL, SREM);
+/// returns how many were removed. An emptied collection disappears.
+pub fn remove_elems(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    mut meta: Meta,
+    elements: &[Bytes],
+) -> CmdResult<u64> {
+    let mut b = ctx.engine.batch();
+    let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+    let mut removed = 0u64;
+    for e in elements {
+        if seen.insert(e) && ctx.elem(&meta, key, e)?.is_some() {
+            del_elem(ctx, &mut b, key, &meta, e)?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        meta.size -= removed;
+        store(ctx, &mut b, ctx.db, key, &meta)?;
+        ctx.commit(b, removed)?;
+    }
+    Ok(removed)
+}
+
+/// Parsed `numkeys key... <where> [COUNT n]` of LMPOP/ZMPOP and their
+/// blocking forms; `W` is the parsed `<where>` (LEFT|RIGHT, MIN|MAX).
+pub struct MpopArgs<'a, W> {
+    pub keys: &'a [Bytes],
+    pub from: W,
+    pub count: u64,
+}
+
+/// Parses MPOP arguments with numkeys at `args[numkeys_at]`, as Redis's
+/// `mpopGenericCommand` does (errors and their order included).
+pub fn parse_mpop<W>(
+    args: &[Bytes],
+    numkeys_at: usize,
+    parse_where: impl FnOnce(&[u8]) -> CmdResult<W>,
+) -> CmdResult<MpopArgs<'_, W>> {
+    let bad = || err("ERR numkeys should be greater than 0");
+    let n = crate::args::int_or(&args[numkeys_at], bad)?;
+    if n <= 0 {
+        return Err(bad());
+    }
+    let where_at = (numkeys_at as u64 + 1).saturating_add(n as u64);
+    if where_at >= args.len() as u64 {
+        return Err(syntax());
+    }
+    let where_at = where_at as usize;
+    let from = parse_where(&args[where_at])?;
+    let mut count = None;
+    let mut i = where_at + 1;
+    while i < args.len() {
+        if count.is_none() && is(&args[i], "COUNT") && i + 1 < args.len() {
+            let bad = || err("ERR count should be greater than 0");
+            let c = crate::args::int_or(&args[i + 1], bad)?;
+            if c <= 0 {
+                return Err(bad());
+            }
+            count = Some(c as u64);
+            i += 2;
+        } else {
+            return Err(syntax());
+        }
+    }
+    Ok(MpopArgs {
+        keys: &args[numkeys_at + 1..where_at],
+        from,
+        count: count.unwrap_or(1),
+    })
+}
+
+/// Parses the argument of a `LIMIT` option of SINTERCARD/ZINTERCARD.
+pub fn parse_card_limit(arg: &[u8]) -> CmdResult<u64> {
+    let bad = || err("ERR LIMIT can't be negative");
+    let n = crate::args::int_or(arg, bad)?;
+    if n < 0 {
+        return Err(bad());
+    }
+    Ok(n as u64)
 }

@@ -135,24 +135,10 @@ pub fn hexists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let key = &args[1];
-    let Some(mut meta) = ctx.peek_coll(key, HASH)? else {
+    let Some(meta) = ctx.peek_coll(&args[1], HASH)? else {
         return Ok(Frame::Integer(0));
     };
-    let mut b = ctx.engine.batch();
-    let mut seen: HashSet<&[u8]> = HashSet::new();
-    let mut removed = 0u64;
-    for field in &args[2..] {
-        if seen.insert(field) && ctx.elem(&meta, key, field)?.is_some() {
-            coll::del_elem(ctx, &mut b, key, &meta, field)?;
-            removed += 1;
-        }
-    }
-    if removed > 0 {
-        meta.size -= removed;
-        coll::store(ctx, &mut b, ctx.db, key, &meta)?;
-        ctx.commit(b, removed)?;
-    }
+    let removed = coll::remove_elems(ctx, &args[1], meta, &args[2..])?;
     Ok(Frame::Integer(removed as i64))
 }
 
@@ -252,13 +238,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(Frame::Array(vec![]));
     };
     let all = ctx.elems(key, &meta)?;
-    let picks: Vec<usize> = if repeats {
-        coll::random_indexes_with_repeats(all.len(), count)
-    } else if count >= all.len() {
-        (0..all.len()).collect()
-    } else {
-        coll::random_distinct_indexes(all.len(), count)
-    };
+    let picks = coll::random_picks(all.len(), count, repeats);
     Ok(pairs_reply(
         ctx.proto,
         picks.into_iter().map(|i| all[i].clone()),

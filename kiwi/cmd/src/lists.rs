@@ -585,47 +585,6 @@ pub fn rpoplpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     )?))
 }
 
-/// Parsed `numkeys key... LEFT|RIGHT [COUNT n]` of LMPOP (and BLMPOP after its timeout).
-pub struct MpopArgs<'a> {
-    pub keys: &'a [Bytes],
-    pub end: End,
-    pub count: u64,
-}
-
-pub fn parse_mpop(args: &[Bytes], numkeys_at: usize) -> CmdResult<MpopArgs<'_>> {
-    let bad = || err("ERR numkeys should be greater than 0");
-    let n = int_or(&args[numkeys_at], bad)?;
-    if n <= 0 {
-        return Err(bad());
-    }
-    let where_at = (numkeys_at as u64 + 1).saturating_add(n as u64);
-    if where_at >= args.len() as u64 {
-        return Err(syntax());
-    }
-    let where_at = where_at as usize;
-    let end = End::parse(&args[where_at])?;
-    let mut count = None;
-    let mut i = where_at + 1;
-    while i < args.len() {
-        if count.is_none() && is(&args[i], "COUNT") && i + 1 < args.len() {
-            let bad = || err("ERR count should be greater than 0");
-            let c = int_or(&args[i + 1], bad)?;
-            if c <= 0 {
-                return Err(bad());
-            }
-            count = Some(c as u64);
-            i += 2;
-        } else {
-            return Err(syntax());
-        }
-    }
-    Ok(MpopArgs {
-        keys: &args[numkeys_at + 1..where_at],
-        end,
-        count: count.unwrap_or(1),
-    })
-}
-
 /// Pops from the first non-empty list of `keys`: `[key, [elements]]`, or
 /// `None` if all are empty.
 pub fn mpop_first(
@@ -651,6 +610,6 @@ pub fn mpop_first(
 }
 
 pub fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let a = parse_mpop(args, 1)?;
-    Ok(mpop_first(ctx, a.keys, a.end, a.count)?.unwrap_or(Frame::NullArray))
+    let a = coll::parse_mpop(args, 1, End::parse)?;
+    Ok(mpop_first(ctx, a.keys, a.from, a.count)?.unwrap_or(Frame::NullArray))
 }

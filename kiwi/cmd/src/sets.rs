@@ -70,24 +70,10 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let key = &args[1];
-    let Some(mut meta) = ctx.peek_coll(key, SET)? else {
+    let Some(meta) = ctx.peek_coll(&args[1], SET)? else {
         return Ok(Frame::Integer(0));
     };
-    let mut b = ctx.engine.batch();
-    let mut seen: HashSet<&[u8]> = HashSet::new();
-    let mut removed = 0u64;
-    for m in &args[2..] {
-        if seen.insert(m) && ctx.elem(&meta, key, m)?.is_some() {
-            coll::del_elem(ctx, &mut b, key, &meta, m)?;
-            removed += 1;
-        }
-    }
-    if removed > 0 {
-        meta.size -= removed;
-        coll::store(ctx, &mut b, ctx.db, key, &meta)?;
-        ctx.commit(b, removed)?;
-    }
+    let removed = coll::remove_elems(ctx, &args[1], meta, &args[2..])?;
     Ok(Frame::Integer(removed as i64))
 }
 
@@ -146,11 +132,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let all: Vec<Bytes> = member_set(ctx, key, &meta)?.into_iter().collect();
     let want = count.unwrap_or(1).min(all.len() as u64) as usize;
-    let picks = if want >= all.len() {
-        (0..all.len()).collect()
-    } else {
-        coll::random_distinct_indexes(all.len(), want)
-    };
+    let picks = coll::random_picks(all.len(), want, false);
     let mut b = ctx.engine.batch();
     let mut popped = Vec::with_capacity(picks.len());
     for i in picks {
@@ -185,13 +167,7 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let i = kiwi_runtime::rand::index(all.len());
         return Ok(Frame::bulk_opt(all.get(i).cloned()));
     };
-    let picks: Vec<usize> = if repeats {
-        coll::random_indexes_with_repeats(all.len(), count)
-    } else if count >= all.len() {
-        (0..all.len()).collect()
-    } else {
-        coll::random_distinct_indexes(all.len(), count)
-    };
+    let picks = coll::random_picks(all.len(), count, repeats);
     Ok(Frame::Array(
         picks
             .into_iter()
@@ -321,12 +297,7 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut limit = 0u64;
     while i < args.len() {
         if is(&args[i], "LIMIT") && i + 1 < args.len() {
-            let bad = || err("ERR LIMIT can't be negative");
-            let n = int_or(&args[i + 1], bad)?;
-            if n < 0 {
-                return Err(bad());
-            }
-            limit = n as u64;
+            limit = coll::parse_card_limit(&args[i + 1])?;
             i += 2;
         } else {
             return Err(syntax());

@@ -896,51 +896,15 @@ pub fn zpop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
     })
 }
 
-/// Parsed `numkeys key... MIN|MAX [COUNT n]` of ZMPOP / BZMPOP.
-pub struct ZmpopArgs<'a> {
-    pub keys: &'a [Bytes],
-    pub max: bool,
-    pub count: u64,
-}
-
-pub fn parse_zmpop(args: &[Bytes], numkeys_at: usize) -> CmdResult<ZmpopArgs<'_>> {
-    let bad = || err("ERR numkeys should be greater than 0");
-    let n = int_or(&args[numkeys_at], bad)?;
-    if n <= 0 {
-        return Err(bad());
-    }
-    let where_at = (numkeys_at as u64 + 1).saturating_add(n as u64);
-    if where_at >= args.len() as u64 {
-        return Err(syntax());
-    }
-    let where_at = where_at as usize;
-    let max = if is(&args[where_at], "MIN") {
-        false
-    } else if is(&args[where_at], "MAX") {
-        true
+/// Parses ZMPOP's `MIN|MAX`: true for MAX.
+pub fn parse_min_max(arg: &[u8]) -> CmdResult<bool> {
+    if is(arg, "MIN") {
+        Ok(false)
+    } else if is(arg, "MAX") {
+        Ok(true)
     } else {
-        return Err(syntax());
-    };
-    let mut count = None;
-    let mut i = where_at + 1;
-    while i < args.len() {
-        if count.is_none() && is(&args[i], "COUNT") && i + 1 < args.len() {
-            let bad = || err("ERR count should be greater than 0");
-            let c = int_or(&args[i + 1], bad)?;
-            if c <= 0 {
-                return Err(bad());
-            }
-            count = Some(c as u64);
-            i += 2;
-        } else {
-            return Err(syntax());
-        }
+        Err(syntax())
     }
-    Ok(ZmpopArgs {
-        keys: &args[numkeys_at + 1..where_at],
-        max,
-        count: count.unwrap_or(1),
-    })
 }
 
 /// Pops from the first non-empty zset of `keys`: `[key, [[member, score]...]]`.
@@ -964,8 +928,8 @@ pub fn zmpop_first(
 }
 
 pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let a = parse_zmpop(args, 1)?;
-    Ok(zmpop_first(ctx, a.keys, a.max, a.count)?.unwrap_or(Frame::NullArray))
+    let a = coll::parse_mpop(args, 1, parse_min_max)?;
+    Ok(zmpop_first(ctx, a.keys, a.from, a.count)?.unwrap_or(Frame::NullArray))
 }
 
 pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -991,13 +955,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(Frame::Array(vec![]));
     };
     let all = ctx.zset_all(key, &meta)?;
-    let picks: Vec<usize> = if repeats {
-        coll::random_indexes_with_repeats(all.len(), count)
-    } else if count >= all.len() {
-        (0..all.len()).collect()
-    } else {
-        coll::random_distinct_indexes(all.len(), count)
-    };
+    let picks = coll::random_picks(all.len(), count, repeats);
     Ok(scored_reply(
         ctx.proto,
         picks.into_iter().map(|i| all[i].clone()).collect(),
@@ -1118,12 +1076,7 @@ fn zsetop(
     while j < args.len() {
         let remaining = args.len() - j;
         if card && remaining >= 2 && is(&args[j], "LIMIT") {
-            let bad = || err("ERR LIMIT can't be negative");
-            let v = int_or(&args[j + 1], bad)?;
-            if v < 0 {
-                return Err(bad());
-            }
-            limit = v as u64;
+            limit = coll::parse_card_limit(&args[j + 1])?;
             j += 2;
         } else if op != SetOp::Diff && !card && remaining > n && is(&args[j], "WEIGHTS") {
             for (w, a) in weights.iter_mut().zip(&args[j + 1..j + 1 + n]) {
