@@ -8,23 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMBERS="${1:-1000000}"
 
-source ci/rocksdb-env.sh
-cargo build --release --bin kiwi-server >&2
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-KIWI_PORT=$(free_port)
-REDIS_PORT=$(free_port)
-WORK=$(mktemp -d)
-cleanup() { kill "$KIWI_PID" "$REDIS_PID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-target/release/kiwi-server --port "$KIWI_PORT" --dir "$WORK/kiwi" --loglevel warning &
-KIWI_PID=$!
-redis-server --port "$REDIS_PORT" --save "" --appendonly no --dir "$WORK" --logfile "$WORK/redis.log" &
-REDIS_PID=$!
-for port in "$KIWI_PORT" "$REDIS_PORT"; do
-    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-done
+source ci/bench-servers.sh
 
 # ZADD big <i> m<i> for i in 0..MEMBERS, 1000 pairs per command, as raw RESP.
 python3 - "$MEMBERS" > "$WORK/load.resp" <<'PY'

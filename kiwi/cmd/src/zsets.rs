@@ -313,24 +313,46 @@ fn by_score(
     offset: i64,
     limit: i64,
 ) -> CmdResult<Vec<Scored>> {
-    let mut out = Vec::new();
     if r.is_empty() || offset < 0 || limit == 0 {
-        return Ok(out);
+        return Ok(Vec::new());
     }
     let (lower, upper) = score_bounds(r);
-    let mut skip = offset;
+    let mut window = Window::new(offset, limit);
     ctx.visit_index(key, meta, &lower, &upper, reverse, |m, s| {
         if !(r.gte_min(s) && r.lte_max(s)) {
             return true;
         }
-        if skip > 0 {
-            skip -= 1;
+        window.take(m, s)
+    })?;
+    Ok(window.out)
+}
+
+/// The LIMIT offset/count window of a range walk.
+struct Window {
+    skip: i64,
+    /// Negative: no limit.
+    limit: i64,
+    out: Vec<Scored>,
+}
+
+impl Window {
+    fn new(offset: i64, limit: i64) -> Window {
+        Window {
+            skip: offset,
+            limit,
+            out: Vec::new(),
+        }
+    }
+
+    /// Offers the next member in range; returns whether the walk goes on.
+    fn take(&mut self, member: &[u8], score: f64) -> bool {
+        if self.skip > 0 {
+            self.skip -= 1;
             return true;
         }
-        out.push((Bytes::copy_from_slice(m), s));
-        limit < 0 || (out.len() as i64) < limit
-    })?;
-    Ok(out)
+        self.out.push((Bytes::copy_from_slice(member), score));
+        self.limit < 0 || (self.out.len() as i64) < self.limit
+    }
 }
 
 /// Members in a lex range, scanning like Redis's listpack code: from the
@@ -344,12 +366,11 @@ fn by_lex(
     offset: i64,
     limit: i64,
 ) -> CmdResult<Vec<Scored>> {
-    let mut out = Vec::new();
     if offset < 0 || limit == 0 {
-        return Ok(out);
+        return Ok(Vec::new());
     }
     let mut started = false;
-    let mut skip = offset;
+    let mut window = Window::new(offset, limit);
     ctx.visit_index(
         key,
         meta,
@@ -371,15 +392,10 @@ fn by_lex(
             if !within {
                 return false;
             }
-            if skip > 0 {
-                skip -= 1;
-                return true;
-            }
-            out.push((Bytes::copy_from_slice(m), s));
-            limit < 0 || (out.len() as i64) < limit
+            window.take(m, s)
         },
     )?;
-    Ok(out)
+    Ok(window.out)
 }
 
 /// Members at ranks `start..=stop` (< size), forwards or from the top.

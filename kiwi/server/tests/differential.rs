@@ -685,43 +685,6 @@ fn normalize(cmd: &[String], f: &Frame) -> Frame {
     }
 }
 
-/// Runs HSCAN/SSCAN to completion (COUNT 2) and returns the sorted elements
-/// (HSCAN: "field=value") as an array, or the first error.
-fn coll_scan_all(c: &mut common::RespClient, cmd: &str, key: &str, opts: &[String]) -> Frame {
-    let mut cursor = "0".to_string();
-    let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..1000 {
-        let mut call = vec![
-            cmd.to_string(),
-            key.to_string(),
-            cursor.clone(),
-            "COUNT".into(),
-            "2".into(),
-        ];
-        call.extend(opts.iter().cloned());
-        match c.call(&call) {
-            Frame::Array(parts) if parts.len() == 2 => {
-                let (Frame::Bulk(next), Frame::Array(batch)) = (&parts[0], &parts[1]) else {
-                    return Frame::error("unexpected SCAN reply shape");
-                };
-                if cmd == "HSCAN" || cmd == "ZSCAN" {
-                    for p in batch.chunks(2) {
-                        seen.insert(p.iter().map(show).collect::<Vec<_>>().join("="));
-                    }
-                } else {
-                    seen.extend(batch.iter().map(show));
-                }
-                cursor = String::from_utf8_lossy(next).into_owned();
-                if cursor == "0" {
-                    return Frame::Array(seen.into_iter().map(|k| Frame::Bulk(k.into())).collect());
-                }
-            }
-            other => return other,
-        }
-    }
-    Frame::error("SCAN did not terminate")
-}
-
 /// Replies equal, allowing TTL-reading commands a small clock difference.
 fn equivalent(cmd: &[String], kiwi: &Frame, redis: &Frame) -> bool {
     let name = cmd[0].to_ascii_uppercase();
@@ -748,25 +711,35 @@ fn equivalent(cmd: &[String], kiwi: &Frame, redis: &Frame) -> bool {
 /// Runs SCAN to completion (COUNT 2, so it takes several calls) and returns
 /// the sorted, de-duplicated keys as an array, or the first error.
 fn scan_all(c: &mut common::RespClient, opts: &[String]) -> Frame {
+    scan_to_end(c, &["SCAN".to_string()], opts, false)
+}
+
+/// Iterates a SCAN-family command (`head` = the command and its key, if
+/// any) to completion with COUNT 2 and returns the sorted, de-duplicated
+/// elements (`pairs`: "field=value" for HSCAN/ZSCAN) as an array, or the
+/// first error. Cursor values differ between servers by design.
+fn scan_to_end(c: &mut common::RespClient, head: &[String], opts: &[String], pairs: bool) -> Frame {
     let mut cursor = "0".to_string();
-    let mut keys = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
     for _ in 0..1000 {
-        let mut call = vec![
-            "SCAN".to_string(),
-            cursor.clone(),
-            "COUNT".into(),
-            "2".into(),
-        ];
+        let mut call = head.to_vec();
+        call.extend([cursor.clone(), "COUNT".into(), "2".into()]);
         call.extend(opts.iter().cloned());
         match c.call(&call) {
             Frame::Array(parts) if parts.len() == 2 => {
                 let (Frame::Bulk(next), Frame::Array(batch)) = (&parts[0], &parts[1]) else {
                     return Frame::error("unexpected SCAN reply shape");
                 };
-                keys.extend(batch.iter().map(show));
+                if pairs {
+                    for p in batch.chunks(2) {
+                        seen.insert(p.iter().map(show).collect::<Vec<_>>().join("="));
+                    }
+                } else {
+                    seen.extend(batch.iter().map(show));
+                }
                 cursor = String::from_utf8_lossy(next).into_owned();
                 if cursor == "0" {
-                    return Frame::Array(keys.into_iter().map(|k| Frame::Bulk(k.into())).collect());
+                    return Frame::Array(seen.into_iter().map(|k| Frame::Bulk(k.into())).collect());
                 }
             }
             other => return other,
@@ -813,10 +786,11 @@ fn run_sequence(
         let (kr, rr) = if cmd[0] == "SCANALL" {
             (scan_all(&mut k, &cmd[1..]), scan_all(&mut r, &cmd[1..]))
         } else if matches!(cmd[0].as_str(), "HSCANALL" | "SSCANALL" | "ZSCANALL") {
-            let real = &cmd[0][..5];
+            let head = [cmd[0][..5].to_string(), cmd[1].clone()];
+            let pairs = cmd[0] != "SSCANALL";
             (
-                coll_scan_all(&mut k, real, &cmd[1], &cmd[2..]),
-                coll_scan_all(&mut r, real, &cmd[1], &cmd[2..]),
+                scan_to_end(&mut k, &head, &cmd[2..], pairs),
+                scan_to_end(&mut r, &head, &cmd[2..], pairs),
             )
         } else if cmd[0] == "KEYSPACE" {
             (keyspace(&mut k), keyspace(&mut r))
