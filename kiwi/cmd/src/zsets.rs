@@ -209,20 +209,25 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Visits the whole score index, forwards or backwards.
+    fn visit_whole_index(
+        &self,
+        key: &[u8],
+        meta: &Meta,
+        reverse: bool,
+        visit: impl FnMut(&[u8], f64) -> bool,
+    ) -> CmdResult<()> {
+        let (lower, upper) = ([ZSET_SCORE_TAG], [ZSET_SCORE_TAG + 1]);
+        self.visit_index(key, meta, &lower, &upper, reverse, visit)
+    }
+
     /// Every member in (score, member) order.
     fn zset_all(&self, key: &[u8], meta: &Meta) -> CmdResult<Vec<Scored>> {
         let mut out = Vec::with_capacity(meta.size.min(1 << 16) as usize);
-        self.visit_index(
-            key,
-            meta,
-            &[ZSET_SCORE_TAG],
-            &[ZSET_SCORE_TAG + 1],
-            false,
-            |m, s| {
-                out.push((Bytes::copy_from_slice(m), s));
-                true
-            },
-        )?;
+        self.visit_whole_index(key, meta, false, |m, s| {
+            out.push((Bytes::copy_from_slice(m), s));
+            true
+        })?;
         Ok(out)
     }
 }
@@ -371,30 +376,23 @@ fn by_lex(
     }
     let mut started = false;
     let mut window = Window::new(offset, limit);
-    ctx.visit_index(
-        key,
-        meta,
-        &[ZSET_SCORE_TAG],
-        &[ZSET_SCORE_TAG + 1],
-        reverse,
-        |m, s| {
-            let (before, within) = if reverse {
-                (!r.lte_max(m), r.gte_min(m))
-            } else {
-                (!r.gte_min(m), r.lte_max(m))
-            };
-            if !started {
-                if before {
-                    return true;
-                }
-                started = true;
+    ctx.visit_whole_index(key, meta, reverse, |m, s| {
+        let (before, within) = if reverse {
+            (!r.lte_max(m), r.gte_min(m))
+        } else {
+            (!r.gte_min(m), r.lte_max(m))
+        };
+        if !started {
+            if before {
+                return true;
             }
-            if !within {
-                return false;
-            }
-            window.take(m, s)
-        },
-    )?;
+            started = true;
+        }
+        if !within {
+            return false;
+        }
+        window.take(m, s)
+    })?;
     Ok(window.out)
 }
 
@@ -409,20 +407,13 @@ fn by_rank(
 ) -> CmdResult<Vec<Scored>> {
     let mut out = Vec::with_capacity((stop - start + 1).min(1 << 16) as usize);
     let mut index = 0u64;
-    ctx.visit_index(
-        key,
-        meta,
-        &[ZSET_SCORE_TAG],
-        &[ZSET_SCORE_TAG + 1],
-        reverse,
-        |m, s| {
-            if index >= start {
-                out.push((Bytes::copy_from_slice(m), s));
-            }
-            index += 1;
-            index <= stop
-        },
-    )?;
+    ctx.visit_whole_index(key, meta, reverse, |m, s| {
+        if index >= start {
+            out.push((Bytes::copy_from_slice(m), s));
+        }
+        index += 1;
+        index <= stop
+    })?;
     Ok(out)
 }
 
