@@ -283,6 +283,13 @@ pub enum Blocking {
 }
 
 /// Runs a blocking command: validates, attempts, parks if nothing to pop.
+/// A blocking command run once without waiting (cluster mode applies
+/// them like Redis runs them inside MULTI): the element, or the timeout reply.
+pub fn execute_once(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult<Frame> {
+    parse_timeout_ms(&args[timeout_at(name, args)], ctx.now_ms)?;
+    Ok(attempt(ctx, name, args)?.unwrap_or_else(timeout_reply))
+}
+
 pub fn execute(
     ctx: &mut Ctx<'_>,
     registry: &mut BlockRegistry,

@@ -14,6 +14,7 @@ use crate::args::{int, is};
 use crate::error::{err, syntax, wrongtype, CmdResult};
 use crate::exec::Ctx;
 use crate::glob;
+use crate::rng::CmdRng;
 
 impl Ctx<'_> {
     /// Live collection of `kind` at `key` (hit/miss counted); WRONGTYPE otherwise.
@@ -313,23 +314,23 @@ pub const RANDOM_COUNT_MAX: u64 = 1 << 24;
 
 /// Indexes below `len` for a random pick of `count` elements: with
 /// repetition (a negative COUNT), or distinct (all of them when `count >= len`).
-pub fn random_picks(len: usize, count: usize, repeats: bool) -> Vec<usize> {
+pub fn random_picks(rng: &mut CmdRng, len: usize, count: usize, repeats: bool) -> Vec<usize> {
     if repeats {
-        (0..count).map(|_| kiwi_runtime::rand::index(len)).collect()
+        (0..count).map(|_| rng.index(len)).collect()
     } else if count >= len {
         (0..len).collect()
     } else {
-        random_distinct_indexes(len, count)
+        random_distinct_indexes(rng, len, count)
     }
 }
 
 /// `count` distinct indexes below `len` (`count < len`), in ascending order.
-fn random_distinct_indexes(len: usize, count: usize) -> Vec<usize> {
+fn random_distinct_indexes(rng: &mut CmdRng, len: usize, count: usize) -> Vec<usize> {
     debug_assert!(count < len);
     // Floyd's algorithm: exactly `count` draws, no rejection loop.
     let mut chosen = std::collections::BTreeSet::new();
     for j in (len - count)..len {
-        let t = kiwi_runtime::rand::index(j + 1);
+        let t = rng.index(j + 1);
         if !chosen.insert(t) {
             chosen.insert(j);
         }

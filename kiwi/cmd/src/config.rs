@@ -31,6 +31,74 @@ pub struct Config {
     /// Network runtime worker threads (connections, RESP). 0 = one fewer
     /// than the CPU cores, at least 1: the storage runtime keeps a core.
     pub io_threads: usize,
+    /// Cluster mode (Raft); absent = standalone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// The `[cluster]` section: this node's place in a Raft cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id, unique in the cluster (> 0).
+    pub node_id: u64,
+    /// Address the Raft transport listens on and peers dial.
+    pub raft_addr: String,
+    /// RESP address clients should use for this node (`-MOVED`,
+    /// RAFT.LEADER); empty = bind:port.
+    pub advertise_addr: String,
+    pub election_timeout_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    /// Longest a client waits for the cluster before `-TIMEOUT`/`-CLUSTERDOWN`.
+    pub request_timeout_ms: u64,
+    /// Build a snapshot after this many log entries.
+    pub snapshot_logs: u64,
+    /// Entries kept in the log behind a snapshot.
+    pub snapshot_keep_logs: u64,
+    /// `forward`: followers pass commands to the leader; `moved`: they
+    /// answer `-MOVED 0 <leader>` (RedisRaft style).
+    pub follower_mode: String,
+    /// Set by `--init-cluster`, never read from the file.
+    #[serde(skip)]
+    pub init_cluster: bool,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node_id: 1,
+            raft_addr: "127.0.0.1:17379".into(),
+            advertise_addr: String::new(),
+            election_timeout_ms: 1000,
+            heartbeat_interval_ms: 250,
+            request_timeout_ms: 5000,
+            snapshot_logs: 10_000,
+            snapshot_keep_logs: 1_000,
+            follower_mode: "forward".into(),
+            init_cluster: false,
+        }
+    }
+}
+
+impl ClusterConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.node_id == 0 {
+            return Err("cluster.node-id must be > 0".into());
+        }
+        if !matches!(self.follower_mode.as_str(), "forward" | "moved") {
+            return Err("cluster.follower-mode must be forward or moved".into());
+        }
+        if self.heartbeat_interval_ms == 0 || self.election_timeout_ms <= self.heartbeat_interval_ms
+        {
+            return Err(
+                "cluster.election-timeout-ms must exceed heartbeat-interval-ms (> 0)".into(),
+            );
+        }
+        if self.request_timeout_ms == 0 || self.snapshot_logs == 0 {
+            return Err("cluster.request-timeout-ms and snapshot-logs must be > 0".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for Config {
@@ -50,6 +118,7 @@ impl Default for Config {
             storage_queue_depth: 1024,
             block_cache_bytes: 128 * 1024 * 1024,
             io_threads: 0,
+            cluster: None,
         }
     }
 }
@@ -112,6 +181,9 @@ impl Config {
         }
         if self.proto_max_bulk_len < 1024 * 1024 {
             return Err("proto-max-bulk-len must be at least 1mb".into());
+        }
+        if let Some(c) = &self.cluster {
+            c.validate()?;
         }
         Ok(())
     }

@@ -15,7 +15,9 @@ use kiwi_storage::{Engine, KeyKind, Meta, SyncMode};
 use crate::blocking::{self, BlockRegistry, BlockedTicket, Blocking, Delivery};
 use crate::error::{wrongtype, CmdResult};
 use crate::lists::End;
+use crate::rng::CmdRng;
 use crate::state::Shared;
+use crate::table::lookup;
 use crate::{hashes, keyspace, lists, server, sets, sort, strings, zsets};
 
 /// What a command sees: the engine, the shared state, and the caller's
@@ -31,6 +33,12 @@ pub struct Ctx<'a> {
     pub track_writes: bool,
     /// (logical db, key) of every key created or rewritten by this command.
     pub written: Vec<(usize, Bytes)>,
+    /// The command's randomness (seeded by the Raft entry in cluster mode).
+    pub rng: CmdRng,
+    /// Cluster mode: the engine changes only through applied log entries,
+    /// so reads never delete expired keys on the spot (every replica would
+    /// decide by its own clock); they just read as absent.
+    pub replicated: bool,
 }
 
 impl Ctx<'_> {
@@ -60,6 +68,9 @@ impl Ctx<'_> {
         };
         if meta.is_live(self.now_ms) {
             return Ok(Some(meta));
+        }
+        if self.replicated {
+            return Ok(None);
         }
         let mut b = self.engine.batch();
         self.engine.delete(&mut b, db, key)?;
@@ -102,6 +113,24 @@ impl Ctx<'_> {
     }
 }
 
+/// One client command as a Raft entry carries it: everything a replica
+/// needs to execute it exactly as the leader would have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicatedCommand {
+    pub db: usize,
+    pub proto: Protocol,
+    /// The leader's clock when it proposed the command (TTLs, expiry checks).
+    pub now_ms: u64,
+    /// Seed of the command's [`CmdRng`], drawn by the leader.
+    pub seed: u64,
+    /// The command as the client sent it (`args[0]` is its name).
+    pub args: Vec<Bytes>,
+}
+
+/// Work sent to the storage runtime to run against the executor (Raft's
+/// apply, snapshot and applied-state calls in cluster mode).
+pub type ExecutorJob = Box<dyn FnOnce(&mut Executor) + Send>;
+
 /// The executor's answer to one command.
 pub enum Reply {
     Frame(Frame),
@@ -117,6 +146,8 @@ pub struct Executor {
     /// Replies to blocked clients served by the current group, sent by
     /// [`Executor::make_durable`] once their writes are durable.
     deliveries: Vec<Delivery>,
+    /// Cluster mode (see [`Ctx::replicated`]).
+    replicated: bool,
 }
 
 impl Executor {
@@ -126,6 +157,16 @@ impl Executor {
             shared,
             blocked: BlockRegistry::default(),
             deliveries: Vec::new(),
+            replicated: false,
+        }
+    }
+
+    /// An executor for cluster mode: writes arrive as Raft entries through
+    /// [`Executor::apply_command`]; [`Executor::execute`] serves reads only.
+    pub fn replicated(engine: Engine, shared: Arc<Shared>) -> Executor {
+        Executor {
+            replicated: true,
+            ..Executor::new(engine, shared)
         }
     }
 
@@ -148,6 +189,8 @@ impl Executor {
             proto,
             track_writes,
             written: Vec::new(),
+            rng: CmdRng::from_runtime(),
+            replicated: self.replicated,
         };
         let result = if blocking::is_blocking(name) {
             blocking::execute(&mut ctx, &mut self.blocked, name, args)
@@ -188,6 +231,8 @@ impl Executor {
                     proto,
                     track_writes: true,
                     written: Vec::new(),
+                    rng: CmdRng::from_runtime(),
+                    replicated: false,
                 };
                 f(&mut ctx);
             },
@@ -205,6 +250,98 @@ impl Executor {
     pub fn purge_blocked(&mut self) {
         self.blocked.purge_cancelled();
         self.publish_blocked_count();
+    }
+
+    /// Applies one replicated command (a Raft entry) with the time and
+    /// randomness the leader decided, recording `stamp` as the applied state
+    /// in the same WriteBatch as the command's writes. Every replica that
+    /// applies the same entries in the same order ends in the same state.
+    /// Blocking commands run as inside Redis's MULTI: they never wait.
+    pub fn apply_command(&mut self, stamp: Vec<u8>, cmd: &ReplicatedCommand) -> Frame {
+        debug_assert!(self.replicated, "apply_command is for cluster mode");
+        self.engine.begin_stamped(stamp);
+        let frame = match lookup(&cmd.args[0]) {
+            None => crate::error::unknown_command(&cmd.args).into_frame(),
+            Some(spec) if !spec.arity_ok(cmd.args.len()) => {
+                crate::error::wrong_arity(spec.name).into_frame()
+            }
+            Some(spec) => {
+                let mut ctx = Ctx {
+                    engine: &mut self.engine,
+                    shared: &self.shared,
+                    db: cmd.db,
+                    now_ms: cmd.now_ms,
+                    proto: cmd.proto,
+                    track_writes: false,
+                    written: Vec::new(),
+                    rng: CmdRng::from_seed(cmd.seed),
+                    replicated: true,
+                };
+                let result = if blocking::is_blocking(spec.name) {
+                    blocking::execute_once(&mut ctx, spec.name, &cmd.args)
+                } else {
+                    dispatch(&mut ctx, spec.name, &cmd.args)
+                };
+                result.unwrap_or_else(|e| e.into_frame())
+            }
+        };
+        self.end_stamped(frame)
+    }
+
+    /// Whether an active-expiry step at `now_ms` may find work (the cluster
+    /// leader asks before proposing one).
+    pub fn has_due_expiry(&self, now_ms: u64) -> bool {
+        self.engine.has_due_expiry(now_ms).unwrap_or(false)
+    }
+
+    /// Applies one leader-decided active-expiry step (a Raft entry).
+    pub fn apply_expire(&mut self, stamp: Vec<u8>, now_ms: u64, max_entries: usize) -> Frame {
+        self.engine.begin_stamped(stamp);
+        let removed = self.active_expire_at(now_ms, max_entries);
+        self.end_stamped(Frame::Integer(removed as i64))
+    }
+
+    /// Records `stamp` alone (Raft entries with no command: blank, membership).
+    pub fn apply_stamp(&mut self, stamp: Vec<u8>) -> Frame {
+        self.engine.begin_stamped(stamp);
+        self.end_stamped(Frame::ok())
+    }
+
+    fn end_stamped(&mut self, frame: Frame) -> Frame {
+        match self.engine.end_stamped() {
+            Ok(commits) => {
+                // One commit per entry is what makes apply exactly-once.
+                debug_assert!(commits <= 1, "an entry committed {commits} times");
+                if frame.is_error() {
+                    self.shared.stats.total_error_replies.fetch_add(1, Relaxed);
+                }
+                frame
+            }
+            Err(e) => crate::error::CmdError::from(e).into_frame(),
+        }
+    }
+
+    /// The applied stamp stored with the data (cluster mode).
+    pub fn applied_stamp(&self) -> Result<Option<Vec<u8>>, kiwi_storage::StorageError> {
+        self.engine.applied_stamp()
+    }
+
+    /// A consistent copy of the database at `path` (a snapshot's source).
+    pub fn checkpoint(&mut self, path: &std::path::Path) -> Result<(), kiwi_storage::StorageError> {
+        self.engine.checkpoint(path)
+    }
+
+    /// Swaps in another engine (an installed snapshot). `open` runs after
+    /// the current engine is flushed and before it is dropped; the old one
+    /// is closed when this returns.
+    pub fn replace_engine(
+        &mut self,
+        open: impl FnOnce() -> Result<Engine, kiwi_storage::StorageError>,
+    ) -> Result<(), kiwi_storage::StorageError> {
+        self.engine.flush()?;
+        let old = std::mem::replace(&mut self.engine, open()?);
+        drop(old);
+        Ok(())
     }
 
     /// Makes the writes acknowledged so far durable per the sync mode
@@ -237,10 +374,11 @@ impl Executor {
 
     /// One active-expiry step (bounded work); returns keys removed.
     pub fn active_expire(&mut self, max_entries: usize) -> usize {
-        match self
-            .engine
-            .expire_cycle(kiwi_runtime::time::now_ms(), max_entries)
-        {
+        self.active_expire_at(kiwi_runtime::time::now_ms(), max_entries)
+    }
+
+    fn active_expire_at(&mut self, now_ms: u64, max_entries: usize) -> usize {
+        match self.engine.expire_cycle(now_ms, max_entries) {
             Ok(removed) => {
                 self.shared
                     .stats

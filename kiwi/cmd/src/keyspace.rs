@@ -129,7 +129,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn randomkey(ctx: &mut Ctx<'_>) -> CmdResult {
-    let hash = kiwi_runtime::rand::u64();
+    let hash = ctx.rng.u64();
     Ok(Frame::bulk_opt(
         ctx.engine.random_key(ctx.db, hash, ctx.now_ms)?,
     ))

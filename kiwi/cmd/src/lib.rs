@@ -26,6 +26,7 @@ pub mod keyspace;
 pub mod lists;
 pub mod longdouble;
 pub mod redis_docs;
+pub mod rng;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -34,9 +35,9 @@ pub mod strings;
 pub mod table;
 pub mod zsets;
 
-pub use config::Config;
+pub use config::{ClusterConfig, Config};
 pub use error::CmdError;
-pub use exec::{Ctx, Executor, Reply};
+pub use exec::{Ctx, Executor, ExecutorJob, ReplicatedCommand, Reply};
 pub use state::{ClientHandle, Shared};
 pub use table::{lookup, CommandSpec, Route};
 

@@ -132,7 +132,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let all: Vec<Bytes> = member_set(ctx, key, &meta)?.into_iter().collect();
     let want = count.unwrap_or(1).min(all.len() as u64) as usize;
-    let picks = coll::random_picks(all.len(), want, false);
+    let picks = coll::random_picks(&mut ctx.rng, all.len(), want, false);
     let mut b = ctx.engine.batch();
     let mut popped = Vec::with_capacity(picks.len());
     for i in picks {
@@ -164,10 +164,10 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     let all: Vec<Bytes> = member_set(ctx, key, &meta)?.into_iter().collect();
     let Some((count, repeats)) = count else {
-        let i = kiwi_runtime::rand::index(all.len());
+        let i = ctx.rng.index(all.len());
         return Ok(Frame::bulk_opt(all.get(i).cloned()));
     };
-    let picks = coll::random_picks(all.len(), count, repeats);
+    let picks = coll::random_picks(&mut ctx.rng, all.len(), count, repeats);
     Ok(Frame::Array(
         picks
             .into_iter()

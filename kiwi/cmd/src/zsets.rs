@@ -946,7 +946,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             return Ok(Frame::Null);
         };
         let all = ctx.zset_all(key, &meta)?;
-        let i = kiwi_runtime::rand::index(all.len());
+        let i = ctx.rng.index(all.len());
         return Ok(Frame::bulk_opt(all.into_iter().nth(i).map(|(m, _)| m)));
     }
     let (count, repeats) = parse_random_count(&args[2])?;
@@ -962,7 +962,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(Frame::Array(vec![]));
     };
     let all = ctx.zset_all(key, &meta)?;
-    let picks = coll::random_picks(all.len(), count, repeats);
+    let picks = coll::random_picks(&mut ctx.rng, all.len(), count, repeats);
     Ok(scored_reply(
         ctx.proto,
         picks.into_iter().map(|i| all[i].clone()).collect(),

@@ -6,19 +6,21 @@
 //! encoder downgrades them exactly as Redis does (`addReplyMapLen` etc.).
 
 use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
 
 use crate::double::format_g17;
 
 /// The protocol version a connection speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Protocol {
     #[default]
     Resp2,
     Resp3,
 }
 
-/// One reply (or one element of a reply).
-#[derive(Debug, Clone, PartialEq)]
+/// One reply (or one element of a reply). Serializable so a reply computed
+/// by the Raft leader travels back to the node the client is connected to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Frame {
     /// `+OK`: status replies. Must not contain CR or LF.
     Simple(Bytes),

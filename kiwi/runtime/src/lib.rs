@@ -12,6 +12,7 @@
 
 pub mod net;
 pub mod network;
+pub mod raft_rt;
 pub mod rand;
 pub mod signal;
 pub mod storage;

@@ -39,6 +39,17 @@ pub struct Cli {
     /// Network worker threads (0 = CPU cores - 1, at least 1)
     #[arg(long)]
     pub io_threads: Option<usize>,
+    /// Cluster mode: this node's id (enables cluster mode with defaults
+    /// for anything the [cluster] section does not set).
+    #[arg(long)]
+    pub node_id: Option<u64>,
+    /// Cluster mode: the Raft transport address.
+    #[arg(long)]
+    pub raft_addr: Option<String>,
+    /// Cluster mode: initialize a new cluster with this node as its only
+    /// voter (run once, on the first node; others join with RAFT.NODE ADD).
+    #[arg(long)]
+    pub init_cluster: bool,
 }
 
 impl Cli {
@@ -75,6 +86,16 @@ impl Cli {
         }
         if let Some(v) = &self.loglevel {
             cfg.loglevel = v.clone();
+        }
+        if self.node_id.is_some() || self.raft_addr.is_some() || self.init_cluster {
+            let cluster = cfg.cluster.get_or_insert_with(Default::default);
+            if let Some(v) = self.node_id {
+                cluster.node_id = v;
+            }
+            if let Some(v) = &self.raft_addr {
+                cluster.raft_addr = v.clone();
+            }
+            cluster.init_cluster = self.init_cluster;
         }
         cfg.validate()?;
         Ok(cfg)

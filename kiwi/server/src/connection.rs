@@ -20,6 +20,9 @@ use kiwi_runtime::io::{split, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt
 use kiwi_runtime::net::TcpStream;
 use kiwi_runtime::sync::{mpsc, oneshot, watch};
 
+use kiwi_raft::node::is_raft_admin;
+use kiwi_raft::{ClusterNode, SubmitCmd};
+
 use crate::conn_cmds::{self, After};
 use crate::storage_worker::{StorageCmd, StorageRequest};
 
@@ -29,6 +32,8 @@ pub struct ConnDeps {
     pub shared: Arc<Shared>,
     pub storage: mpsc::Sender<StorageRequest>,
     pub shutdown: watch::Receiver<bool>,
+    /// Cluster mode: storage commands go through Raft instead.
+    pub cluster: Option<Arc<ClusterNode>>,
 }
 
 /// Per-connection protocol state.
@@ -130,9 +135,20 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             if args.is_empty() {
                 continue;
             }
+            if is_raft_admin(&args) {
+                if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                    break 'conn;
+                }
+                raft_admin(&deps, &state, &args)
+                    .await
+                    .encode(state.proto, &mut out);
+                continue;
+            }
             match route(&mut state, &shared, &args) {
                 Routed::Storage(name) => {
-                    let blocking = kiwi_cmd::blocking::is_blocking(name);
+                    // In cluster mode blocking commands never wait (they are
+                    // log entries; see docs/compatibility.md).
+                    let blocking = deps.cluster.is_none() && kiwi_cmd::blocking::is_blocking(name);
                     batch.push(StorageCmd { name, args });
                     if !blocking && batch.len() < BATCH_MAX_CMDS {
                         continue;
@@ -345,6 +361,21 @@ async fn flush(
     }
     let cmds = std::mem::take(batch);
     let count = cmds.len();
+    if let Some(cluster) = &deps.cluster {
+        let submit: Vec<SubmitCmd> = cmds
+            .into_iter()
+            .filter_map(|c| SubmitCmd::from_args(c.args))
+            .collect();
+        debug_assert_eq!(
+            submit.len(),
+            count,
+            "the connection looked every command up"
+        );
+        for frame in cluster.submit(state.db, state.proto, submit).await {
+            frame.encode(state.proto, out);
+        }
+        return Flushed::Done;
+    }
     let (tx, rx) = oneshot::channel();
     let req = StorageRequest {
         db: state.db,
@@ -372,5 +403,16 @@ async fn flush(
     match blocked {
         Some(t) => Flushed::Blocked(t),
         None => Flushed::Done,
+    }
+}
+
+/// RAFT.* admin commands: cluster mode only.
+async fn raft_admin(deps: &ConnDeps, state: &ConnState, args: &[Bytes]) -> Frame {
+    if !state.authenticated {
+        return Frame::error("NOAUTH Authentication required.");
+    }
+    match &deps.cluster {
+        Some(cluster) => cluster.admin(args).await,
+        None => Frame::error("ERR This instance has cluster support disabled"),
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kiwi_cmd::{Config, Executor, Shared};
+use kiwi_raft::{ClusterNode, ClusterOptions};
 use kiwi_runtime::net::TcpListener;
 use kiwi_runtime::storage::StorageRuntime;
 use kiwi_runtime::sync::{mpsc, watch, Notify};
@@ -24,6 +25,8 @@ pub enum ServerError {
     Bind(String, std::io::Error),
     #[error("starting storage runtime: {0}")]
     StorageRuntime(std::io::Error),
+    #[error("starting cluster mode: {0}")]
+    Cluster(std::io::Error),
 }
 
 /// A running server.
@@ -31,7 +34,11 @@ pub struct Server {
     pub addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     finished: watch::Receiver<bool>,
+    cluster: Option<Arc<ClusterNode>>,
 }
+
+/// Bound on queued Raft jobs (apply batches, snapshot steps, reads).
+const RAFT_JOB_QUEUE_DEPTH: usize = 256;
 
 /// Longest a graceful shutdown waits for connections to finish in-flight work.
 const SHUTDOWN_GRACE_MS: u64 = 5_000;
@@ -46,7 +53,13 @@ impl Server {
             block_cache_bytes: config.block_cache_bytes as usize,
             ..EngineOptions::default()
         };
-        let engine = Engine::open(&config.dir.join("db"), &engine_opts)?;
+        // Cluster mode: an installed snapshot may have moved the engine.
+        let db_dir = match &config.cluster {
+            Some(_) => kiwi_raft::state_machine::active_db_dir(&config.dir)
+                .map_err(ServerError::Cluster)?,
+            None => config.dir.join("db"),
+        };
+        let engine = Engine::open(&db_dir, &engine_opts)?;
         let bind = format!("{}:{}", config.bind, config.port);
         let listener = TcpListener::bind(&bind)
             .await
@@ -57,10 +70,52 @@ impl Server {
         let shared = Arc::new(Shared::new(config.clone(), addr.port()));
 
         let (tx, rx) = mpsc::channel(config.storage_queue_depth);
-        let executor = Executor::new(engine, shared.clone());
-        let storage =
-            StorageRuntime::start("kiwi-storage", storage_worker::run(executor, rx, config.hz))
-                .map_err(ServerError::StorageRuntime)?;
+        let (executor, jobs) = match &config.cluster {
+            Some(_) => {
+                let (jobs_tx, jobs_rx) = mpsc::channel(RAFT_JOB_QUEUE_DEPTH);
+                (
+                    Executor::replicated(engine, shared.clone()),
+                    Some((jobs_tx, jobs_rx)),
+                )
+            }
+            None => (Executor::new(engine, shared.clone()), None),
+        };
+        let (jobs_tx, jobs_rx) = jobs.unzip();
+        let storage = StorageRuntime::start(
+            "kiwi-storage",
+            storage_worker::run(executor, rx, jobs_rx, config.hz),
+        )
+        .map_err(ServerError::StorageRuntime)?;
+        let cluster = match (&config.cluster, jobs_tx) {
+            (Some(c), Some(jobs_tx)) => {
+                let opts = ClusterOptions {
+                    node_id: c.node_id,
+                    raft_addr: c.raft_addr.clone(),
+                    resp_addr: if c.advertise_addr.is_empty() {
+                        addr.to_string()
+                    } else {
+                        c.advertise_addr.clone()
+                    },
+                    dir: config.dir.clone(),
+                    engine_opts: engine_opts.clone(),
+                    election_timeout_ms: c.election_timeout_ms,
+                    heartbeat_interval_ms: c.heartbeat_interval_ms,
+                    request_timeout_ms: c.request_timeout_ms,
+                    snapshot_logs: c.snapshot_logs,
+                    snapshot_keep_logs: c.snapshot_keep_logs,
+                    moved_redirects: c.follower_mode == "moved",
+                    hz: config.hz,
+                };
+                let node = ClusterNode::start(opts, jobs_tx)
+                    .await
+                    .map_err(ServerError::Cluster)?;
+                if c.init_cluster {
+                    node.init_cluster().await.map_err(ServerError::Cluster)?;
+                }
+                Some(node)
+            }
+            _ => None,
+        };
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (finished_tx, finished_rx) = watch::channel(false);
@@ -68,6 +123,7 @@ impl Server {
             shared: shared.clone(),
             storage: tx,
             shutdown: shutdown_rx.clone(),
+            cluster: cluster.clone(),
         };
         tracing::info!(%addr, dir = %config.dir.display(), "kiwi-server ready to accept connections");
         kiwi_runtime::task::spawn(accept_loop(
@@ -81,12 +137,17 @@ impl Server {
             addr,
             shutdown: shutdown_tx,
             finished: finished_rx,
+            cluster,
         })
     }
 
     /// Stops accepting, lets connections finish in-flight requests, flushes
     /// storage, and returns when everything has stopped.
     pub async fn shutdown(mut self) {
+        // Raft stops first: nothing is applied after the engine closes.
+        if let Some(node) = self.cluster.take() {
+            node.shutdown().await;
+        }
         let _ = self.shutdown.send(true);
         while !*self.finished.borrow() {
             if self.finished.changed().await.is_err() {

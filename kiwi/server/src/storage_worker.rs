@@ -4,11 +4,15 @@
 //! `always` one fsync, for every batch queued at that moment), and sends the
 //! replies back. It also runs the periodic jobs that touch the engine:
 //! active expiry and the once-a-second WAL sync.
+//!
+//! In cluster mode a second bounded channel brings [`ExecutorJob`]s from
+//! the Raft adapters (apply, snapshot, linearizable reads); active expiry is
+//! then the leader's business (it proposes expiry entries), not a local tick.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use kiwi_cmd::{Executor, Reply};
+use kiwi_cmd::{Executor, ExecutorJob, Reply};
 use kiwi_resp::Protocol;
 use kiwi_runtime::sync::{mpsc, oneshot};
 use kiwi_runtime::time::{interval, MissedTickBehavior};
@@ -36,13 +40,28 @@ const DRAIN_MAX_REQUESTS: usize = 256;
 /// never stalls client commands for long.
 const EXPIRE_STEP_MAX_ENTRIES: usize = 200;
 
-pub async fn run(mut executor: Executor, mut rx: mpsc::Receiver<StorageRequest>, hz: u64) {
+pub async fn run(
+    mut executor: Executor,
+    mut rx: mpsc::Receiver<StorageRequest>,
+    mut jobs: Option<mpsc::Receiver<ExecutorJob>>,
+    hz: u64,
+) {
+    let local_expiry = jobs.is_none();
     let mut expire_tick = interval(Duration::from_millis(1000 / hz.clamp(1, 500)));
     expire_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut sync_tick = interval(Duration::from_secs(1));
     sync_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            job = next_job(&mut jobs) => match job {
+                Some(job) => {
+                    job(&mut executor);
+                    // Applied entries reach the OS like acknowledged writes do
+                    // (RocksDB buffers the WAL until told; see make_durable).
+                    let _ = executor.make_durable();
+                }
+                None => jobs = None,
+            },
             req = rx.recv() => {
                 let Some(first) = req else { break };
                 // Drain what else is already queued (bounded), execute it all,
@@ -73,7 +92,7 @@ pub async fn run(mut executor: Executor, mut rx: mpsc::Receiver<StorageRequest>,
                     let _ = req.reply.send(replies);
                 }
             }
-            _ = expire_tick.tick() => {
+            _ = expire_tick.tick(), if local_expiry => {
                 // Keep going while a step finds a full load of expired keys, at most
                 // 10 steps per tick so clients are never starved.
                 let mut steps = 0;
@@ -89,4 +108,12 @@ pub async fn run(mut executor: Executor, mut rx: mpsc::Receiver<StorageRequest>,
     }
     executor.shutdown();
     tracing::info!("storage runtime stopped");
+}
+
+/// The next Raft job; pending forever in standalone mode.
+async fn next_job(jobs: &mut Option<mpsc::Receiver<ExecutorJob>>) -> Option<ExecutorJob> {
+    match jobs {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }

@@ -36,6 +36,11 @@ const REC_DB_MAP: &[u8] = b"kiwi:dbmap";
 const REC_LAST_VERSION: &[u8] = b"kiwi:last-version";
 const REC_KEY_COUNT: &[u8] = b"kiwi:key-count:";
 const REC_EXPIRE_COUNT: &[u8] = b"kiwi:expire-count:";
+/// Cluster mode: the replicated state this data reflects (the last applied
+/// Raft log id and membership, opaque to the engine). Written in the same
+/// WriteBatch as the data an entry produced, so a crash can neither apply an
+/// entry twice nor skip one.
+const REC_APPLIED_STAMP: &[u8] = b"kiwi:raft-applied";
 
 /// When a write is acknowledged relative to the disk (Redis's `appendfsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +87,11 @@ pub struct Engine {
     unflushed_writes: bool,
     /// Writes not yet fsynced: lost if the machine dies.
     unsynced_writes: bool,
+    /// While set, every commit also writes this as the applied stamp
+    /// (see [`Engine::begin_stamped`]).
+    stamp: Option<Vec<u8>>,
+    /// Commits that carried the current stamp.
+    stamped_commits: u32,
 }
 
 /// A set of mutations committed atomically by [`Engine::commit`].
@@ -207,6 +217,8 @@ impl Engine {
             last_version,
             sync: opts.sync,
             unflushed_writes: false,
+            stamp: None,
+            stamped_commits: 0,
             unsynced_writes: false,
         })
     }
@@ -559,10 +571,14 @@ impl Engine {
     /// in RocksDB's buffer until [`Engine::make_durable`], which callers must
     /// call before acknowledging the writes.
     pub fn commit(&mut self, mut b: Batch) -> StorageResult<()> {
-        if b.is_empty() && b.last_version.is_none() {
+        if b.is_empty() && b.last_version.is_none() && self.stamp.is_none() {
             return Ok(());
         }
         let default = cf(&self.db, CF_DEFAULT)?;
+        if let Some(stamp) = &self.stamp {
+            b.wb.put_cf(default, REC_APPLIED_STAMP, stamp);
+            self.stamped_commits += 1;
+        }
         let counts = apply_counts(
             &mut b.wb,
             default,
@@ -606,6 +622,40 @@ impl Engine {
         Ok(())
     }
 
+    /// Starts applying one replicated entry: until [`Engine::end_stamped`],
+    /// every commit also records `stamp` as the applied state, in the same
+    /// WriteBatch as its data.
+    pub fn begin_stamped(&mut self, stamp: Vec<u8>) {
+        debug_assert!(self.stamp.is_none(), "stamped applies do not nest");
+        self.stamp = Some(stamp);
+        self.stamped_commits = 0;
+    }
+
+    /// Ends the entry: an entry that committed nothing still records its
+    /// stamp (alone). Returns how many commits carried the stamp; an entry
+    /// is applied exactly once only if that is at most one.
+    pub fn end_stamped(&mut self) -> StorageResult<u32> {
+        if self.stamp.is_some() && self.stamped_commits == 0 {
+            self.commit(Batch::default())?;
+        }
+        self.stamp = None;
+        Ok(std::mem::take(&mut self.stamped_commits))
+    }
+
+    /// The last applied stamp (cluster mode), if any entry was applied.
+    pub fn applied_stamp(&self) -> StorageResult<Option<Vec<u8>>> {
+        Ok(self.db.get(REC_APPLIED_STAMP)?)
+    }
+
+    /// A consistent on-disk copy of the whole database at `path` (RocksDB
+    /// checkpoint: hard links plus a memtable flush, so it is cheap). The
+    /// applied stamp inside it tells which log entry it reflects.
+    pub fn checkpoint(&mut self, path: &Path) -> StorageResult<()> {
+        self.sync_wal()?;
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(path)?;
+        Ok(())
+    }
+
     /// Group commit: makes every write committed since the last call as
     /// durable as the sync mode promises: the WAL reaches the OS in every
     /// mode (a process crash loses nothing), and is fsynced under `Always`.
@@ -629,6 +679,19 @@ impl Engine {
             self.unsynced_writes = false;
         }
         Ok(())
+    }
+
+    /// Whether some key's expiry index entry is due at `now_ms` (it may be
+    /// stale; the expiry step checks). Cheap: one seek.
+    pub fn has_due_expiry(&self, now_ms: u64) -> StorageResult<bool> {
+        let ecf = cf(&self.db, CF_EXPIRE)?;
+        match self.db.iterator_cf(ecf, IteratorMode::Start).next() {
+            Some(item) => {
+                let (raw, _) = item?;
+                Ok(keys::parse_expire_key(&raw).is_some_and(|(at, _, _)| at <= now_ms))
+            }
+            None => Ok(false),
+        }
     }
 
     /// One active-expiry step: removes keys whose expiry is <= `now_ms`,

@@ -6,6 +6,8 @@ pub enum StorageError {
     RocksDb(#[from] rocksdb::Error),
     #[error("corrupt record: {0}")]
     Corrupt(&'static str),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
     #[error("column family {0} missing")]
     MissingColumnFamily(&'static str),
 }

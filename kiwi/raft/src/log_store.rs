@@ -1,0 +1,220 @@
+//! The Raft log in RocksDB: its own DB instance under `<dir>/raft`, apart
+//! from the data, with a column family `log` (entries keyed by big-endian
+//! index) and records in `default` for the vote, the committed log id and
+//! the last purged log id.
+//!
+//! The vote and every append are written with `sync = true` before OpenRaft
+//! is told they are done: a node never forgets a vote it cast or an entry it
+//! acknowledged. Synced writes run on the blocking pool, never on the
+//! network runtime's workers.
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::OptionalSend;
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec;
+use crate::types::{Entry, LogId, TypeConfig, Vote};
+
+const CF_LOG: &str = "log";
+const REC_VOTE: &[u8] = b"vote";
+const REC_COMMITTED: &[u8] = b"committed";
+const REC_LAST_PURGED: &[u8] = b"last-purged";
+
+/// Handle to the log DB; clones share it (the log reader is a clone).
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<DB>,
+}
+
+fn io_err(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
+    io::Error::other(e)
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+impl LogStore {
+    pub fn open(path: &Path) -> io::Result<LogStore> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        // See kiwi_storage::Engine::open: no stats threads under madsim.
+        opts.set_stats_dump_period_sec(0);
+        opts.set_stats_persist_period_sec(0);
+        opts.set_keep_log_file_num(2);
+        let cfs = vec![
+            ColumnFamilyDescriptor::new("default", Options::default()),
+            ColumnFamilyDescriptor::new(CF_LOG, Options::default()),
+        ];
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(io_err)?;
+        Ok(LogStore { db: Arc::new(db) })
+    }
+
+    fn log_cf(&self) -> io::Result<&rocksdb::ColumnFamily> {
+        self.db
+            .cf_handle(CF_LOG)
+            .ok_or_else(|| io::Error::other("raft log column family missing"))
+    }
+
+    fn get_record<T: DeserializeOwned>(&self, key: &[u8]) -> io::Result<Option<T>> {
+        match self.db.get(key).map_err(io_err)? {
+            Some(raw) => codec::decode(&raw).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes `batch`, fsynced, on the blocking pool.
+    async fn write_synced(&self, batch: WriteBatch) -> io::Result<()> {
+        let db = self.db.clone();
+        kiwi_runtime::task::blocking(move || {
+            let mut wo = WriteOptions::default();
+            wo.set_sync(true);
+            db.write_opt(batch, &wo).map_err(io_err)
+        })
+        .await?
+    }
+
+    fn put_record<T: Serialize>(
+        &self,
+        batch: &mut WriteBatch,
+        key: &[u8],
+        value: &T,
+    ) -> io::Result<()> {
+        batch.put(key, codec::encode(value)?);
+        Ok(())
+    }
+
+    fn last_entry_log_id(&self) -> io::Result<Option<LogId>> {
+        let cf = self.log_cf()?;
+        match self.db.iterator_cf(cf, IteratorMode::End).next() {
+            Some(item) => {
+                let (_, raw) = item.map_err(io_err)?;
+                let entry: Entry = codec::decode(&raw)?;
+                Ok(Some(entry.log_id()))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let start = match range.start_bound() {
+            Bound::Included(&i) => i,
+            Bound::Excluded(&i) => i.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let cf = self.log_cf()?;
+        let mut entries = Vec::new();
+        let iter = self.db.iterator_cf(
+            cf,
+            IteratorMode::From(&index_key(start), Direction::Forward),
+        );
+        for item in iter {
+            let (key, raw) = item.map_err(io_err)?;
+            let Ok(bytes) = <[u8; 8]>::try_from(&key[..]) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bad raft log key",
+                ));
+            };
+            if !range.contains(&u64::from_be_bytes(bytes)) {
+                break;
+            }
+            entries.push(codec::decode(&raw)?);
+        }
+        Ok(entries)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        self.get_record(REC_VOTE)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let last_purged: Option<LogId> = self.get_record(REC_LAST_PURGED)?;
+        let last = self.last_entry_log_id()?.or(last_purged);
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        let mut batch = WriteBatch::default();
+        self.put_record(&mut batch, REC_VOTE, vote)?;
+        self.write_synced(batch).await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        // Not synced: losing it only means re-applying from the state
+        // machine's own stamp on restart.
+        let mut batch = WriteBatch::default();
+        self.put_record(&mut batch, REC_COMMITTED, &committed)?;
+        self.db.write(batch).map_err(io_err)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        Ok(self.get_record::<Option<LogId>>(REC_COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+    {
+        let cf = self.log_cf()?;
+        let mut batch = WriteBatch::default();
+        for entry in entries {
+            batch.put_cf(cf, index_key(entry.index()), codec::encode(&entry)?);
+        }
+        let result = self.write_synced(batch).await;
+        match &result {
+            Ok(()) => callback.io_completed(Ok(())),
+            Err(e) => callback.io_completed(Err(io::Error::new(e.kind(), e.to_string()))),
+        }
+        result
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        let from = last_log_id.map(|id| id.index() + 1).unwrap_or(0);
+        let cf = self.log_cf()?;
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(cf, index_key(from), index_key(u64::MAX));
+        batch.delete_cf(cf, index_key(u64::MAX));
+        self.write_synced(batch).await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        let cf = self.log_cf()?;
+        let mut batch = WriteBatch::default();
+        self.put_record(&mut batch, REC_LAST_PURGED, &log_id)?;
+        batch.delete_range_cf(cf, index_key(0), index_key(log_id.index() + 1));
+        self.write_synced(batch).await
+    }
+}

@@ -1,0 +1,710 @@
+//! A cluster node: the Raft instance, its RPC listener, and the client
+//! path (propose writes, read behind a ReadIndex barrier, forward to the
+//! leader, admin commands).
+//!
+//! Client command batches take one of three paths (see [`CmdClass`]):
+//! a batch with any write goes through the log whole (one entry per
+//! command, submitted together with `client_write_many`, so a connection's
+//! pipeline stays in order and reads in it see its writes); a batch of
+//! reads waits for a ReadIndex round and then reads the local engine; node-
+//! local commands (INFO, CONFIG, ...) run here. On a follower the batch is
+//! forwarded to the leader over the Raft transport (or answered `-MOVED`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use kiwi_cmd::{Executor, ExecutorJob, Reply};
+use kiwi_resp::{Frame, Protocol};
+use kiwi_runtime::net::{TcpListener, TcpStream};
+use kiwi_runtime::sync::mpsc;
+use kiwi_storage::EngineOptions;
+use openraft::async_runtime::WatchReceiver;
+use openraft::{ChangeMembers, ReadPolicy, ServerState, SnapshotPolicy};
+
+use crate::codec::{read_frame, write_frame};
+use crate::log_store::LogStore;
+use crate::state_machine::{on_executor, StateMachine};
+use crate::transport::{Forward, NetworkFactory, Peer, RaftReply, RaftRpc};
+use crate::types::{KiwiNode, NodeId, Raft, Request, Snapshot, SnapshotMeta};
+
+/// How a node runs in its cluster (from the `[cluster]` configuration).
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub node_id: NodeId,
+    /// Where this node listens for Raft RPCs (and what peers dial).
+    pub raft_addr: String,
+    /// This node's RESP address as clients should reach it (`-MOVED`, RAFT.INFO).
+    pub resp_addr: String,
+    /// The node's data directory: `raft/`, `db/`, `snapshots/`.
+    pub dir: PathBuf,
+    pub engine_opts: EngineOptions,
+    pub election_timeout_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    /// Longest a client request waits for the cluster before an error.
+    pub request_timeout_ms: u64,
+    /// Build a snapshot after this many applied entries.
+    pub snapshot_logs: u64,
+    /// Log entries kept behind a snapshot for slightly lagging followers.
+    pub snapshot_keep_logs: u64,
+    /// Followers answer `-MOVED 0 <leader>` instead of forwarding.
+    pub moved_redirects: bool,
+    /// Active-expiry proposals per second (the server's `hz`).
+    pub hz: u64,
+}
+
+/// Which path a command takes (from its command-table flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmdClass {
+    /// Changes data: a log entry.
+    Write,
+    /// Reads keys: linearizable through ReadIndex, on the leader.
+    Read,
+    /// Describes or configures this node (INFO, CONFIG, COMMAND, TIME, ...):
+    /// answered by the node the client is connected to.
+    Local,
+}
+
+/// One command of a client batch.
+#[derive(Debug, Clone)]
+pub struct SubmitCmd {
+    pub name: &'static str,
+    pub class: CmdClass,
+    pub args: Vec<Bytes>,
+}
+
+impl SubmitCmd {
+    /// Classifies a command by the table; `None` for unknown commands (the
+    /// connection answers those before they get here).
+    pub fn from_args(args: Vec<Bytes>) -> Option<SubmitCmd> {
+        let spec = kiwi_cmd::lookup(args.first()?)?;
+        let class = if spec.flags.contains("write") {
+            CmdClass::Write
+        } else if spec.flags.contains("readonly") {
+            CmdClass::Read
+        } else {
+            CmdClass::Local
+        };
+        Some(SubmitCmd {
+            name: spec.name,
+            class,
+            args,
+        })
+    }
+}
+
+/// Entries visited per leader-proposed active-expiry step.
+const EXPIRE_STEP_MAX_ENTRIES: u32 = 200;
+/// Idle forwarding connections kept per leader.
+const FORWARD_POOL_MAX: usize = 16;
+/// Longest RAFT.NODE ADD waits for a new node to catch up.
+const JOIN_TIMEOUT_MS: u64 = 120_000;
+
+pub struct ClusterNode {
+    opts: ClusterOptions,
+    raft: Raft,
+    jobs: mpsc::Sender<ExecutorJob>,
+    /// Idle connections for forwarding to each leader.
+    forward_pool: Mutex<HashMap<String, Vec<Peer>>>,
+}
+
+fn clusterdown() -> Frame {
+    Frame::error("CLUSTERDOWN No raft leader")
+}
+
+fn timed_out() -> Frame {
+    Frame::error(
+        "TIMEOUT the cluster did not answer in time; a write may or may not have been applied",
+    )
+}
+
+impl ClusterNode {
+    /// Opens the log, starts Raft and the RPC listener. `jobs` reaches the
+    /// storage runtime's worker (the executor built with `Executor::replicated`).
+    pub async fn start(
+        opts: ClusterOptions,
+        jobs: mpsc::Sender<ExecutorJob>,
+    ) -> io::Result<Arc<ClusterNode>> {
+        let log_store = LogStore::open(&opts.dir.join("raft"))?;
+        let sm = StateMachine::new(jobs.clone(), opts.dir.clone(), opts.engine_opts.clone());
+        let config = openraft::Config {
+            cluster_name: "kiwi".into(),
+            election_timeout_min: opts.election_timeout_ms,
+            election_timeout_max: opts.election_timeout_ms * 2,
+            heartbeat_interval: opts.heartbeat_interval_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_logs),
+            max_in_snapshot_log_to_keep: opts.snapshot_keep_logs,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let raft = Raft::new(
+            opts.node_id,
+            Arc::new(config),
+            NetworkFactory,
+            log_store,
+            sm,
+        )
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))?;
+        let listener = TcpListener::bind(&opts.raft_addr).await?;
+        let node = Arc::new(ClusterNode {
+            opts,
+            raft,
+            jobs,
+            forward_pool: Mutex::new(HashMap::new()),
+        });
+        tracing::info!(id = node.opts.node_id, raft = %node.opts.raft_addr, "raft node started");
+        kiwi_runtime::task::spawn(serve_rpc(listener, node.clone()));
+        kiwi_runtime::task::spawn(propose_expiry(node.clone()));
+        Ok(node)
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.opts.node_id
+    }
+
+    fn self_node(&self) -> KiwiNode {
+        KiwiNode {
+            raft_addr: self.opts.raft_addr.clone(),
+            resp_addr: self.opts.resp_addr.clone(),
+        }
+    }
+
+    /// `--init-cluster`: makes this node a one-voter cluster (a no-op on a
+    /// node that is already initialized). Others join with RAFT.NODE ADD.
+    pub async fn init_cluster(&self) -> io::Result<()> {
+        if self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?
+        {
+            tracing::info!("cluster already initialized; --init-cluster ignored");
+            return Ok(());
+        }
+        let members = BTreeMap::from([(self.opts.node_id, self.self_node())]);
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+
+    /// The leader as (id, node), if one is known.
+    fn leader(&self) -> Option<(NodeId, KiwiNode)> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let id = metrics.current_leader?;
+        let node = metrics
+            .membership_config
+            .membership()
+            .get_node(&id)?
+            .clone();
+        Some((id, node))
+    }
+
+    /// Runs a client batch with cluster semantics; one reply per command,
+    /// in order, within the request timeout.
+    pub async fn submit(&self, db: usize, proto: Protocol, cmds: Vec<SubmitCmd>) -> Vec<Frame> {
+        let n = cmds.len();
+        let timeout = Duration::from_millis(self.opts.request_timeout_ms);
+        match kiwi_runtime::time::timeout(timeout, self.route(db, proto, cmds, true)).await {
+            Ok(frames) => frames,
+            Err(_) => vec![timed_out(); n],
+        }
+    }
+
+    async fn route(
+        &self,
+        db: usize,
+        proto: Protocol,
+        cmds: Vec<SubmitCmd>,
+        may_forward: bool,
+    ) -> Vec<Frame> {
+        let n = cmds.len();
+        if cmds.iter().all(|c| c.class == CmdClass::Local) {
+            return self.execute_locally(db, proto, cmds).await;
+        }
+        match self.leader() {
+            Some((id, _)) if id == self.opts.node_id => self.lead(db, proto, cmds).await,
+            Some((_, node)) if may_forward => {
+                if self.opts.moved_redirects {
+                    let moved = Frame::error(format!("MOVED 0 {}", node.resp_addr));
+                    return vec![moved; n];
+                }
+                let fwd = Forward {
+                    db: db as u8,
+                    proto,
+                    cmds: cmds.into_iter().map(|c| c.args).collect(),
+                };
+                self.forward(&node.raft_addr, fwd, n).await
+            }
+            _ => vec![clusterdown(); n],
+        }
+    }
+
+    /// On the leader: propose or read behind a barrier.
+    async fn lead(&self, db: usize, proto: Protocol, cmds: Vec<SubmitCmd>) -> Vec<Frame> {
+        let n = cmds.len();
+        if cmds.iter().any(|c| c.class == CmdClass::Write) {
+            // The leader decides time and randomness before proposing, so
+            // every replica applies the same thing.
+            let now_ms = kiwi_runtime::time::now_ms();
+            let reqs: Vec<Request> = cmds
+                .into_iter()
+                .map(|c| Request::Command {
+                    db: db as u8,
+                    proto,
+                    now_ms,
+                    seed: kiwi_runtime::rand::u64(),
+                    args: c.args,
+                })
+                .collect();
+            let mut stream = match self.raft.client_write_many(reqs).await {
+                Ok(s) => s,
+                Err(e) => return vec![Frame::error(format!("ERR raft: {e}")); n],
+            };
+            let mut frames = Vec::with_capacity(n);
+            while let Some(item) = stream.next().await {
+                frames.push(match item {
+                    Ok(Ok(written)) => written.response.0,
+                    Ok(Err(e)) => write_error(&e),
+                    Err(fatal) => Frame::error(format!("ERR raft: {fatal}")),
+                });
+            }
+            frames.resize(n, clusterdown());
+            return frames;
+        }
+        if let Err(e) = self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            tracing::debug!(error = %e, "read barrier failed");
+            return vec![clusterdown(); n];
+        }
+        self.execute_locally(db, proto, cmds).await
+    }
+
+    /// Runs commands on the local engine (reads after a barrier, or node-local commands).
+    async fn execute_locally(
+        &self,
+        db: usize,
+        proto: Protocol,
+        cmds: Vec<SubmitCmd>,
+    ) -> Vec<Frame> {
+        let n = cmds.len();
+        let run = move |ex: &mut Executor| -> Vec<Frame> {
+            cmds.iter()
+                .map(|c| match ex.execute(db, proto, c.name, &c.args) {
+                    Reply::Frame(f) => f,
+                    Reply::Blocked(_) => {
+                        Frame::error("ERR blocking commands are writes in cluster mode")
+                    }
+                })
+                .collect()
+        };
+        match on_executor(&self.jobs, run).await {
+            Ok(frames) => frames,
+            Err(_) => vec![Frame::error("ERR server is shutting down"); n],
+        }
+    }
+
+    async fn forward(&self, leader_addr: &str, fwd: Forward, n: usize) -> Vec<Frame> {
+        let pooled = self
+            .forward_pool
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.get_mut(leader_addr).and_then(|v| v.pop()));
+        let mut peer = pooled.unwrap_or_else(|| Peer::new(leader_addr.to_string()));
+        let timeout = Duration::from_millis(self.opts.request_timeout_ms);
+        match peer.call(&RaftRpc::Forward(fwd), timeout).await {
+            Ok(RaftReply::Forward(frames)) if frames.len() == n => {
+                if let Ok(mut pool) = self.forward_pool.lock() {
+                    let idle = pool.entry(leader_addr.to_string()).or_default();
+                    if idle.len() < FORWARD_POOL_MAX {
+                        idle.push(peer);
+                    }
+                }
+                frames
+            }
+            Ok(_) => vec![Frame::error("ERR unexpected reply from the raft leader"); n],
+            Err(e) => {
+                tracing::debug!(error = %e, leader = leader_addr, "forwarding failed");
+                vec![Frame::error("TRYAGAIN the raft leader could not be reached"); n]
+            }
+        }
+    }
+
+    /// A batch forwarded to us: run it as leader, never forward again.
+    async fn serve_forward(&self, fwd: Forward) -> Vec<Frame> {
+        if fwd.cmds.first().is_some_and(|a| is_raft_admin(a)) {
+            let mut frames = Vec::new();
+            for args in fwd.cmds {
+                frames.push(self.admin(&args).await);
+            }
+            return frames;
+        }
+        let n = fwd.cmds.len();
+        let cmds: Option<Vec<SubmitCmd>> = fwd.cmds.into_iter().map(SubmitCmd::from_args).collect();
+        let Some(cmds) = cmds else {
+            return vec![Frame::error("ERR unknown command in forwarded batch"); n];
+        };
+        let timeout = Duration::from_millis(self.opts.request_timeout_ms);
+        let run = self.route(fwd.db as usize, fwd.proto, cmds, false);
+        match kiwi_runtime::time::timeout(timeout, run).await {
+            Ok(frames) => frames,
+            Err(_) => vec![timed_out(); n],
+        }
+    }
+
+    /// RAFT.INFO / RAFT.LEADER / RAFT.NODE ADD|REMOVE / RAFT.SNAPSHOT.
+    pub async fn admin(&self, args: &[Bytes]) -> Frame {
+        let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+        let sub = args
+            .get(1)
+            .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+            .unwrap_or_default();
+        match (name.as_str(), sub.as_str()) {
+            ("raft.info", _) => Frame::Verbatim {
+                format: *b"txt",
+                text: Bytes::from(self.info()),
+            },
+            ("raft.leader", _) => match self.leader() {
+                Some((_, node)) => Frame::bulk(node.resp_addr),
+                None => clusterdown(),
+            },
+            ("raft.node", "add") if args.len() == 5 => {
+                self.leader_only(args, self.add_node(args)).await
+            }
+            ("raft.node", "remove") if args.len() == 3 => {
+                self.leader_only(args, self.remove_node(args)).await
+            }
+            ("raft.snapshot", _) => self.snapshot_now().await,
+            _ => Frame::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'",
+                String::from_utf8_lossy(&args[0])
+            )),
+        }
+    }
+
+    /// Runs a membership change here if leader, else forwards it.
+    async fn leader_only(
+        &self,
+        args: &[Bytes],
+        here: impl std::future::Future<Output = Frame>,
+    ) -> Frame {
+        match self.leader() {
+            Some((id, _)) if id == self.opts.node_id => here.await,
+            Some((_, node)) => {
+                let fwd = Forward {
+                    db: 0,
+                    proto: Protocol::Resp2,
+                    cmds: vec![args.to_vec()],
+                };
+                let mut frames = self.forward(&node.raft_addr, fwd, 1).await;
+                frames.pop().unwrap_or_else(clusterdown)
+            }
+            None => clusterdown(),
+        }
+    }
+
+    async fn add_node(&self, args: &[Bytes]) -> Frame {
+        let Some(id) = std::str::from_utf8(&args[2])
+            .ok()
+            .and_then(|s| s.parse::<NodeId>().ok())
+        else {
+            return Frame::error("ERR node id must be a positive integer");
+        };
+        let node = KiwiNode {
+            raft_addr: String::from_utf8_lossy(&args[3]).into_owned(),
+            resp_addr: String::from_utf8_lossy(&args[4]).into_owned(),
+        };
+        // Learner first; it is promoted to voter once it has caught up
+        // (add_learner with blocking=true returns then).
+        let join = async {
+            self.raft.add_learner(id, node, true).await?;
+            self.raft
+                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                .await
+        };
+        match kiwi_runtime::time::timeout(Duration::from_millis(JOIN_TIMEOUT_MS), join).await {
+            Ok(Ok(_)) => Frame::ok(),
+            Ok(Err(e)) => Frame::error(format!("ERR {e}")),
+            Err(_) => Frame::error("TIMEOUT the new node did not catch up in time"),
+        }
+    }
+
+    async fn remove_node(&self, args: &[Bytes]) -> Frame {
+        let Some(id) = std::str::from_utf8(&args[2])
+            .ok()
+            .and_then(|s| s.parse::<NodeId>().ok())
+        else {
+            return Frame::error("ERR node id must be a positive integer");
+        };
+        let change = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
+        match self.raft.change_membership(change, false).await {
+            Ok(_) => Frame::ok(),
+            Err(e) => Frame::error(format!("ERR {e}")),
+        }
+    }
+
+    /// Builds a snapshot now and purges the log up to it.
+    async fn snapshot_now(&self) -> Frame {
+        let before = self.raft.metrics().borrow_watched().snapshot;
+        if let Err(e) = self.raft.trigger().snapshot().await {
+            return Frame::error(format!("ERR {e}"));
+        }
+        let mut metrics = self.raft.metrics();
+        let wait = async {
+            loop {
+                let snap = metrics.borrow_watched().snapshot;
+                if snap.is_some() && snap != before {
+                    return snap;
+                }
+                if metrics.changed().await.is_err() {
+                    return None;
+                }
+            }
+        };
+        let timeout = Duration::from_millis(self.opts.request_timeout_ms.max(10_000));
+        match kiwi_runtime::time::timeout(timeout, wait).await {
+            Ok(Some(log_id)) => {
+                let _ = self.raft.trigger().purge_log(log_id.index()).await;
+                Frame::ok()
+            }
+            Ok(None) => Frame::error("ERR raft stopped"),
+            Err(_) => Frame::error("TIMEOUT snapshot did not finish in time"),
+        }
+    }
+
+    /// RAFT.INFO / INFO raft text.
+    pub fn info(&self) -> String {
+        let m = self.raft.metrics().borrow_watched().clone();
+        let role = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        let idx = |l: &Option<crate::types::LogId>| {
+            l.as_ref()
+                .map(|l| l.index().to_string())
+                .unwrap_or("-".into())
+        };
+        let membership = m.membership_config.membership();
+        let leader = self.leader();
+        let mut out = String::new();
+        out.push_str("# Raft\r\n");
+        out.push_str(&format!("raft_node_id:{}\r\n", m.id));
+        out.push_str(&format!("raft_role:{role}\r\n"));
+        out.push_str(&format!("raft_current_term:{}\r\n", m.current_term));
+        out.push_str(&format!(
+            "raft_leader_id:{}\r\n",
+            leader
+                .as_ref()
+                .map(|(id, _)| id.to_string())
+                .unwrap_or("-".into())
+        ));
+        out.push_str(&format!(
+            "raft_leader_addr:{}\r\n",
+            leader
+                .as_ref()
+                .map(|(_, n)| n.resp_addr.clone())
+                .unwrap_or("-".into())
+        ));
+        out.push_str(&format!(
+            "raft_last_log_index:{}\r\n",
+            m.last_log_index
+                .map(|i| i.to_string())
+                .unwrap_or("-".into())
+        ));
+        out.push_str(&format!(
+            "raft_commit_index:{}\r\n",
+            idx(&m.cluster_committed)
+        ));
+        out.push_str(&format!("raft_applied_index:{}\r\n", idx(&m.last_applied)));
+        out.push_str(&format!("raft_snapshot_index:{}\r\n", idx(&m.snapshot)));
+        out.push_str(&format!("raft_purged_index:{}\r\n", idx(&m.purged)));
+        let voters: Vec<String> = membership.voter_ids().map(|v| v.to_string()).collect();
+        let learners: Vec<String> = membership.learner_ids().map(|v| v.to_string()).collect();
+        out.push_str(&format!("raft_voters:{}\r\n", voters.join(",")));
+        out.push_str(&format!("raft_learners:{}\r\n", learners.join(",")));
+        for (id, node) in membership.nodes() {
+            out.push_str(&format!(
+                "raft_node{id}:raft={},resp={}\r\n",
+                node.raft_addr, node.resp_addr
+            ));
+        }
+        out
+    }
+}
+
+/// Whether `args` is one of the RAFT.* admin commands.
+pub fn is_raft_admin(args: &[Bytes]) -> bool {
+    args.first()
+        .is_some_and(|a| a.len() > 5 && a[..5].eq_ignore_ascii_case(b"raft."))
+}
+
+fn write_error(e: &openraft::error::ClientWriteError<crate::types::TypeConfig>) -> Frame {
+    use openraft::error::ClientWriteError as E;
+    match e {
+        E::ForwardToLeader(_) => Frame::error("TRYAGAIN raft leadership changed; retry"),
+        E::LogEntryDiscarded(_) => Frame::error(
+            "TRYAGAIN raft leadership changed; the write may or may not have been applied",
+        ),
+        other => Frame::error(format!("ERR raft: {other}")),
+    }
+}
+
+/// Accepts Raft RPC connections.
+async fn serve_rpc(listener: TcpListener, node: Arc<ClusterNode>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                kiwi_runtime::task::spawn(serve_peer(stream, node.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "raft accept failed");
+                kiwi_runtime::time::sleep_ms(10).await;
+            }
+        }
+    }
+}
+
+/// A snapshot being received on one connection.
+struct Incoming {
+    path: PathBuf,
+    file: std::fs::File,
+    written: u64,
+}
+
+async fn serve_peer(mut stream: TcpStream, node: Arc<ClusterNode>) {
+    let mut incoming: Option<Incoming> = None;
+    loop {
+        let req = match read_frame::<RaftRpc>(&mut stream).await {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(error = %e, "raft peer connection closed");
+                break;
+            }
+        };
+        let reply = match req {
+            RaftRpc::Append(rpc) => RaftReply::Append(
+                node.raft
+                    .append_entries(rpc)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+            RaftRpc::Vote(rpc) => {
+                RaftReply::Vote(node.raft.vote(rpc).await.map_err(|e| e.to_string()))
+            }
+            RaftRpc::Snapshot {
+                vote,
+                meta,
+                offset,
+                data,
+                done,
+            } => RaftReply::Snapshot(
+                receive_chunk(&node, &mut incoming, vote, meta, offset, &data, done).await,
+            ),
+            RaftRpc::Forward(fwd) => RaftReply::Forward(node.serve_forward(fwd).await),
+        };
+        if let Err(e) = write_frame(&mut stream, &reply).await {
+            tracing::debug!(error = %e, "raft reply failed");
+            break;
+        }
+    }
+    if let Some(inc) = incoming {
+        let _ = std::fs::remove_file(inc.path);
+    }
+}
+
+async fn receive_chunk(
+    node: &ClusterNode,
+    incoming: &mut Option<Incoming>,
+    vote: crate::types::Vote,
+    meta: SnapshotMeta,
+    offset: u64,
+    data: &[u8],
+    done: bool,
+) -> Result<Option<openraft::raft::SnapshotResponse<crate::types::TypeConfig>>, String> {
+    use std::io::Write;
+    if offset == 0 {
+        let dir = node.opts.dir.join("snapshots");
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let path = dir.join(format!("receiving-{}.tar", kiwi_runtime::rand::u64()));
+        let file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+        if let Some(old) = incoming.replace(Incoming {
+            path,
+            file,
+            written: 0,
+        }) {
+            let _ = std::fs::remove_file(old.path);
+        }
+    }
+    let Some(inc) = incoming.as_mut() else {
+        return Err("snapshot chunk without a start".into());
+    };
+    if inc.written != offset {
+        return Err(format!(
+            "snapshot chunk at {offset}, expected {}",
+            inc.written
+        ));
+    }
+    inc.file.write_all(data).map_err(|e| e.to_string())?;
+    inc.written += data.len() as u64;
+    if !done {
+        return Ok(None);
+    }
+    let Some(inc) = incoming.take() else {
+        return Err("snapshot vanished".into());
+    };
+    inc.file.sync_all().map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(&inc.path).map_err(|e| e.to_string())?;
+    let result = node
+        .raft
+        .install_full_snapshot(
+            vote,
+            Snapshot {
+                meta,
+                snapshot: file,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&inc.path);
+    result.map(Some)
+}
+
+/// On the leader, proposes an active-expiry step whenever a key is due
+/// (checked `hz` times a second), so expiry deletions are log entries that
+/// every replica applies identically.
+async fn propose_expiry(node: Arc<ClusterNode>) {
+    let period_ms = 1000 / node.opts.hz.clamp(1, 500);
+    loop {
+        kiwi_runtime::time::sleep_ms(period_ms).await;
+        if node.leader().is_none_or(|(id, _)| id != node.opts.node_id) {
+            continue;
+        }
+        let now_ms = kiwi_runtime::time::now_ms();
+        let Ok(due) = on_executor(&node.jobs, move |ex| ex.has_due_expiry(now_ms)).await else {
+            return; // storage stopped: the server is shutting down
+        };
+        if due {
+            let req = Request::Expire {
+                now_ms,
+                max_entries: EXPIRE_STEP_MAX_ENTRIES,
+            };
+            if let Err(e) = node.raft.client_write(req).await {
+                tracing::debug!(error = %e, "expiry proposal failed");
+            }
+        }
+    }
+}

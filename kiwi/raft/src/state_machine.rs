@@ -1,0 +1,408 @@
+//! The Raft state machine *is* the storage engine.
+//!
+//! OpenRaft calls this adapter from its own tasks; the adapter turns each
+//! call into an [`ExecutorJob`] for the storage runtime's worker, which owns
+//! the engine, so applied entries and local reads never race. Each entry is
+//! applied with its log id and the membership as the engine's *applied
+//! stamp*, written in the same RocksDB WriteBatch as the entry's data.
+//!
+//! Snapshots are RocksDB checkpoints (hard links, cheap) packed into one tar
+//! file under `<dir>/snapshots/`; the checkpoint's own applied stamp says
+//! which log id it reflects. Installing one unpacks it into a fresh
+//! directory `<dir>/db-<index>`, opens it, and then switches the one-line
+//! pointer file `<dir>/DBDIR` by an atomic rename: a crash leaves either the
+//! old or the new database active, never a mix ([`active_db_dir`] cleans up
+//! the loser on start). Two directories rather than a rename dance because
+//! RocksDB refuses a second handle on one path even within a process.
+
+use std::fs::{self, File};
+use std::io::{self, Seek};
+use std::path::{Path, PathBuf};
+
+use futures_util::{Stream, TryStreamExt};
+use kiwi_cmd::{Executor, ExecutorJob, ReplicatedCommand};
+use kiwi_resp::Frame;
+use kiwi_runtime::sync::{mpsc, oneshot};
+use kiwi_storage::{Engine, EngineOptions};
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend};
+
+use crate::codec;
+use crate::types::{
+    AppliedState, LogId, Request, Response, Snapshot, SnapshotMeta, StoredMembership, TypeConfig,
+};
+
+/// What one entry does to the engine.
+enum Op {
+    Command(ReplicatedCommand),
+    Expire { now_ms: u64, max_entries: usize },
+    StampOnly,
+}
+
+#[derive(Clone)]
+pub struct StateMachine {
+    jobs: mpsc::Sender<ExecutorJob>,
+    /// The node's data directory: `db/`, `snapshots/`.
+    dir: PathBuf,
+    engine_opts: EngineOptions,
+    /// Membership as of the last applied entry (part of every stamp).
+    membership: StoredMembership,
+}
+
+/// Runs `f` on the storage runtime's worker and returns its result.
+pub async fn on_executor<T: Send + 'static>(
+    jobs: &mpsc::Sender<ExecutorJob>,
+    f: impl FnOnce(&mut Executor) -> T + Send + 'static,
+) -> io::Result<T> {
+    let (tx, rx) = oneshot::channel();
+    let job: ExecutorJob = Box::new(move |ex| {
+        let _ = tx.send(f(ex));
+    });
+    jobs.send(job)
+        .await
+        .map_err(|_| io::Error::other("storage runtime stopped"))?;
+    rx.await
+        .map_err(|_| io::Error::other("storage runtime dropped the job"))
+}
+
+fn storage_err(e: kiwi_storage::StorageError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+fn snapshot_dir(dir: &Path) -> PathBuf {
+    dir.join("snapshots")
+}
+
+const DB_POINTER: &str = "DBDIR";
+
+/// The engine directory in use under `dir` (`db` until a snapshot is
+/// installed), removing directories left by an interrupted install.
+pub fn active_db_dir(dir: &Path) -> io::Result<PathBuf> {
+    let name = db_pointer(dir)?;
+    if dir.exists() {
+        for item in fs::read_dir(dir)? {
+            let path = item?.path();
+            let Some(other) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let stale = other != name && (other == "db" || other.starts_with("db-"));
+            if stale && path.is_dir() {
+                fs::remove_dir_all(&path)?;
+            }
+        }
+    }
+    Ok(dir.join(name))
+}
+
+/// The name of the active engine directory (`db` if never switched).
+fn db_pointer(dir: &Path) -> io::Result<String> {
+    let name = match fs::read_to_string(dir.join(DB_POINTER)) {
+        Ok(s) => s.trim().to_string(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => "db".to_string(),
+        Err(e) => return Err(e),
+    };
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad {DB_POINTER}: {name:?}"),
+        ));
+    }
+    Ok(name)
+}
+
+/// Makes `name` the active engine directory (atomic rename of the pointer).
+fn switch_db_dir(dir: &Path, name: &str) -> io::Result<()> {
+    let tmp = dir.join(format!("{DB_POINTER}.tmp"));
+    fs::write(&tmp, name)?;
+    File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, dir.join(DB_POINTER))?;
+    File::open(dir)?.sync_all()
+}
+
+impl StateMachine {
+    pub fn new(
+        jobs: mpsc::Sender<ExecutorJob>,
+        dir: PathBuf,
+        engine_opts: EngineOptions,
+    ) -> StateMachine {
+        StateMachine {
+            jobs,
+            dir,
+            engine_opts,
+            membership: StoredMembership::default(),
+        }
+    }
+
+    async fn applied(&self) -> io::Result<AppliedState> {
+        let stamp = on_executor(&self.jobs, |ex| ex.applied_stamp())
+            .await?
+            .map_err(storage_err)?;
+        match stamp {
+            Some(raw) => codec::decode(&raw),
+            None => Ok(AppliedState::default()),
+        }
+    }
+
+    fn stamp(&self, log_id: &LogId) -> io::Result<Vec<u8>> {
+        codec::encode(&AppliedState {
+            last_applied: Some(*log_id),
+            membership: self.membership.clone(),
+        })
+    }
+
+    /// The newest stored snapshot: its meta and the path of its tar file.
+    fn latest_snapshot(&self) -> io::Result<Option<(SnapshotMeta, PathBuf)>> {
+        let dir = snapshot_dir(&self.dir);
+        if !dir.exists() {
+            return Ok(None);
+        }
+        let mut best: Option<(String, PathBuf)> = None;
+        for item in fs::read_dir(&dir)? {
+            let path = item?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if let Some(stem) = name.strip_suffix(".meta") {
+                if best.as_ref().is_none_or(|(b, _)| stem > b.as_str()) {
+                    best = Some((stem.to_string(), path.clone()));
+                }
+            }
+        }
+        let Some((stem, meta_path)) = best else {
+            return Ok(None);
+        };
+        let meta: SnapshotMeta = codec::decode(&fs::read(meta_path)?)?;
+        Ok(Some((meta, dir.join(format!("{stem}.tar")))))
+    }
+
+    /// Stores `tar` (already complete on disk at a temporary path) as the
+    /// current snapshot with `meta`, and drops older ones.
+    fn keep_snapshot(&self, meta: &SnapshotMeta, tar: &Path) -> io::Result<PathBuf> {
+        let dir = snapshot_dir(&self.dir);
+        fs::create_dir_all(&dir)?;
+        let index = meta.last_log_id.as_ref().map(|id| id.index()).unwrap_or(0);
+        let stem = format!("{index:020}");
+        let final_tar = dir.join(format!("{stem}.tar"));
+        fs::rename(tar, &final_tar)?;
+        let meta_tmp = dir.join(format!("{stem}.meta.tmp"));
+        fs::write(&meta_tmp, codec::encode(meta)?)?;
+        File::open(&meta_tmp)?.sync_all()?;
+        fs::rename(&meta_tmp, dir.join(format!("{stem}.meta")))?;
+        // Older snapshots are superseded.
+        for item in fs::read_dir(&dir)? {
+            let path = item?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let other = name.split('.').next().unwrap_or_default();
+            if other < stem.as_str() && (name.ends_with(".tar") || name.ends_with(".meta")) {
+                let _ = fs::remove_file(&path);
+            }
+        }
+        Ok(final_tar)
+    }
+}
+
+/// Packs directory `src` into the tar file `dst`, fsynced.
+fn pack(src: &Path, dst: &Path) -> io::Result<()> {
+    let file = File::create(dst)?;
+    let mut builder = tar::Builder::new(file);
+    builder.append_dir_all(".", src)?;
+    let file = builder.into_inner()?;
+    file.sync_all()
+}
+
+/// Unpacks a snapshot tar into `dst` and fsyncs every file.
+fn unpack(tar_file: &mut File, dst: &Path) -> io::Result<()> {
+    tar_file.rewind()?;
+    if dst.exists() {
+        fs::remove_dir_all(dst)?;
+    }
+    fs::create_dir_all(dst)?;
+    tar::Archive::new(&mut *tar_file).unpack(dst)?;
+    for item in fs::read_dir(dst)? {
+        let path = item?.path();
+        if path.is_file() {
+            File::open(&path)?.sync_all()?;
+        }
+    }
+    File::open(dst)?.sync_all()
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    type SnapshotData = File;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let snaps = snapshot_dir(&self.dir);
+        fs::create_dir_all(&snaps)?;
+        let staging = snaps.join("building");
+        if staging.exists() {
+            fs::remove_dir_all(&staging)?;
+        }
+        let checkpoint_dir = staging.clone();
+        // The checkpoint and the stamp read are one job: no entry is applied
+        // between them, so the stamp is exactly the checkpoint's state.
+        let stamp = on_executor(&self.jobs, move |ex| {
+            ex.checkpoint(&checkpoint_dir)?;
+            ex.applied_stamp()
+        })
+        .await?
+        .map_err(storage_err)?;
+        let applied: AppliedState = match stamp {
+            Some(raw) => codec::decode(&raw)?,
+            None => AppliedState::default(),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: applied.last_applied,
+            last_membership: applied.membership,
+        };
+        let tar_tmp = snaps.join("building.tar");
+        let (src, dst) = (staging.clone(), tar_tmp.clone());
+        kiwi_runtime::task::blocking(move || pack(&src, &dst)).await??;
+        fs::remove_dir_all(&staging)?;
+        let path = self.keep_snapshot(&meta, &tar_tmp)?;
+        tracing::info!(last_log_id = ?meta.last_log_id, "raft snapshot built");
+        Ok(Snapshot {
+            meta,
+            snapshot: File::open(path)?,
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = File;
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        let applied = self.applied().await?;
+        self.membership = applied.membership.clone();
+        Ok((applied.last_applied, applied.membership))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        let mut ops = Vec::new();
+        let mut responders = Vec::new();
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let op = match entry.payload {
+                EntryPayload::Blank => Op::StampOnly,
+                EntryPayload::Normal(Request::Command {
+                    db,
+                    proto,
+                    now_ms,
+                    seed,
+                    args,
+                }) => Op::Command(ReplicatedCommand {
+                    db: db as usize,
+                    proto,
+                    now_ms,
+                    seed,
+                    args,
+                }),
+                EntryPayload::Normal(Request::Expire {
+                    now_ms,
+                    max_entries,
+                }) => Op::Expire {
+                    now_ms,
+                    max_entries: max_entries as usize,
+                },
+                EntryPayload::Membership(m) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), m);
+                    Op::StampOnly
+                }
+            };
+            ops.push((self.stamp(&entry.log_id)?, op));
+            responders.push(responder);
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let frames = on_executor(&self.jobs, move |ex| {
+            ops.into_iter()
+                .map(|(stamp, op)| match op {
+                    Op::Command(cmd) => ex.apply_command(stamp, &cmd),
+                    Op::Expire {
+                        now_ms,
+                        max_entries,
+                    } => ex.apply_expire(stamp, now_ms, max_entries),
+                    Op::StampOnly => ex.apply_stamp(stamp),
+                })
+                .collect::<Vec<Frame>>()
+        })
+        .await?;
+        for (responder, frame) in responders.into_iter().zip(frames) {
+            if let Some(r) = responder {
+                r.send(Response(frame));
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        mut snapshot: File,
+    ) -> Result<(), io::Error> {
+        let snaps = snapshot_dir(&self.dir);
+        fs::create_dir_all(&snaps)?;
+        // Keep our own copy: it becomes this node's current snapshot.
+        let copy = snaps.join("installing.tar");
+        snapshot.rewind()?;
+        {
+            let mut out = File::create(&copy)?;
+            io::copy(&mut snapshot, &mut out)?;
+            out.sync_all()?;
+        }
+        let index = meta.last_log_id.as_ref().map(|id| id.index()).unwrap_or(0);
+        let name = format!("db-{index:020}-{:016x}", kiwi_runtime::rand::u64());
+        let incoming = self.dir.join(&name);
+        let (tar_path, dst) = (copy.clone(), incoming.clone());
+        kiwi_runtime::task::blocking(move || unpack(&mut File::open(&tar_path)?, &dst)).await??;
+        let dir = self.dir.clone();
+        let opts = self.engine_opts.clone();
+        let stamp = on_executor(&self.jobs, move |ex| {
+            let old = dir.join(db_pointer(&dir)?);
+            ex.replace_engine(|| Engine::open(&incoming, &opts))?;
+            switch_db_dir(&dir, &name)?;
+            // The old engine is closed now; its files can go.
+            let _ = fs::remove_dir_all(old);
+            ex.applied_stamp()
+        })
+        .await?
+        .map_err(storage_err)?;
+        let installed: AppliedState = match stamp {
+            Some(raw) => codec::decode(&raw)?,
+            None => AppliedState::default(),
+        };
+        // The checkpoint's own stamp must be the snapshot's log id.
+        if installed.last_applied != meta.last_log_id {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "snapshot claims {:?} but its data is at {:?}",
+                    meta.last_log_id, installed.last_applied
+                ),
+            ));
+        }
+        self.membership = meta.last_membership.clone();
+        self.keep_snapshot(meta, &copy)?;
+        tracing::info!(last_log_id = ?meta.last_log_id, "raft snapshot installed");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        match self.latest_snapshot()? {
+            Some((meta, path)) => Ok(Some(Snapshot {
+                meta,
+                snapshot: File::open(path)?,
+            })),
+            None => Ok(None),
+        }
+    }
+}

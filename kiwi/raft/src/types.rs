@@ -1,0 +1,102 @@
+//! The Raft type configuration and what a log entry carries.
+//!
+//! A log entry is a client command plus the time and random seed the
+//! leader chose for it ([`Request::Command`]), or a leader-decided
+//! active-expiry step ([`Request::Expire`]). Applying it is deterministic, so
+//! every replica computes the same data and the same reply.
+
+use std::fmt;
+
+use bytes::Bytes;
+use kiwi_cmd::ReplicatedCommand;
+use kiwi_resp::{Frame, Protocol};
+use serde::{Deserialize, Serialize};
+
+pub type NodeId = u64;
+
+/// Where a node can be reached: its Raft transport and its RESP listener
+/// (what `-MOVED` and `RAFT.INFO` report).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KiwiNode {
+    pub raft_addr: String,
+    pub resp_addr: String,
+}
+
+impl fmt::Display for KiwiNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (resp {})", self.raft_addr, self.resp_addr)
+    }
+}
+
+/// The application data of a log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// One client command (see [`ReplicatedCommand`]).
+    Command {
+        db: u8,
+        proto: Protocol,
+        now_ms: u64,
+        seed: u64,
+        args: Vec<Bytes>,
+    },
+    /// One active-expiry step as of the leader's clock.
+    Expire { now_ms: u64, max_entries: u32 },
+}
+
+impl Request {
+    pub fn command(cmd: ReplicatedCommand) -> Request {
+        Request::Command {
+            db: cmd.db as u8,
+            proto: cmd.proto,
+            now_ms: cmd.now_ms,
+            seed: cmd.seed,
+            args: cmd.args,
+        }
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Request::Command { db, args, .. } => {
+                let name = args
+                    .first()
+                    .map(|a| String::from_utf8_lossy(a))
+                    .unwrap_or_default();
+                write!(f, "command {name} ({} args) db {db}", args.len())
+            }
+            Request::Expire { now_ms, .. } => write!(f, "expire at {now_ms}"),
+        }
+    }
+}
+
+/// What applying an entry answered: the reply for the client that proposed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response(pub Frame);
+
+openraft::declare_raft_types!(
+    /// Kiwi's Raft types. The runtime is the runtime layer's adapter, so the
+    /// node runs on tokio in production and on madsim in simulation.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = NodeId,
+        Node = KiwiNode,
+        AsyncRuntime = kiwi_runtime::raft_rt::KiwiRaftRuntime,
+);
+
+pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
+pub type Vote = openraft::alias::VoteOf<TypeConfig>;
+pub type Entry = openraft::alias::EntryOf<TypeConfig>;
+pub type StoredMembership = openraft::alias::StoredMembershipOf<TypeConfig>;
+pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
+pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, std::fs::File>;
+pub type Raft = openraft::Raft<TypeConfig, crate::state_machine::StateMachine>;
+
+/// What the engine stores as its applied stamp: the last applied log id and
+/// the membership as of it (see `kiwi_storage::Engine::begin_stamped`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AppliedState {
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+}
