@@ -180,6 +180,11 @@ impl Executor {
         name: &'static str,
         args: &[Bytes],
     ) -> Reply {
+        if self.replicated && lookup(name.as_bytes()).is_some_and(|s| s.flags.contains("write")) {
+            // Cluster mode changes data only by applying log entries; a write
+            // here would diverge this replica from the others.
+            return Reply::Frame(Frame::error("ERR writes must go through the raft log"));
+        }
         let track_writes = !self.blocked.is_empty() || blocking::is_blocking(name);
         let mut ctx = Ctx {
             engine: &mut self.engine,

@@ -211,9 +211,19 @@ impl ClusterNode {
     }
 
     /// Runs a client batch with cluster semantics; one reply per command,
-    /// in order, within the request timeout.
-    pub async fn submit(&self, db: usize, proto: Protocol, cmds: Vec<SubmitCmd>) -> Vec<Frame> {
+    /// in order, within the request timeout. `stale_reads` (READONLY) serves
+    /// a batch without writes from this node's state, skipping the barrier.
+    pub async fn submit(
+        &self,
+        db: usize,
+        proto: Protocol,
+        stale_reads: bool,
+        cmds: Vec<SubmitCmd>,
+    ) -> Vec<Frame> {
         let n = cmds.len();
+        if stale_reads && cmds.iter().all(|c| c.class != CmdClass::Write) {
+            return self.execute_locally(db, proto, cmds).await;
+        }
         let timeout = Duration::from_millis(self.opts.request_timeout_ms);
         match kiwi_runtime::time::timeout(timeout, self.route(db, proto, cmds, true)).await {
             Ok(frames) => frames,
@@ -472,12 +482,37 @@ impl ClusterNode {
         };
         let timeout = Duration::from_millis(self.opts.request_timeout_ms.max(10_000));
         match kiwi_runtime::time::timeout(timeout, wait).await {
-            Ok(Some(log_id)) => {
-                let _ = self.raft.trigger().purge_log(log_id.index()).await;
-                Frame::ok()
-            }
+            Ok(Some(log_id)) => self.purge_to(log_id.index(), timeout).await,
             Ok(None) => Frame::error("ERR raft stopped"),
             Err(_) => Frame::error("TIMEOUT snapshot did not finish in time"),
+        }
+    }
+
+    /// Purges the log up to `index` and waits until it is gone (OpenRaft
+    /// purges in the background once no replication still needs the entries).
+    async fn purge_to(&self, index: u64, timeout: Duration) -> Frame {
+        if let Err(e) = self.raft.trigger().purge_log(index).await {
+            return Frame::error(format!("ERR {e}"));
+        }
+        let mut metrics = self.raft.metrics();
+        let wait = async {
+            loop {
+                if metrics
+                    .borrow_watched()
+                    .purged
+                    .is_some_and(|p| p.index() >= index)
+                {
+                    return true;
+                }
+                if metrics.changed().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        match kiwi_runtime::time::timeout(timeout, wait).await {
+            Ok(true) => Frame::ok(),
+            Ok(false) => Frame::error("ERR raft stopped"),
+            Err(_) => Frame::error("TIMEOUT log purge did not finish in time"),
         }
     }
 

@@ -156,6 +156,7 @@ fn select(state: &mut ConnState, args: &[Bytes]) -> Result<Frame, CmdError> {
 fn reset(state: &mut ConnState, shared: &Shared) -> Frame {
     state.db = 0;
     state.proto = Protocol::Resp2;
+    state.stale_reads = false;
     state.authenticated = shared.config().requirepass.is_empty();
     state.client.db.store(0, Relaxed);
     state.client.resp.store(2, Relaxed);

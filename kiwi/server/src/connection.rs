@@ -42,6 +42,9 @@ pub struct ConnState {
     pub proto: Protocol,
     pub authenticated: bool,
     pub client: Arc<ClientHandle>,
+    /// Cluster mode, after READONLY: reads are served from this node's
+    /// state without a ReadIndex round (fast, possibly stale).
+    pub stale_reads: bool,
 }
 
 /// Most commands sent to storage in one message; bounds per-message work.
@@ -77,6 +80,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         proto: Protocol::Resp2,
         authenticated: cfg.requirepass.is_empty(),
         client: client.clone(),
+        stale_reads: false,
     };
     let mut shutdown = deps.shutdown.clone();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
@@ -135,11 +139,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             if args.is_empty() {
                 continue;
             }
-            if is_raft_admin(&args) {
+            if is_cluster_command(&args) {
                 if !flush_batch(&deps, &state, &mut batch, &mut out).await {
                     break 'conn;
                 }
-                raft_admin(&deps, &state, &args)
+                cluster_command(&deps, &mut state, &args)
                     .await
                     .encode(state.proto, &mut out);
                 continue;
@@ -371,7 +375,10 @@ async fn flush(
             count,
             "the connection looked every command up"
         );
-        for frame in cluster.submit(state.db, state.proto, submit).await {
+        let frames = cluster
+            .submit(state.db, state.proto, state.stale_reads, submit)
+            .await;
+        for frame in frames {
             frame.encode(state.proto, out);
         }
         return Flushed::Done;
@@ -406,13 +413,28 @@ async fn flush(
     }
 }
 
-/// RAFT.* admin commands: cluster mode only.
-async fn raft_admin(deps: &ConnDeps, state: &ConnState, args: &[Bytes]) -> Frame {
+/// RAFT.* admin commands and READONLY / READWRITE.
+fn is_cluster_command(args: &[Bytes]) -> bool {
+    is_raft_admin(args)
+        || args[0].eq_ignore_ascii_case(b"readonly")
+        || args[0].eq_ignore_ascii_case(b"readwrite")
+}
+
+/// Cluster-mode commands; standalone answers like Redis without cluster support.
+async fn cluster_command(deps: &ConnDeps, state: &mut ConnState, args: &[Bytes]) -> Frame {
     if !state.authenticated {
         return Frame::error("NOAUTH Authentication required.");
     }
-    match &deps.cluster {
-        Some(cluster) => cluster.admin(args).await,
-        None => Frame::error("ERR This instance has cluster support disabled"),
+    let Some(cluster) = &deps.cluster else {
+        return Frame::error("ERR This instance has cluster support disabled");
+    };
+    if is_raft_admin(args) {
+        return cluster.admin(args).await;
     }
+    if args.len() != 1 {
+        let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+        return kiwi_cmd::error::wrong_arity(&name).into_frame();
+    }
+    state.stale_reads = args[0].eq_ignore_ascii_case(b"readonly");
+    Frame::ok()
 }

@@ -1,0 +1,348 @@
+//! Cluster mode end to end: real `kiwi-server` processes on loopback forming
+//! a Raft cluster, real clients, kill -9 and restarts.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{free_port, Kiwi, RespClient};
+use kiwi_resp::Frame;
+
+/// Short timeouts so elections happen within a second on loopback.
+const ELECTION_TIMEOUT_MS: u64 = 400;
+const REQUEST_TIMEOUT_MS: u64 = 2_000;
+
+struct Node {
+    id: u64,
+    raft_port: u16,
+    dir: PathBuf,
+    config: PathBuf,
+    proc: Option<Kiwi>,
+}
+
+impl Node {
+    fn port(&self) -> u16 {
+        self.proc.as_ref().expect("node is running").port
+    }
+
+    fn client(&self) -> RespClient {
+        RespClient::connect(self.port())
+    }
+
+    fn raft_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.raft_port)
+    }
+
+    fn resp_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port())
+    }
+
+    fn start(&mut self, init: bool) {
+        let mut extra = vec!["-c", self.config.to_str().expect("utf-8 path")];
+        if init {
+            extra.push("--init-cluster");
+        }
+        self.proc = Some(Kiwi::start_in(&self.dir, &extra));
+    }
+
+    fn kill9(&mut self) {
+        if let Some(p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    /// A RAFT.INFO field of this node.
+    fn info(&self, field: &str) -> String {
+        // A verbatim string; RESP2 clients see a bulk string.
+        let text = match self.client().call(&["RAFT.INFO"]) {
+            Frame::Bulk(text) | Frame::Verbatim { text, .. } => text,
+            other => panic!("RAFT.INFO replied {other:?}"),
+        };
+        let text = String::from_utf8_lossy(&text).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+            .unwrap_or_else(|| panic!("no {field} in {text}"))
+    }
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `n` nodes: node 1 initializes the cluster, the others join through it.
+    fn start(n: u64, follower_mode: &str) -> Cluster {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut nodes: Vec<Node> = (1..=n)
+            .map(|id| Cluster::new_node(&tmp, id, follower_mode))
+            .collect();
+        nodes[0].start(true);
+        wait_for("node 1 to lead", Duration::from_secs(20), || {
+            nodes[0].info("raft_role") == "leader"
+        });
+        for node in nodes.iter_mut().skip(1) {
+            node.start(false);
+        }
+        let c = Cluster { nodes, _tmp: tmp };
+        for i in 1..c.nodes.len() {
+            let (id, raft, resp) = (
+                c.nodes[i].id,
+                c.nodes[i].raft_addr(),
+                c.nodes[i].resp_addr(),
+            );
+            let reply =
+                c.nodes[0]
+                    .client()
+                    .call(&["RAFT.NODE", "ADD", &id.to_string(), &raft, &resp]);
+            assert_eq!(reply, Frame::ok(), "adding node {id}");
+        }
+        c
+    }
+
+    fn new_node(tmp: &tempfile::TempDir, id: u64, follower_mode: &str) -> Node {
+        let dir = tmp.path().join(format!("n{id}"));
+        std::fs::create_dir_all(&dir).expect("node dir");
+        let raft_port = free_port();
+        let config = tmp.path().join(format!("n{id}.toml"));
+        let toml = format!(
+            "[cluster]\nnode-id = {id}\nraft-addr = \"127.0.0.1:{raft_port}\"\n\
+             election-timeout-ms = {ELECTION_TIMEOUT_MS}\nheartbeat-interval-ms = 100\n\
+             request-timeout-ms = {REQUEST_TIMEOUT_MS}\nfollower-mode = \"{follower_mode}\"\n"
+        );
+        std::fs::write(&config, toml).expect("write config");
+        Node {
+            id,
+            raft_port,
+            dir,
+            config,
+            proc: None,
+        }
+    }
+
+    fn running(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.proc.is_some())
+    }
+
+    /// Index of the node that running nodes agree leads.
+    fn leader(&self) -> usize {
+        let mut found = None;
+        wait_for("a leader", Duration::from_secs(20), || {
+            for (i, n) in self.nodes.iter().enumerate() {
+                if n.proc.is_some() && n.info("raft_role") == "leader" {
+                    found = Some(i);
+                    return true;
+                }
+            }
+            false
+        });
+        found.expect("leader")
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn bulk(s: &str) -> Frame {
+    Frame::bulk(s.to_string())
+}
+
+/// What `node` has applied locally (READONLY reads skip the leader).
+fn local_get(node: &Node, key: &str) -> Frame {
+    let mut c = node.client();
+    assert_eq!(c.call(&["READONLY"]), Frame::ok());
+    c.call(&["GET", key])
+}
+
+#[test]
+fn writes_on_any_node_are_read_everywhere_and_survive_killing_the_leader() {
+    let mut cluster = Cluster::start(3, "forward");
+    // Writes through every node (followers forward to the leader).
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let mut c = node.client();
+        assert_eq!(
+            c.call(&["SET", &format!("k{i}"), &format!("v{i}")]),
+            Frame::ok()
+        );
+        assert_eq!(c.call(&["INCR", "counter"]), Frame::Integer(i as i64 + 1));
+    }
+    // Linearizable reads from every node see every acknowledged write.
+    for node in &cluster.nodes {
+        let mut c = node.client();
+        for i in 0..3 {
+            assert_eq!(c.call(&["GET", &format!("k{i}")]), bulk(&format!("v{i}")));
+        }
+        assert_eq!(c.call(&["GET", "counter"]), bulk("3"));
+    }
+    // Every replica applied them (local reads).
+    for node in &cluster.nodes {
+        wait_for("replication", Duration::from_secs(10), || {
+            local_get(node, "counter") == bulk("3")
+        });
+    }
+
+    // kill -9 the leader: a new one is elected within a few election timeouts.
+    let old = cluster.leader();
+    cluster.nodes[old].kill9();
+    let killed_at = Instant::now();
+    let new = cluster.leader();
+    let elected_after = killed_at.elapsed();
+    assert_ne!(new, old);
+    assert!(
+        elected_after < Duration::from_millis(ELECTION_TIMEOUT_MS * 10),
+        "new leader after {elected_after:?}"
+    );
+    // No acknowledged write was lost; the survivors take new writes.
+    for node in cluster.running() {
+        let mut c = node.client();
+        for i in 0..3 {
+            assert_eq!(c.call(&["GET", &format!("k{i}")]), bulk(&format!("v{i}")));
+        }
+        let incr = c.call(&["INCR", "counter"]);
+        assert!(matches!(incr, Frame::Integer(4 | 5)), "{incr:?}");
+    }
+    let mut c = cluster.nodes[new].client();
+    assert_eq!(c.call(&["GET", "counter"]), bulk("5"));
+
+    // The old leader comes back and catches up from the log.
+    cluster.nodes[old].start(false);
+    wait_for(
+        "the restarted node to catch up",
+        Duration::from_secs(15),
+        || local_get(&cluster.nodes[old], "counter") == bulk("5"),
+    );
+    assert_eq!(cluster.nodes[old].info("raft_role"), "follower");
+}
+
+#[test]
+fn a_new_node_joins_through_a_snapshot_and_nodes_can_be_removed() {
+    let mut cluster = Cluster::start(3, "forward");
+    let leader = cluster.leader();
+    let mut c = cluster.nodes[leader].client();
+    for i in 0..200 {
+        assert_eq!(
+            c.call(&["SET", &format!("key:{i}"), &i.to_string()]),
+            Frame::ok()
+        );
+    }
+    assert_eq!(c.call(&["RPUSH", "list", "a", "b", "c"]), Frame::Integer(3));
+    // Snapshot and purge the log, so a new node cannot catch up from entries.
+    assert_eq!(c.call(&["RAFT.SNAPSHOT"]), Frame::ok());
+    let purged: u64 = cluster.nodes[leader]
+        .info("raft_purged_index")
+        .parse()
+        .expect("purged index");
+    assert!(purged >= 200, "purged up to {purged}");
+
+    let mut fourth = Cluster::new_node(&cluster._tmp, 4, "forward");
+    fourth.start(false);
+    // Joining through a follower: the admin command is forwarded.
+    let follower = (leader + 1) % 3;
+    let reply = cluster.nodes[follower].client().call(&[
+        "RAFT.NODE",
+        "ADD",
+        "4",
+        &fourth.raft_addr(),
+        &fourth.resp_addr(),
+    ]);
+    assert_eq!(reply, Frame::ok());
+    // It could only have caught up by installing the snapshot.
+    wait_for(
+        "node 4 to report the installed snapshot",
+        Duration::from_secs(10),
+        || {
+            fourth
+                .info("raft_snapshot_index")
+                .parse::<u64>()
+                .is_ok_and(|s| s >= purged)
+        },
+    );
+    assert_eq!(local_get(&fourth, "key:199"), bulk("199"));
+    let mut local = fourth.client();
+    assert_eq!(local.call(&["READONLY"]), Frame::ok());
+    assert_eq!(local.call(&["DBSIZE"]), Frame::Integer(201));
+    assert_eq!(
+        local.call(&["LRANGE", "list", "0", "-1"]),
+        Frame::Array(vec![bulk("a"), bulk("b"), bulk("c")])
+    );
+    assert_eq!(cluster.nodes[leader].info("raft_voters"), "1,2,3,4");
+    // Writes after the join reach node 4 through the log.
+    assert_eq!(c.call(&["SET", "after", "join"]), Frame::ok());
+    wait_for(
+        "node 4 to apply new writes",
+        Duration::from_secs(10),
+        || local_get(&fourth, "after") == bulk("join"),
+    );
+
+    // Remove node 4 again.
+    assert_eq!(
+        fourth.client().call(&["RAFT.NODE", "REMOVE", "4"]),
+        Frame::ok()
+    );
+    wait_for("the removal to commit", Duration::from_secs(10), || {
+        cluster.nodes[leader].info("raft_voters") == "1,2,3"
+    });
+    fourth.kill9();
+    assert_eq!(c.call(&["SET", "after", "remove"]), Frame::ok());
+    cluster.nodes.push(fourth);
+}
+
+#[test]
+fn without_a_quorum_requests_fail_within_the_timeout() {
+    let mut cluster = Cluster::start(3, "forward");
+    let leader = cluster.leader();
+    for i in 0..3 {
+        if i != leader {
+            cluster.nodes[i].kill9();
+        }
+    }
+    let mut c = cluster.nodes[leader].client();
+    let started = Instant::now();
+    let reply = c.call(&["SET", "k", "v"]);
+    let took = started.elapsed();
+    assert!(reply.is_error(), "{reply:?}");
+    assert!(
+        took < Duration::from_millis(REQUEST_TIMEOUT_MS * 3),
+        "a request without quorum took {took:?}"
+    );
+    // Reads need a quorum too (ReadIndex): no stale answers from a lone leader.
+    assert!(c.call(&["GET", "k"]).is_error());
+    // READONLY trades that for availability, explicitly.
+    assert_eq!(c.call(&["READONLY"]), Frame::ok());
+    assert_eq!(c.call(&["GET", "k"]), Frame::Null);
+}
+
+#[test]
+fn moved_mode_redirects_clients_to_the_leader() {
+    let cluster = Cluster::start(3, "moved");
+    let leader = cluster.leader();
+    let follower = (leader + 1) % 3;
+    let reply = cluster.nodes[follower].client().call(&["SET", "k", "v"]);
+    let expected = format!("MOVED 0 {}", cluster.nodes[leader].resp_addr());
+    assert_eq!(reply, Frame::error(expected));
+    let mut c = cluster.nodes[leader].client();
+    assert_eq!(c.call(&["SET", "k", "v"]), Frame::ok());
+    assert_eq!(
+        cluster.nodes[follower].client().call(&["RAFT.LEADER"]),
+        bulk(&cluster.nodes[leader].resp_addr())
+    );
+}
+
+#[test]
+fn standalone_refuses_cluster_commands_like_redis() {
+    let kiwi = Kiwi::start();
+    let mut c = kiwi.client();
+    let disabled = Frame::error("ERR This instance has cluster support disabled");
+    assert_eq!(c.call(&["RAFT.INFO"]), disabled);
+    assert_eq!(c.call(&["READONLY"]), disabled);
+}
