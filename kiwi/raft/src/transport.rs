@@ -241,6 +241,7 @@ impl RaftNetworkV2<TypeConfig> for Network {
             }
         };
         tokio::select! {
+            biased; // replayable order: see kiwi_runtime's crate docs
             closed = cancel => Err(StreamingError::Closed(closed)),
             r = send => r,
         }

@@ -9,6 +9,11 @@
 //!
 //! `clippy.toml` forbids the real clock, OS threads, sockets and thread-local
 //! RNGs everywhere else; the few allowed uses below are the layer itself.
+//!
+//! Every `tokio::select!` in Kiwi is `biased;`: tokio picks the polling
+//! order of an unbiased select from a per-thread RNG seeded with a
+//! process-global counter, which no simulation seed controls, so a replayed
+//! seed could take a different branch. A fixed order replays exactly.
 
 pub mod net;
 pub mod network;

@@ -8,6 +8,7 @@ pub async fn shutdown() {
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
             tokio::select! {
+                biased; // replayable order: see kiwi_runtime's crate docs
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }

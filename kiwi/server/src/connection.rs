@@ -96,6 +96,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         };
         inbuf.reserve(READ_CHUNK_BYTES);
         let n = tokio::select! {
+            biased; // replayable order: see kiwi_runtime's crate docs
             r = rd.read_buf(&mut inbuf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
@@ -299,6 +300,7 @@ async fn wait_blocked(
     let alive = loop {
         inbuf.reserve(READ_CHUNK_BYTES);
         tokio::select! {
+            biased; // replayable order: see kiwi_runtime's crate docs
             reply = &mut ticket.rx => return reply.ok(),
             _ = &mut timer => break true,
             r = rd.read_buf(inbuf) => match r {

@@ -168,6 +168,7 @@ async fn accept_loop(
     let all_closed = Arc::new(Notify::new());
     loop {
         tokio::select! {
+            biased; // replayable order: see kiwi_runtime's crate docs
             _ = shutdown.changed() => break,
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {

@@ -53,6 +53,7 @@ pub async fn run(
     sync_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            biased; // replayable order: see kiwi_runtime's crate docs
             job = next_job(&mut jobs) => match job {
                 Some(job) => {
                     job(&mut executor);

@@ -26,7 +26,7 @@ pub use mpsc::{TokioMpsc, TokioMpscReceiver, TokioMpscSender, TokioMpscWeakSende
 pub use mutex::TokioMutex;
 pub use oneshot::{TokioOneshot, TokioOneshotSender};
 pub use timeout::{Elapsed, Timeout};
-pub use watch::{TokioWatch, TokioWatchReceiver, TokioWatchSender};
+pub use watch::{LayerWatch, LayerWatchReceiver, LayerWatchSender};
 
 /// The runtime type OpenRaft is instantiated with (`AsyncRuntime = KiwiRaftRuntime`).
 pub struct KiwiRaftRuntime {
@@ -49,7 +49,7 @@ impl AsyncRuntime for KiwiRaftRuntime {
     type Instant = TokioInstant;
     type TimeoutError = Elapsed;
     type Timeout<R, T: Future<Output = R> + OptionalSend> = Timeout<T>;
-    type ThreadLocalRng = ::rand::rngs::ThreadRng;
+    type ThreadLocalRng = crate::rand::LayerRng;
 
     fn spawn<T>(future: T) -> Self::JoinHandle<T::Output>
     where
@@ -85,15 +85,14 @@ impl AsyncRuntime for KiwiRaftRuntime {
         join_error.is_panic()
     }
 
-    /// rand's thread RNG seeds from `getrandom`, which madsim intercepts:
-    /// deterministic per simulation seed (see [`crate::rand`]).
-    #[allow(clippy::disallowed_methods)]
+    /// The layer's RNG: seeded by the simulation under madsim (election
+    /// timeouts are random; a replayed seed must replay them).
     fn thread_rng() -> Self::ThreadLocalRng {
-        ::rand::rng()
+        crate::rand::LayerRng
     }
 
     type Mpsc = TokioMpsc;
-    type Watch = TokioWatch;
+    type Watch = LayerWatch;
     type Oneshot = TokioOneshot;
     type Mutex<T: OptionalSend + 'static> = TokioMutex<T>;
 
