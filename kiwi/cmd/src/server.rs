@@ -95,6 +95,10 @@ const DEFAULT_SECTIONS: &[&str] = &[
 
 pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut wanted: Vec<String> = args[1..].iter().map(|a| lower(a)).collect();
+    // Cluster mode's `raft` section: asked for by name, or with all/everything.
+    let raft = wanted
+        .iter()
+        .any(|w| w == "raft" || w == "all" || w == "everything");
     if wanted.is_empty()
         || wanted
             .iter()
@@ -111,6 +115,12 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             out.push_str("\r\n");
         }
         info_section(ctx, section, &mut out);
+    }
+    if let Some(section) = raft.then(|| ctx.shared.raft_info()).flatten() {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        out.push_str(&section);
     }
     let text = Bytes::from(out);
     Ok(match ctx.proto {

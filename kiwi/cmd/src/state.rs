@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use kiwi_runtime::sync::Notify;
 
@@ -100,9 +100,24 @@ pub struct Shared {
     pub lastsave_s: AtomicU64,
     pub run_id: String,
     pub tcp_port: u16,
+    /// Cluster mode: renders INFO's `raft` section (set once the Raft node runs).
+    raft_info: OnceLock<RaftInfoFn>,
 }
 
+/// Renders the `# Raft` INFO section.
+pub type RaftInfoFn = Box<dyn Fn() -> String + Send + Sync>;
+
 impl Shared {
+    /// Installs the INFO `raft` section renderer (cluster mode, once).
+    pub fn set_raft_info(&self, render: RaftInfoFn) {
+        let _ = self.raft_info.set(render);
+    }
+
+    /// The INFO `raft` section, in cluster mode.
+    pub fn raft_info(&self) -> Option<String> {
+        self.raft_info.get().map(|render| render())
+    }
+
     pub fn new(config: Config, tcp_port: u16) -> Shared {
         let now_ms = kiwi_runtime::time::now_ms();
         let run_id: String = (0..40)
@@ -117,6 +132,7 @@ impl Shared {
             lastsave_s: AtomicU64::new(now_ms / 1000),
             run_id,
             tcp_port,
+            raft_info: OnceLock::new(),
         }
     }
 

@@ -3,10 +3,13 @@
 //! index) and records in `default` for the vote, the committed log id and
 //! the last purged log id.
 //!
-//! The vote and every append are written with `sync = true` before OpenRaft
-//! is told they are done: a node never forgets a vote it cast or an entry it
-//! acknowledged. Synced writes run on the blocking pool, never on the
-//! network runtime's workers.
+//! The vote and every append are fsynced before OpenRaft is told they are
+//! done: a node never forgets a vote it cast or an entry it acknowledged.
+//! Writes reach RocksDB (and the OS) at once, in call order, so readers see
+//! them; the fsync happens on a dedicated log-sync thread (a storage
+//! runtime) that syncs the WAL once for everything queued meanwhile (group
+//! commit) and then completes OpenRaft's callbacks. `append` returns before
+//! the fsync, so Raft keeps batching while the disk works.
 
 use std::fmt::Debug;
 use std::io;
@@ -14,12 +17,12 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
 
+use kiwi_runtime::storage::StorageRuntime;
+use kiwi_runtime::sync::{mpsc, oneshot};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::OptionalSend;
-use rocksdb::{
-    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
-};
+use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, DB};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -31,10 +34,44 @@ const REC_VOTE: &[u8] = b"vote";
 const REC_COMMITTED: &[u8] = b"committed";
 const REC_LAST_PURGED: &[u8] = b"last-purged";
 
+/// Most waiters completed by one WAL fsync.
+const SYNC_GROUP_MAX: usize = 4096;
+/// Bound on fsyncs requested but not yet done.
+const SYNC_QUEUE_DEPTH: usize = 4096;
+
+/// Who waits for a WAL fsync.
+enum SyncWaiter {
+    Append(IOFlushed<TypeConfig>),
+    Call(oneshot::Sender<Result<(), String>>),
+}
+
 /// Handle to the log DB; clones share it (the log reader is a clone).
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    sync: mpsc::Sender<SyncWaiter>,
+}
+
+/// The log-sync thread: one WAL fsync per group of queued waiters.
+async fn sync_loop(db: Arc<DB>, mut rx: mpsc::Receiver<SyncWaiter>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < SYNC_GROUP_MAX {
+            match rx.try_recv() {
+                Ok(w) => group.push(w),
+                Err(_) => break,
+            }
+        }
+        let result = db.flush_wal(true).map_err(|e| e.to_string());
+        for waiter in group {
+            match waiter {
+                SyncWaiter::Append(cb) => cb.io_completed(result.clone().map_err(io::Error::other)),
+                SyncWaiter::Call(tx) => {
+                    let _ = tx.send(result.clone());
+                }
+            }
+        }
+    }
 }
 
 fn io_err(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
@@ -58,8 +95,11 @@ impl LogStore {
             ColumnFamilyDescriptor::new("default", Options::default()),
             ColumnFamilyDescriptor::new(CF_LOG, Options::default()),
         ];
-        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(io_err)?;
-        Ok(LogStore { db: Arc::new(db) })
+        let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs).map_err(io_err)?);
+        let (sync, rx) = mpsc::channel(SYNC_QUEUE_DEPTH);
+        // Detached: the thread ends when the last LogStore clone is dropped.
+        let _ = StorageRuntime::start("kiwi-raft-log", sync_loop(db.clone(), rx))?;
+        Ok(LogStore { db, sync })
     }
 
     fn log_cf(&self) -> io::Result<&rocksdb::ColumnFamily> {
@@ -75,15 +115,22 @@ impl LogStore {
         }
     }
 
-    /// Writes `batch`, fsynced, on the blocking pool.
+    /// Writes `batch` now (visible to readers, in call order) and waits
+    /// until the log-sync thread has fsynced it.
     async fn write_synced(&self, batch: WriteBatch) -> io::Result<()> {
-        let db = self.db.clone();
-        kiwi_runtime::task::blocking(move || {
-            let mut wo = WriteOptions::default();
-            wo.set_sync(true);
-            db.write_opt(batch, &wo).map_err(io_err)
-        })
-        .await?
+        self.db.write(batch).map_err(io_err)?;
+        let (tx, rx) = oneshot::channel();
+        self.request_sync(SyncWaiter::Call(tx)).await?;
+        rx.await
+            .map_err(|_| io::Error::other("raft log sync thread stopped"))?
+            .map_err(io::Error::other)
+    }
+
+    async fn request_sync(&self, waiter: SyncWaiter) -> io::Result<()> {
+        self.sync
+            .send(waiter)
+            .await
+            .map_err(|_| io::Error::other("raft log sync thread stopped"))
     }
 
     fn put_record<T: Serialize>(
@@ -193,12 +240,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             batch.put_cf(cf, index_key(entry.index()), codec::encode(&entry)?);
         }
-        let result = self.write_synced(batch).await;
-        match &result {
-            Ok(()) => callback.io_completed(Ok(())),
-            Err(e) => callback.io_completed(Err(io::Error::new(e.kind(), e.to_string()))),
-        }
-        result
+        self.db.write(batch).map_err(io_err)?;
+        // Submitted; the callback fires once the fsync is done.
+        self.request_sync(SyncWaiter::Append(callback)).await
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {

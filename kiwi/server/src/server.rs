@@ -112,6 +112,10 @@ impl Server {
                 if c.init_cluster {
                     node.init_cluster().await.map_err(ServerError::Cluster)?;
                 }
+                let weak = Arc::downgrade(&node);
+                shared.set_raft_info(Box::new(move || {
+                    weak.upgrade().map(|n| n.info()).unwrap_or_default()
+                }));
                 Some(node)
             }
             _ => None,

@@ -336,6 +336,17 @@ fn moved_mode_redirects_clients_to_the_leader() {
         cluster.nodes[follower].client().call(&["RAFT.LEADER"]),
         bulk(&cluster.nodes[leader].resp_addr())
     );
+    // INFO raft mirrors RAFT.INFO; INFO alone keeps Redis's default sections.
+    let Frame::Bulk(info) = cluster.nodes[follower].client().call(&["INFO", "raft"]) else {
+        panic!("INFO raft is a bulk string");
+    };
+    let info = String::from_utf8_lossy(&info);
+    assert!(info.starts_with("# Raft\r\n"), "{info}");
+    assert!(info.contains("raft_role:follower\r\n"), "{info}");
+    let Frame::Bulk(default) = cluster.nodes[follower].client().call(&["INFO"]) else {
+        panic!("INFO is a bulk string");
+    };
+    assert!(!String::from_utf8_lossy(&default).contains("# Raft"));
 }
 
 #[test]

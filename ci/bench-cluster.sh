@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Cluster-mode throughput: a 3-node Kiwi cluster on this machine against the
+# same build in standalone mode, started side by side in the same run, both
+# measured with redis-benchmark against the leader / the single node.
+# Prints a Markdown table with the cluster/standalone ratio (the issue's bars:
+# SET >= 0.3x, GET >= 0.5x).
+#
+# usage: [TESTS=set,get] ci/bench-cluster.sh [requests]   (default 100000; 50 clients)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-100000}"
+CLIENTS=50
+TESTS="${TESTS:-set,get}"
+source ci/rocksdb-env.sh
+cargo build --release --bin kiwi-server >&2
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+wait_ping() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.1; done; echo "no server on $1" >&2; exit 1; }
+
+SOLO=$(free_port)
+target/release/kiwi-server --port "$SOLO" --dir "$WORK/solo" --loglevel warning &
+PIDS+=($!)
+declare -a PORT RAFT
+for i in 1 2 3; do
+    PORT[$i]=$(free_port); RAFT[$i]=$(free_port)
+    init=""; [ "$i" = 1 ] && init="--init-cluster"
+    RUST_LOG=warn target/release/kiwi-server --port "${PORT[$i]}" --dir "$WORK/n$i" --loglevel warning \
+        --node-id "$i" --raft-addr "127.0.0.1:${RAFT[$i]}" $init 2>"$WORK/n$i.log" &
+    PIDS+=($!)
+done
+for p in "$SOLO" "${PORT[1]}" "${PORT[2]}" "${PORT[3]}"; do wait_ping "$p"; done
+for _ in $(seq 100); do redis-cli -p "${PORT[1]}" raft.leader 2>/dev/null | grep -q 127.0.0.1 && break; sleep 0.1; done
+for i in 2 3; do
+    redis-cli -p "${PORT[1]}" raft.node add "$i" "127.0.0.1:${RAFT[$i]}" "127.0.0.1:${PORT[$i]}" >/dev/null
+done
+
+run() { # port pipeline
+    redis-benchmark -p "$1" -t "$TESTS" -n "$N" -c "$CLIENTS" -P "$2" --csv 2>/dev/null \
+        | tail -n +2 | grep -v 'needed to benchmark' | tr -d '"' | sed -E 's/ \([^)]*\)//' | awk -F, '{print $1, $2}'
+}
+
+echo "| test | pipeline | cluster (3 nodes) req/s | standalone req/s | cluster/standalone |"
+echo "|---|---|---|---|---|"
+for P in 1 16; do
+    run "$SOLO" "$P" > "$WORK/solo.txt"
+    run "${PORT[1]}" "$P" > "$WORK/cluster.txt"
+    join <(sort "$WORK/cluster.txt") <(sort "$WORK/solo.txt") | while read -r test c s; do
+        ratio=$(awk -v a="$c" -v b="$s" 'BEGIN { printf "%.2f", a / b }')
+        echo "| $test | $P | $c | $s | $ratio |"
+    done
+done
+echo
+echo "command: ci/bench-cluster.sh $N  (redis-benchmark -t $TESTS -n $N -c $CLIENTS [-P 16] against the leader; appendfsync=everysec, raft log fsynced per append)"
