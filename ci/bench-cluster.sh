@@ -5,7 +5,7 @@
 # Prints a Markdown table with the cluster/standalone ratio (the issue's bars:
 # SET >= 0.3x, GET >= 0.5x).
 #
-# usage: [TESTS=set,get] ci/bench-cluster.sh [requests]   (default 100000; 50 clients)
+# usage: [TESTS=set,get] [ROUNDS=3] ci/bench-cluster.sh [requests]   (default 100000; 50 clients)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
@@ -43,15 +43,24 @@ run() { # port pipeline
         | tail -n +2 | grep -v 'needed to benchmark' | tr -d '"' | sed -E 's/ \([^)]*\)//' | awk -F, '{print $1, $2}'
 }
 
+# Alternate standalone and cluster runs ROUNDS times and report medians:
+# on a shared 2-core machine single runs swing by +-20%.
+ROUNDS="${ROUNDS:-3}"
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "| test | pipeline | cluster (3 nodes) req/s | standalone req/s | cluster/standalone |"
 echo "|---|---|---|---|---|"
 for P in 1 16; do
-    run "$SOLO" "$P" > "$WORK/solo.txt"
-    run "${PORT[1]}" "$P" > "$WORK/cluster.txt"
-    join <(sort "$WORK/cluster.txt") <(sort "$WORK/solo.txt") | while read -r test c s; do
+    : > "$WORK/solo.txt"; : > "$WORK/cluster.txt"
+    for _ in $(seq "$ROUNDS"); do
+        run "$SOLO" "$P" >> "$WORK/solo.txt"
+        run "${PORT[1]}" "$P" >> "$WORK/cluster.txt"
+    done
+    for test in $(awk '{print $1}' "$WORK/solo.txt" | sort -u); do
+        s=$(awk -v t="$test" '$1 == t {print $2}' "$WORK/solo.txt" | median)
+        c=$(awk -v t="$test" '$1 == t {print $2}' "$WORK/cluster.txt" | median)
         ratio=$(awk -v a="$c" -v b="$s" 'BEGIN { printf "%.2f", a / b }')
         echo "| $test | $P | $c | $s | $ratio |"
     done
 done
 echo
-echo "command: ci/bench-cluster.sh $N  (redis-benchmark -t $TESTS -n $N -c $CLIENTS [-P 16] against the leader; appendfsync=everysec, raft log fsynced per append)"
+echo "command: ROUNDS=$ROUNDS ci/bench-cluster.sh $N  (medians of $ROUNDS alternating runs; redis-benchmark -t $TESTS -n $N -c $CLIENTS [-P 16] against the leader; appendfsync=everysec, raft log fsynced per append)"

@@ -113,18 +113,18 @@ impl Ctx<'_> {
     }
 }
 
-/// One client command as a Raft entry carries it: everything a replica
-/// needs to execute it exactly as the leader would have.
+/// A client's batch of commands as a Raft entry carries it: everything a
+/// replica needs to execute them exactly as the leader would have.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReplicatedCommand {
+pub struct ReplicatedBatch {
     pub db: usize,
     pub proto: Protocol,
-    /// The leader's clock when it proposed the command (TTLs, expiry checks).
+    /// The leader's clock when it proposed the batch (TTLs, expiry checks).
     pub now_ms: u64,
-    /// Seed of the command's [`CmdRng`], drawn by the leader.
+    /// Command `i` draws its randomness from a [`CmdRng`] seeded `seed + i`.
     pub seed: u64,
-    /// The command as the client sent it (`args[0]` is its name).
-    pub args: Vec<Bytes>,
+    /// The commands as the client sent them (`args[0]` is the name).
+    pub cmds: Vec<Vec<Bytes>>,
 }
 
 /// Work sent to the storage runtime to run against the executor (Raft's
@@ -162,7 +162,7 @@ impl Executor {
     }
 
     /// An executor for cluster mode: writes arrive as Raft entries through
-    /// [`Executor::apply_command`]; [`Executor::execute`] serves reads only.
+    /// [`Executor::apply_batch`]; [`Executor::execute`] serves reads only.
     pub fn replicated(engine: Engine, shared: Arc<Shared>) -> Executor {
         Executor {
             replicated: true,
@@ -257,40 +257,64 @@ impl Executor {
         self.publish_blocked_count();
     }
 
-    /// Applies one replicated command (a Raft entry) with the time and
-    /// randomness the leader decided, recording `stamp` as the applied state
-    /// in the same WriteBatch as the command's writes. Every replica that
-    /// applies the same entries in the same order ends in the same state.
-    /// Blocking commands run as inside Redis's MULTI: they never wait.
-    pub fn apply_command(&mut self, stamp: Vec<u8>, cmd: &ReplicatedCommand) -> Frame {
-        debug_assert!(self.replicated, "apply_command is for cluster mode");
-        self.engine.begin_stamped(stamp);
-        let frame = match lookup(&cmd.args[0]) {
-            None => crate::error::unknown_command(&cmd.args).into_frame(),
-            Some(spec) if !spec.arity_ok(cmd.args.len()) => {
-                crate::error::wrong_arity(spec.name).into_frame()
-            }
-            Some(spec) => {
-                let mut ctx = Ctx {
-                    engine: &mut self.engine,
-                    shared: &self.shared,
-                    db: cmd.db,
-                    now_ms: cmd.now_ms,
-                    proto: cmd.proto,
-                    track_writes: false,
-                    written: Vec::new(),
-                    rng: CmdRng::from_seed(cmd.seed),
-                    replicated: true,
-                };
-                let result = if blocking::is_blocking(spec.name) {
-                    blocking::execute_once(&mut ctx, spec.name, &cmd.args)
-                } else {
-                    dispatch(&mut ctx, spec.name, &cmd.args)
-                };
-                result.unwrap_or_else(|e| e.into_frame())
-            }
+    /// Applies commands `skip..` of a replicated batch (one Raft entry)
+    /// with the time and randomness the leader decided. `stamp(i)` is the
+    /// applied stamp meaning "commands `0..=i` of this entry are applied";
+    /// each command's writes commit together with its stamp, and the last
+    /// command's stamp (written even if it changed nothing) marks the entry
+    /// complete. A crash mid-entry therefore resumes at the next command
+    /// (`skip`), never applying one twice. Replies for skipped commands are
+    /// `Null` (nobody waits for them after a restart). Blocking commands run
+    /// as inside Redis's MULTI: they never wait.
+    pub fn apply_batch(
+        &mut self,
+        batch: &ReplicatedBatch,
+        skip: usize,
+        stamp: impl Fn(usize) -> Vec<u8>,
+    ) -> Vec<Frame> {
+        debug_assert!(self.replicated, "apply_batch is for cluster mode");
+        debug_assert!(!batch.cmds.is_empty(), "a replicated batch has commands");
+        let last = batch.cmds.len().saturating_sub(1);
+        let mut frames = vec![Frame::Null; skip.min(batch.cmds.len())];
+        for (i, args) in batch.cmds.iter().enumerate().skip(skip) {
+            self.engine.begin_stamped(stamp(i));
+            let frame = self.apply_one(batch, i, args);
+            frames.push(self.end_stamped(frame, i == last));
+        }
+        if frames.len() == skip && skip > last {
+            // Everything was applied before a restart but the completion
+            // stamp: write it now.
+            self.engine.begin_stamped(stamp(last));
+            self.end_stamped(Frame::ok(), true);
+        }
+        frames
+    }
+
+    fn apply_one(&mut self, batch: &ReplicatedBatch, i: usize, args: &[Bytes]) -> Frame {
+        let Some(spec) = args.first().and_then(|name| lookup(name)) else {
+            return crate::error::unknown_command(args).into_frame();
         };
-        self.end_stamped(frame)
+        if !spec.arity_ok(args.len()) {
+            return crate::error::wrong_arity(spec.name).into_frame();
+        }
+        let mut ctx = Ctx {
+            engine: &mut self.engine,
+            shared: &self.shared,
+            db: batch.db,
+            now_ms: batch.now_ms,
+            proto: batch.proto,
+            track_writes: false,
+            written: Vec::new(),
+            // SplitMix64 is made for consecutive seeds.
+            rng: CmdRng::from_seed(batch.seed.wrapping_add(i as u64)),
+            replicated: true,
+        };
+        let result = if blocking::is_blocking(spec.name) {
+            blocking::execute_once(&mut ctx, spec.name, args)
+        } else {
+            dispatch(&mut ctx, spec.name, args)
+        };
+        result.unwrap_or_else(|e| e.into_frame())
     }
 
     /// Whether an active-expiry step at `now_ms` may find work (the cluster
@@ -303,20 +327,21 @@ impl Executor {
     pub fn apply_expire(&mut self, stamp: Vec<u8>, now_ms: u64, max_entries: usize) -> Frame {
         self.engine.begin_stamped(stamp);
         let removed = self.active_expire_at(now_ms, max_entries);
-        self.end_stamped(Frame::Integer(removed as i64))
+        self.end_stamped(Frame::Integer(removed as i64), true)
     }
 
     /// Records `stamp` alone (Raft entries with no command: blank, membership).
     pub fn apply_stamp(&mut self, stamp: Vec<u8>) -> Frame {
         self.engine.begin_stamped(stamp);
-        self.end_stamped(Frame::ok())
+        self.end_stamped(Frame::ok(), true)
     }
 
-    fn end_stamped(&mut self, frame: Frame) -> Frame {
-        match self.engine.end_stamped() {
+    /// Ends a stamped step; `force` writes the stamp even if nothing committed.
+    fn end_stamped(&mut self, frame: Frame, force: bool) -> Frame {
+        match self.engine.end_stamped(force) {
             Ok(commits) => {
-                // One commit per entry is what makes apply exactly-once.
-                debug_assert!(commits <= 1, "an entry committed {commits} times");
+                // One commit per command is what makes apply exactly-once.
+                debug_assert!(commits <= 1, "a command committed {commits} times");
                 if frame.is_error() {
                     self.shared.stats.total_error_replies.fetch_add(1, Relaxed);
                 }

@@ -3,9 +3,9 @@
 //! leader, admin commands).
 //!
 //! Client command batches take one of three paths (see [`CmdClass`]):
-//! a batch with any write goes through the log whole (one entry per
-//! command, submitted together with `client_write_many`, so a connection's
-//! pipeline stays in order and reads in it see its writes); a batch of
+//! a batch with any write goes through the log whole, as one entry (so a
+//! connection's pipeline stays in order, reads in it see its writes, and
+//! per-entry costs are paid once per batch); a batch of
 //! reads waits for a ReadIndex round and then reads the local engine; node-
 //! local commands (INFO, CONFIG, ...) run here. On a follower the batch is
 //! forwarded to the leader over the Raft transport (or answered `-MOVED`).
@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use kiwi_cmd::{Executor, ExecutorJob, Reply};
 use kiwi_resp::{Frame, Protocol};
 use kiwi_runtime::net::{TcpListener, TcpStream};
@@ -264,31 +263,22 @@ impl ClusterNode {
     async fn lead(&self, db: usize, proto: Protocol, cmds: Vec<SubmitCmd>) -> Vec<Frame> {
         let n = cmds.len();
         if cmds.iter().any(|c| c.class == CmdClass::Write) {
-            // The leader decides time and randomness before proposing, so
-            // every replica applies the same thing.
-            let now_ms = kiwi_runtime::time::now_ms();
-            let reqs: Vec<Request> = cmds
-                .into_iter()
-                .map(|c| Request::Command {
-                    db: db as u8,
-                    proto,
-                    now_ms,
-                    seed: kiwi_runtime::rand::u64(),
-                    args: c.args,
-                })
-                .collect();
-            let mut stream = match self.raft.client_write_many(reqs).await {
-                Ok(s) => s,
-                Err(e) => return vec![Frame::error(format!("ERR raft: {e}")); n],
+            // The whole batch is one entry (one log write, one replication
+            // message, one apply job), proposed with the leader's time and
+            // randomness so every replica applies the same thing.
+            let req = Request::Commands {
+                db: db as u8,
+                proto,
+                now_ms: kiwi_runtime::time::now_ms(),
+                seed: kiwi_runtime::rand::u64(),
+                cmds: cmds.into_iter().map(|c| c.args).collect(),
             };
-            let mut frames = Vec::with_capacity(n);
-            while let Some(item) = stream.next().await {
-                frames.push(match item {
-                    Ok(Ok(written)) => written.response.0,
-                    Ok(Err(e)) => write_error(&e),
-                    Err(fatal) => Frame::error(format!("ERR raft: {fatal}")),
-                });
-            }
+            let mut frames = match self.raft.client_write(req).await {
+                Ok(written) => written.data.0,
+                Err(openraft::error::RaftError::APIError(e)) => vec![write_error(&e); n],
+                Err(e) => vec![Frame::error(format!("ERR raft: {e}")); n],
+            };
+            debug_assert_eq!(frames.len(), n, "one reply per command");
             frames.resize(n, clusterdown());
             return frames;
         }

@@ -20,7 +20,7 @@ use std::io::{self, Seek};
 use std::path::{Path, PathBuf};
 
 use futures_util::{Stream, TryStreamExt};
-use kiwi_cmd::{Executor, ExecutorJob, ReplicatedCommand};
+use kiwi_cmd::{Executor, ExecutorJob, ReplicatedBatch};
 use kiwi_resp::Frame;
 use kiwi_runtime::sync::{mpsc, oneshot};
 use kiwi_storage::{Engine, EngineOptions};
@@ -34,8 +34,16 @@ use crate::types::{
 
 /// What one entry does to the engine.
 enum Op {
-    Command(ReplicatedCommand),
-    Expire { now_ms: u64, max_entries: usize },
+    /// Commands `skip..` of a batch; `stamps[i - skip]` is command i's stamp.
+    Commands {
+        batch: ReplicatedBatch,
+        skip: usize,
+        stamps: Vec<Vec<u8>>,
+    },
+    Expire {
+        now_ms: u64,
+        max_entries: usize,
+    },
     StampOnly,
 }
 
@@ -47,6 +55,10 @@ pub struct StateMachine {
     engine_opts: EngineOptions,
     /// Membership as of the last applied entry (part of every stamp).
     membership: StoredMembership,
+    /// The last entry applied in full.
+    last_applied: Option<LogId>,
+    /// An entry a crash interrupted: (its log id, commands already applied).
+    partial: Option<(LogId, u32)>,
 }
 
 /// Runs `f` on the storage runtime's worker and returns its result.
@@ -130,6 +142,8 @@ impl StateMachine {
             dir,
             engine_opts,
             membership: StoredMembership::default(),
+            last_applied: None,
+            partial: None,
         }
     }
 
@@ -143,11 +157,30 @@ impl StateMachine {
         }
     }
 
+    /// The stamp of a complete entry.
     fn stamp(&self, log_id: &LogId) -> io::Result<Vec<u8>> {
         codec::encode(&AppliedState {
             last_applied: Some(*log_id),
             membership: self.membership.clone(),
+            partial: None,
         })
+    }
+
+    /// Stamps for commands `skip..n` of the entry `log_id`: all but the last
+    /// say "this far into the entry", the last says "entry complete".
+    fn command_stamps(&self, log_id: &LogId, skip: usize, n: usize) -> io::Result<Vec<Vec<u8>>> {
+        (skip..n)
+            .map(|i| {
+                if i + 1 == n {
+                    return self.stamp(log_id);
+                }
+                codec::encode(&AppliedState {
+                    last_applied: self.last_applied,
+                    membership: self.membership.clone(),
+                    partial: Some((*log_id, i as u32 + 1)),
+                })
+            })
+            .collect()
     }
 
     /// The newest stored snapshot: its meta and the path of its tar file.
@@ -252,6 +285,13 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             Some(raw) => codec::decode(&raw)?,
             None => AppliedState::default(),
         };
+        if applied.partial.is_some() {
+            // Jobs apply whole batches of entries; a checkpoint between
+            // two jobs can never see half an entry.
+            return Err(io::Error::other(
+                "checkpoint taken in the middle of an entry",
+            ));
+        }
         let meta = SnapshotMeta {
             last_log_id: applied.last_applied,
             last_membership: applied.membership,
@@ -276,6 +316,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
         let applied = self.applied().await?;
         self.membership = applied.membership.clone();
+        self.last_applied = applied.last_applied;
+        self.partial = applied.partial;
         Ok((applied.last_applied, applied.membership))
     }
 
@@ -286,21 +328,35 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut ops = Vec::new();
         let mut responders = Vec::new();
         while let Some((entry, responder)) = entries.try_next().await? {
+            let log_id = entry.log_id;
             let op = match entry.payload {
                 EntryPayload::Blank => Op::StampOnly,
-                EntryPayload::Normal(Request::Command {
+                EntryPayload::Normal(Request::Commands {
                     db,
                     proto,
                     now_ms,
                     seed,
-                    args,
-                }) => Op::Command(ReplicatedCommand {
-                    db: db as usize,
-                    proto,
-                    now_ms,
-                    seed,
-                    args,
-                }),
+                    cmds,
+                }) => {
+                    let batch = ReplicatedBatch {
+                        db: db as usize,
+                        proto,
+                        now_ms,
+                        seed,
+                        cmds,
+                    };
+                    // After a crash mid-entry, resume where it stopped.
+                    let skip = match self.partial.take() {
+                        Some((id, done)) if id == log_id => done as usize,
+                        _ => 0,
+                    };
+                    let stamps = self.command_stamps(&log_id, skip, batch.cmds.len().max(1))?;
+                    Op::Commands {
+                        batch,
+                        skip,
+                        stamps,
+                    }
+                }
                 EntryPayload::Normal(Request::Expire {
                     now_ms,
                     max_entries,
@@ -309,32 +365,42 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     max_entries: max_entries as usize,
                 },
                 EntryPayload::Membership(m) => {
-                    self.membership = StoredMembership::new(Some(entry.log_id), m);
+                    self.membership = StoredMembership::new(Some(log_id), m);
                     Op::StampOnly
                 }
             };
-            ops.push((self.stamp(&entry.log_id)?, op));
+            let stamp = match &op {
+                Op::Commands { .. } => Vec::new(),
+                _ => self.stamp(&log_id)?,
+            };
+            ops.push((stamp, op));
             responders.push(responder);
+            self.last_applied = Some(log_id);
+            self.partial = None;
         }
         if ops.is_empty() {
             return Ok(());
         }
-        let frames = on_executor(&self.jobs, move |ex| {
+        let replies = on_executor(&self.jobs, move |ex| {
             ops.into_iter()
                 .map(|(stamp, op)| match op {
-                    Op::Command(cmd) => ex.apply_command(stamp, &cmd),
+                    Op::Commands {
+                        batch,
+                        skip,
+                        stamps,
+                    } => ex.apply_batch(&batch, skip, |i| stamps[i - skip].clone()),
                     Op::Expire {
                         now_ms,
                         max_entries,
-                    } => ex.apply_expire(stamp, now_ms, max_entries),
-                    Op::StampOnly => ex.apply_stamp(stamp),
+                    } => vec![ex.apply_expire(stamp, now_ms, max_entries)],
+                    Op::StampOnly => vec![ex.apply_stamp(stamp)],
                 })
-                .collect::<Vec<Frame>>()
+                .collect::<Vec<Vec<Frame>>>()
         })
         .await?;
-        for (responder, frame) in responders.into_iter().zip(frames) {
+        for (responder, frames) in responders.into_iter().zip(replies) {
             if let Some(r) = responder {
-                r.send(Response(frame));
+                r.send(Response(frames));
             }
         }
         Ok(())
@@ -391,6 +457,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             ));
         }
         self.membership = meta.last_membership.clone();
+        self.last_applied = meta.last_log_id;
+        self.partial = None;
         self.keep_snapshot(meta, &copy)?;
         tracing::info!(last_log_id = ?meta.last_log_id, "raft snapshot installed");
         Ok(())

@@ -1,14 +1,13 @@
 //! The Raft type configuration and what a log entry carries.
 //!
-//! A log entry is a client command plus the time and random seed the
-//! leader chose for it ([`Request::Command`]), or a leader-decided
+//! A log entry is a client's batch of commands plus the time and random
+//! seed the leader chose for it ([`Request::Commands`]), or a leader-decided
 //! active-expiry step ([`Request::Expire`]). Applying it is deterministic, so
 //! every replica computes the same data and the same reply.
 
 use std::fmt;
 
 use bytes::Bytes;
-use kiwi_cmd::ReplicatedCommand;
 use kiwi_resp::{Frame, Protocol};
 use serde::{Deserialize, Serialize};
 
@@ -31,48 +30,31 @@ impl fmt::Display for KiwiNode {
 /// The application data of a log entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
-    /// One client command (see [`ReplicatedCommand`]).
-    Command {
+    /// A client's batch of commands, applied in order (see `kiwi_cmd::ReplicatedBatch`).
+    Commands {
         db: u8,
         proto: Protocol,
         now_ms: u64,
         seed: u64,
-        args: Vec<Bytes>,
+        cmds: Vec<Vec<Bytes>>,
     },
     /// One active-expiry step as of the leader's clock.
     Expire { now_ms: u64, max_entries: u32 },
 }
 
-impl Request {
-    pub fn command(cmd: ReplicatedCommand) -> Request {
-        Request::Command {
-            db: cmd.db as u8,
-            proto: cmd.proto,
-            now_ms: cmd.now_ms,
-            seed: cmd.seed,
-            args: cmd.args,
-        }
-    }
-}
-
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Request::Command { db, args, .. } => {
-                let name = args
-                    .first()
-                    .map(|a| String::from_utf8_lossy(a))
-                    .unwrap_or_default();
-                write!(f, "command {name} ({} args) db {db}", args.len())
-            }
+            Request::Commands { db, cmds, .. } => write!(f, "{} commands, db {db}", cmds.len()),
             Request::Expire { now_ms, .. } => write!(f, "expire at {now_ms}"),
         }
     }
 }
 
-/// What applying an entry answered: the reply for the client that proposed it.
+/// What applying an entry answered: the replies for the client that
+/// proposed it, one per command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Response(pub Frame);
+pub struct Response(pub Vec<Frame>);
 
 openraft::declare_raft_types!(
     /// Kiwi's Raft types. The runtime is the runtime layer's adapter, so the
@@ -93,10 +75,13 @@ pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
 pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, std::fs::File>;
 pub type Raft = openraft::Raft<TypeConfig, crate::state_machine::StateMachine>;
 
-/// What the engine stores as its applied stamp: the last applied log id and
-/// the membership as of it (see `kiwi_storage::Engine::begin_stamped`).
+/// What the engine stores as its applied stamp: the last entry applied in
+/// full, the membership as of it, and how far the next entry got if a
+/// crash interrupted it (see `kiwi_cmd::Executor::apply_batch`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AppliedState {
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
+    /// `(entry, commands applied)` of an entry applied in part.
+    pub partial: Option<(LogId, u32)>,
 }

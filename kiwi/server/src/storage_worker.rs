@@ -46,7 +46,8 @@ pub async fn run(
     mut jobs: Option<mpsc::Receiver<ExecutorJob>>,
     hz: u64,
 ) {
-    let local_expiry = jobs.is_none();
+    // Cluster mode: Raft jobs arrive, the leader proposes expiry, the log is the WAL.
+    let cluster = jobs.is_some();
     let mut expire_tick = interval(Duration::from_millis(1000 / hz.clamp(1, 500)));
     expire_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut sync_tick = interval(Duration::from_secs(1));
@@ -55,12 +56,10 @@ pub async fn run(
         tokio::select! {
             biased; // replayable order: see kiwi_runtime's crate docs
             job = next_job(&mut jobs) => match job {
-                Some(job) => {
-                    job(&mut executor);
-                    // Applied entries reach the OS like acknowledged writes do
-                    // (RocksDB buffers the WAL until told; see make_durable).
-                    let _ = executor.make_durable();
-                }
+                // No WAL flush per job: the fsynced Raft log is what makes
+                // applied entries durable (a crash re-applies them after the
+                // engine's stamp); the engine's WAL reaches the OS on the tick.
+                Some(job) => job(&mut executor),
                 None => jobs = None,
             },
             req = rx.recv() => {
@@ -93,7 +92,7 @@ pub async fn run(
                     let _ = req.reply.send(replies);
                 }
             }
-            _ = expire_tick.tick(), if local_expiry => {
+            _ = expire_tick.tick(), if !cluster => {
                 // Keep going while a step finds a full load of expired keys, at most
                 // 10 steps per tick so clients are never starved.
                 let mut steps = 0;
@@ -104,7 +103,12 @@ pub async fn run(
                 let _ = executor.make_durable();
                 executor.purge_blocked();
             }
-            _ = sync_tick.tick() => executor.tick_second(),
+            _ = sync_tick.tick() => {
+                if cluster {
+                    let _ = executor.make_durable();
+                }
+                executor.tick_second();
+            }
         }
     }
     executor.shutdown();

@@ -622,7 +622,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Starts applying one replicated entry: until [`Engine::end_stamped`],
+    /// Starts one replicated step (an entry, or one command of it): until [`Engine::end_stamped`],
     /// every commit also records `stamp` as the applied state, in the same
     /// WriteBatch as its data.
     pub fn begin_stamped(&mut self, stamp: Vec<u8>) {
@@ -631,11 +631,11 @@ impl Engine {
         self.stamped_commits = 0;
     }
 
-    /// Ends the entry: an entry that committed nothing still records its
-    /// stamp (alone). Returns how many commits carried the stamp; an entry
-    /// is applied exactly once only if that is at most one.
-    pub fn end_stamped(&mut self) -> StorageResult<u32> {
-        if self.stamp.is_some() && self.stamped_commits == 0 {
+    /// Ends the step; with `force`, a step that committed nothing still
+    /// records its stamp (alone). Returns how many commits carried the
+    /// stamp; a step is applied exactly once only if that is at most one.
+    pub fn end_stamped(&mut self, force: bool) -> StorageResult<u32> {
+        if force && self.stamp.is_some() && self.stamped_commits == 0 {
             self.commit(Batch::default())?;
         }
         self.stamp = None;
