@@ -113,18 +113,31 @@ impl Ctx<'_> {
     }
 }
 
-/// A client's batch of commands as a Raft entry carries it: everything a
-/// replica needs to execute them exactly as the leader would have.
+/// Commands as a Raft entry carries them (from one or several clients):
+/// everything a replica needs to execute them exactly as the leader would.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicatedBatch {
-    pub db: usize,
-    pub proto: Protocol,
     /// The leader's clock when it proposed the batch (TTLs, expiry checks).
     pub now_ms: u64,
     /// Command `i` draws its randomness from a [`CmdRng`] seeded `seed + i`.
     pub seed: u64,
-    /// The commands as the client sent them (`args[0]` is the name).
-    pub cmds: Vec<Vec<Bytes>>,
+    pub cmds: Vec<ReplicatedCmd>,
+}
+
+/// One command of a [`ReplicatedBatch`], with its client's database and protocol.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReplicatedCmd {
+    pub db: u8,
+    pub proto: Protocol,
+    /// The command as the client sent it (`args[0]` is the name).
+    pub args: Vec<Bytes>,
+}
+
+impl ReplicatedCmd {
+    /// Bytes of arguments (what dominates its size in the log).
+    pub fn payload_bytes(&self) -> usize {
+        self.args.iter().map(|a| a.len() + 8).sum()
+    }
 }
 
 /// Work sent to the storage runtime to run against the executor (Raft's
@@ -276,9 +289,9 @@ impl Executor {
         debug_assert!(!batch.cmds.is_empty(), "a replicated batch has commands");
         let last = batch.cmds.len().saturating_sub(1);
         let mut frames = vec![Frame::Null; skip.min(batch.cmds.len())];
-        for (i, args) in batch.cmds.iter().enumerate().skip(skip) {
+        for (i, cmd) in batch.cmds.iter().enumerate().skip(skip) {
             self.engine.begin_stamped(stamp(i));
-            let frame = self.apply_one(batch, i, args);
+            let frame = self.apply_one(batch, i, cmd);
             frames.push(self.end_stamped(frame, i == last));
         }
         if frames.len() == skip && skip > last {
@@ -290,7 +303,8 @@ impl Executor {
         frames
     }
 
-    fn apply_one(&mut self, batch: &ReplicatedBatch, i: usize, args: &[Bytes]) -> Frame {
+    fn apply_one(&mut self, batch: &ReplicatedBatch, i: usize, cmd: &ReplicatedCmd) -> Frame {
+        let args = &cmd.args[..];
         let Some(spec) = args.first().and_then(|name| lookup(name)) else {
             return crate::error::unknown_command(args).into_frame();
         };
@@ -300,9 +314,9 @@ impl Executor {
         let mut ctx = Ctx {
             engine: &mut self.engine,
             shared: &self.shared,
-            db: batch.db,
+            db: (cmd.db as usize) % kiwi_storage::DATABASES,
             now_ms: batch.now_ms,
-            proto: batch.proto,
+            proto: cmd.proto,
             track_writes: false,
             written: Vec::new(),
             // SplitMix64 is made for consecutive seeds.

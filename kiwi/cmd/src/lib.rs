@@ -37,7 +37,7 @@ pub mod zsets;
 
 pub use config::{ClusterConfig, Config};
 pub use error::CmdError;
-pub use exec::{Ctx, Executor, ExecutorJob, ReplicatedBatch, Reply};
+pub use exec::{Ctx, Executor, ExecutorJob, ReplicatedBatch, ReplicatedCmd, Reply};
 pub use state::{ClientHandle, Shared};
 pub use table::{lookup, CommandSpec, Route};
 

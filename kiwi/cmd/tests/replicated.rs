@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kiwi_cmd::{Config, Executor, ReplicatedBatch, Reply, Shared};
+use kiwi_cmd::{Config, Executor, ReplicatedBatch, ReplicatedCmd, Reply, Shared};
 use kiwi_resp::{Frame, Protocol};
 use kiwi_storage::{Engine, EngineOptions};
 
@@ -17,16 +17,17 @@ fn executor(dir: &std::path::Path) -> Executor {
 
 fn batch(seed: u64, cmds: &[&[&str]]) -> ReplicatedBatch {
     ReplicatedBatch {
-        db: 0,
-        proto: Protocol::Resp2,
         now_ms: 1_700_000_000_000,
         seed,
         cmds: cmds
             .iter()
-            .map(|c| {
-                c.iter()
+            .map(|c| ReplicatedCmd {
+                db: 0,
+                proto: Protocol::Resp2,
+                args: c
+                    .iter()
                     .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-                    .collect()
+                    .collect(),
             })
             .collect(),
     }

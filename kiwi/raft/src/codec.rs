@@ -8,9 +8,11 @@ use kiwi_runtime::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Largest transport frame accepted (a batch of entries or a snapshot
-/// chunk); a peer announcing more is treated as broken.
-pub const MAX_FRAME_BYTES: usize = 64 << 20;
+/// Largest transport frame accepted; a peer announcing more is treated as
+/// broken. Replication batches are bounded well below it
+/// (`log_store::REPLICATION_BATCH_BYTES` plus one entry of at most
+/// `node::ENTRY_MAX_BYTES`).
+pub const MAX_FRAME_BYTES: usize = 256 << 20;
 
 pub fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))

@@ -32,7 +32,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec;
-use crate::types::{Entry, LogId, TypeConfig, Vote};
+use kiwi_cmd::ReplicatedCmd;
+use openraft::EntryPayload;
+
+use crate::types::{Entry, LogId, Request, TypeConfig, Vote};
 
 const CF_LOG: &str = "log";
 const REC_VOTE: &[u8] = b"vote";
@@ -48,6 +51,20 @@ const SYNC_QUEUE_DEPTH: usize = 4096;
 enum SyncWaiter {
     Append(IOFlushed<TypeConfig>),
     Call(oneshot::Sender<Result<(), String>>),
+}
+
+/// Replication sends at most this many bytes of entries per AppendEntries
+/// (and at least one entry), so one frame stays far below the frame limit.
+pub const REPLICATION_BATCH_BYTES: usize = 16 << 20;
+
+/// Approximate size of an entry in the log (its commands' arguments).
+fn entry_bytes(entry: &Entry) -> usize {
+    match &entry.payload {
+        EntryPayload::Normal(Request::Commands { cmds, .. }) => {
+            cmds.iter().map(ReplicatedCmd::payload_bytes).sum::<usize>() + 64
+        }
+        _ => 256,
+    }
 }
 
 /// Most recent entries kept decoded in memory.
@@ -224,6 +241,25 @@ impl RaftLogReader<TypeConfig> for LogStore {
             }
             entries.push(codec::decode(&raw)?);
         }
+        Ok(entries)
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let mut entries = self.try_get_log_entries(start..end).await?;
+        let mut bytes = 0;
+        let keep = entries
+            .iter()
+            .take_while(|e| {
+                bytes += entry_bytes(e);
+                bytes <= REPLICATION_BATCH_BYTES
+            })
+            .count()
+            .max(1);
+        entries.truncate(keep);
         Ok(entries)
     }
 

@@ -3,9 +3,10 @@
 //! leader, admin commands).
 //!
 //! Client command batches take one of three paths (see [`CmdClass`]):
-//! a batch with any write goes through the log whole, as one entry (so a
-//! connection's pipeline stays in order, reads in it see its writes, and
-//! per-entry costs are paid once per batch); a batch of
+//! a batch with any write goes through the log whole, grouped with other
+//! clients' batches into one entry by the proposer (so a connection's
+//! pipeline stays in order, reads in it see its writes, and per-entry costs
+//! are shared); a batch of
 //! reads waits for a ReadIndex round and then reads the local engine; node-
 //! local commands (INFO, CONFIG, ...) run here. On a follower the batch is
 //! forwarded to the leader over the Raft transport (or answered `-MOVED`).
@@ -17,10 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kiwi_cmd::{Executor, ExecutorJob, Reply};
+use kiwi_cmd::{Executor, ExecutorJob, ReplicatedCmd, Reply};
 use kiwi_resp::{Frame, Protocol};
 use kiwi_runtime::net::{TcpListener, TcpStream};
-use kiwi_runtime::sync::mpsc;
+use kiwi_runtime::sync::{mpsc, oneshot, Semaphore};
 use kiwi_storage::EngineOptions;
 use openraft::async_runtime::WatchReceiver;
 use openraft::{ChangeMembers, ReadPolicy, ServerState, SnapshotPolicy};
@@ -96,6 +97,17 @@ impl SubmitCmd {
     }
 }
 
+/// Largest log entry the proposer builds (and largest single command in
+/// cluster mode); see also `codec::MAX_FRAME_BYTES`.
+pub const ENTRY_MAX_BYTES: usize = 64 << 20;
+/// The proposer stops adding other clients' batches to an entry past this.
+const GROUP_MAX_BYTES: usize = 1 << 20;
+/// ... or past this many commands.
+const GROUP_MAX_CMDS: usize = 4096;
+/// Log entries proposed and not yet answered, at most.
+const ENTRIES_IN_FLIGHT: usize = 4;
+/// Write batches queued for the proposer.
+const PROPOSAL_QUEUE_DEPTH: usize = 4096;
 /// Entries visited per leader-proposed active-expiry step.
 const EXPIRE_STEP_MAX_ENTRIES: u32 = 200;
 /// Idle forwarding connections kept per leader.
@@ -107,8 +119,16 @@ pub struct ClusterNode {
     opts: ClusterOptions,
     raft: Raft,
     jobs: mpsc::Sender<ExecutorJob>,
+    /// Write batches waiting to be grouped into a log entry.
+    proposals: mpsc::Sender<Proposal>,
     /// Idle connections for forwarding to each leader.
     forward_pool: Mutex<HashMap<String, Vec<Peer>>>,
+}
+
+/// One client's write batch, waiting for the proposer.
+struct Proposal {
+    cmds: Vec<ReplicatedCmd>,
+    reply: oneshot::Sender<Vec<Frame>>,
 }
 
 fn clusterdown() -> Frame {
@@ -151,10 +171,13 @@ impl ClusterNode {
         .await
         .map_err(|e| io::Error::other(e.to_string()))?;
         let listener = TcpListener::bind(&opts.raft_addr).await?;
+        let (proposals, proposal_rx) = mpsc::channel(PROPOSAL_QUEUE_DEPTH);
+        kiwi_runtime::task::spawn(group_proposals(raft.clone(), proposal_rx));
         let node = Arc::new(ClusterNode {
             opts,
             raft,
             jobs,
+            proposals,
             forward_pool: Mutex::new(HashMap::new()),
         });
         tracing::info!(id = node.opts.node_id, raft = %node.opts.raft_addr, "raft node started");
@@ -263,30 +286,61 @@ impl ClusterNode {
     async fn lead(&self, db: usize, proto: Protocol, cmds: Vec<SubmitCmd>) -> Vec<Frame> {
         let n = cmds.len();
         if cmds.iter().any(|c| c.class == CmdClass::Write) {
-            // The whole batch is one entry (one log write, one replication
-            // message, one apply job), proposed with the leader's time and
-            // randomness so every replica applies the same thing.
-            let req = Request::Commands {
-                db: db as u8,
-                proto,
-                now_ms: kiwi_runtime::time::now_ms(),
-                seed: kiwi_runtime::rand::u64(),
-                cmds: cmds.into_iter().map(|c| c.args).collect(),
-            };
-            let mut frames = match self.raft.client_write(req).await {
-                Ok(written) => written.data.0,
-                Err(openraft::error::RaftError::APIError(e)) => vec![write_error(&e); n],
-                Err(e) => vec![Frame::error(format!("ERR raft: {e}")); n],
-            };
-            debug_assert_eq!(frames.len(), n, "one reply per command");
-            frames.resize(n, clusterdown());
-            return frames;
+            return self.propose(db, proto, cmds).await;
         }
         if let Err(e) = self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
             tracing::debug!(error = %e, "read barrier failed");
             return vec![clusterdown(); n];
         }
         self.execute_locally(db, proto, cmds).await
+    }
+
+    /// Proposes a write batch through the proposer (which may put other
+    /// clients' commands in the same entry), in order, in chunks of at most
+    /// [`ENTRY_MAX_BYTES`]. A single command above that is refused.
+    async fn propose(&self, db: usize, proto: Protocol, cmds: Vec<SubmitCmd>) -> Vec<Frame> {
+        let mut frames = Vec::with_capacity(cmds.len());
+        let mut chunk: Vec<ReplicatedCmd> = Vec::new();
+        let mut chunk_bytes = 0;
+        for c in cmds {
+            let cmd = ReplicatedCmd {
+                db: db as u8,
+                proto,
+                args: compact(&c.args),
+            };
+            let bytes = cmd.payload_bytes();
+            if bytes > ENTRY_MAX_BYTES {
+                frames.extend(self.propose_chunk(std::mem::take(&mut chunk)).await);
+                chunk_bytes = 0;
+                frames.push(Frame::error(format!(
+                    "ERR command too large for a raft log entry ({bytes} bytes, cluster mode allows {ENTRY_MAX_BYTES})"
+                )));
+                continue;
+            }
+            if chunk_bytes + bytes > ENTRY_MAX_BYTES {
+                frames.extend(self.propose_chunk(std::mem::take(&mut chunk)).await);
+                chunk_bytes = 0;
+            }
+            chunk_bytes += bytes;
+            chunk.push(cmd);
+        }
+        frames.extend(self.propose_chunk(chunk).await);
+        frames
+    }
+
+    async fn propose_chunk(&self, cmds: Vec<ReplicatedCmd>) -> Vec<Frame> {
+        if cmds.is_empty() {
+            return Vec::new();
+        }
+        let n = cmds.len();
+        let (reply, rx) = oneshot::channel();
+        if self.proposals.send(Proposal { cmds, reply }).await.is_err() {
+            return vec![Frame::error("ERR server is shutting down"); n];
+        }
+        let mut frames = rx.await.unwrap_or_else(|_| vec![clusterdown(); n]);
+        debug_assert_eq!(frames.len(), n, "one reply per command");
+        frames.resize(n, clusterdown());
+        frames
     }
 
     /// Runs commands on the local engine (reads after a barrier, or node-local commands).
@@ -569,6 +623,19 @@ impl ClusterNode {
     }
 }
 
+/// The arguments copied into one allocation of their own. Decoded
+/// arguments are slices of the connection's read buffer; a log entry lives
+/// on (in the log cache, in flight to followers), and would otherwise pin a
+/// whole read buffer per command and defeat the buffer's reuse.
+fn compact(args: &[Bytes]) -> Vec<Bytes> {
+    let mut buf = bytes::BytesMut::with_capacity(args.iter().map(|a| a.len()).sum());
+    for a in args {
+        buf.extend_from_slice(a);
+    }
+    let mut all = buf.freeze();
+    args.iter().map(|a| all.split_to(a.len())).collect()
+}
+
 /// Whether `args` is one of the RAFT.* admin commands.
 pub fn is_raft_admin(args: &[Bytes]) -> bool {
     args.first()
@@ -706,6 +773,67 @@ async fn receive_chunk(
         .map_err(|e| e.to_string());
     let _ = std::fs::remove_file(&inc.path);
     result.map(Some)
+}
+
+/// Groups write batches from every connection into one log entry: whatever
+/// queued while the previous entry was being proposed goes into the next
+/// (bounded by bytes and commands). One entry per group instead of one per
+/// client is what lets a cluster keep up with many small writers: Raft's
+/// per-entry work (log write, replication, apply, response) is paid once.
+/// Each entry is awaited on its own task; at most [`ENTRIES_IN_FLIGHT`] are
+/// outstanding, and while they are, new batches queue up and form the next,
+/// larger group (the pipeline clocks itself: the busier, the bigger).
+async fn group_proposals(raft: Raft, mut rx: mpsc::Receiver<Proposal>) {
+    let in_flight = Arc::new(Semaphore::new(ENTRIES_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return; // never closed
+        };
+        let mut bytes: usize = first.cmds.iter().map(ReplicatedCmd::payload_bytes).sum();
+        let mut count = first.cmds.len();
+        let mut group = vec![first];
+        while bytes < GROUP_MAX_BYTES && count < GROUP_MAX_CMDS {
+            match rx.try_recv() {
+                Ok(p) => {
+                    bytes += p
+                        .cmds
+                        .iter()
+                        .map(ReplicatedCmd::payload_bytes)
+                        .sum::<usize>();
+                    count += p.cmds.len();
+                    group.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut cmds = Vec::with_capacity(count);
+        let mut replies = Vec::with_capacity(group.len());
+        for p in group {
+            replies.push((p.reply, p.cmds.len()));
+            cmds.extend(p.cmds);
+        }
+        // The leader decides time and randomness before proposing, so every
+        // replica applies the same thing.
+        let req = Request::Commands {
+            now_ms: kiwi_runtime::time::now_ms(),
+            seed: kiwi_runtime::rand::u64(),
+            cmds,
+        };
+        let raft = raft.clone();
+        kiwi_runtime::task::spawn(async move {
+            let result = raft.client_write(req).await;
+            drop(permit);
+            let frames = match result {
+                Ok(written) => written.data.0,
+                Err(openraft::error::RaftError::APIError(e)) => vec![write_error(&e); count],
+                Err(e) => vec![Frame::error(format!("ERR raft: {e}")); count],
+            };
+            let mut frames = frames.into_iter();
+            for (reply, len) in replies {
+                let _ = reply.send(frames.by_ref().take(len).collect());
+            }
+        });
+    }
 }
 
 /// On the leader, proposes an active-expiry step whenever a key is due

@@ -331,20 +331,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let log_id = entry.log_id;
             let op = match entry.payload {
                 EntryPayload::Blank => Op::StampOnly,
-                EntryPayload::Normal(Request::Commands {
-                    db,
-                    proto,
-                    now_ms,
-                    seed,
-                    cmds,
-                }) => {
-                    let batch = ReplicatedBatch {
-                        db: db as usize,
-                        proto,
-                        now_ms,
-                        seed,
-                        cmds,
-                    };
+                EntryPayload::Normal(Request::Commands { now_ms, seed, cmds }) => {
+                    let batch = ReplicatedBatch { now_ms, seed, cmds };
                     // After a crash mid-entry, resume where it stopped.
                     let skip = match self.partial.take() {
                         Some((id, done)) if id == log_id => done as usize,

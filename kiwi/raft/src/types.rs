@@ -1,14 +1,15 @@
 //! The Raft type configuration and what a log entry carries.
 //!
-//! A log entry is a client's batch of commands plus the time and random
-//! seed the leader chose for it ([`Request::Commands`]), or a leader-decided
-//! active-expiry step ([`Request::Expire`]). Applying it is deterministic, so
+//! A log entry is a batch of client commands (from every connection that
+//! wrote while the previous proposal was being prepared) plus the time and
+//! random seed the leader chose for it ([`Request::Commands`]), or a
+//! leader-decided active-expiry step ([`Request::Expire`]). Applying it is deterministic, so
 //! every replica computes the same data and the same reply.
 
 use std::fmt;
 
-use bytes::Bytes;
-use kiwi_resp::{Frame, Protocol};
+use kiwi_cmd::ReplicatedCmd;
+use kiwi_resp::Frame;
 use serde::{Deserialize, Serialize};
 
 pub type NodeId = u64;
@@ -30,13 +31,12 @@ impl fmt::Display for KiwiNode {
 /// The application data of a log entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
-    /// A client's batch of commands, applied in order (see `kiwi_cmd::ReplicatedBatch`).
+    /// Commands of one or several clients, applied in order (see
+    /// `kiwi_cmd::ReplicatedBatch`).
     Commands {
-        db: u8,
-        proto: Protocol,
         now_ms: u64,
         seed: u64,
-        cmds: Vec<Vec<Bytes>>,
+        cmds: Vec<ReplicatedCmd>,
     },
     /// One active-expiry step as of the leader's clock.
     Expire { now_ms: u64, max_entries: u32 },
@@ -45,7 +45,7 @@ pub enum Request {
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Request::Commands { db, cmds, .. } => write!(f, "{} commands, db {db}", cmds.len()),
+            Request::Commands { cmds, .. } => write!(f, "{} commands", cmds.len()),
             Request::Expire { now_ms, .. } => write!(f, "expire at {now_ms}"),
         }
     }
