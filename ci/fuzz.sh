@@ -2,7 +2,7 @@
 # Runs one cargo-fuzz target for a bounded time on the stable toolchain.
 #
 # usage: ci/fuzz.sh <target> <seconds> [extra libFuzzer flags]
-#   targets: resp_decode, exec_commands   (fuzz/fuzz_targets/)
+#   targets: resp_decode, exec_commands, raft_codec   (fuzz/fuzz_targets/)
 #
 # cargo-fuzz needs nightly-only rustc flags (-Zsanitizer); RUSTC_BOOTSTRAP=1
 # unlocks them on stable. The committed corpus is read-only here: new
@@ -13,7 +13,8 @@
 # SANITIZER (address | none): resp_decode runs under AddressSanitizer (it is
 # fast either way). exec_commands defaults to none: its cost is RocksDB,
 # which is C++ built without ASan anyway, and the Rust above it is safe
-# code; none triples its executions per second. Panics abort under both.
+# code; none triples its executions per second. raft_codec defaults to none
+# too: it is safe Rust (serde + postcard) end to end. Panics abort under both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET="$1"
@@ -25,7 +26,7 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 
 case "$TARGET" in
-    exec_commands) SANITIZER="${SANITIZER:-none}" ;;
+    exec_commands | raft_codec) SANITIZER="${SANITIZER:-none}" ;;
     *) SANITIZER="${SANITIZER:-address}" ;;
 esac
 

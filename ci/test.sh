@@ -45,7 +45,7 @@ ci/sim.sh
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
-    for target in resp_decode exec_commands; do
+    for target in resp_decode exec_commands raft_codec; do
         step "fuzz $target for ${FUZZ_SECONDS}s (ci/fuzz.sh; FUZZ_SECONDS=0 skips)"
         ci/fuzz.sh "$target" "$FUZZ_SECONDS"
     done

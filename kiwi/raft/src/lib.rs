@@ -17,6 +17,7 @@
 //! and under madsim.
 
 pub mod codec;
+pub mod fuzzing;
 pub mod log_store;
 pub mod node;
 pub mod state_machine;
