@@ -82,6 +82,17 @@ pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The run's seed (`MADSIM_TEST_SEED`, default 1), announced with the one
+/// line that replays it; the test harness shows it when the test fails.
+pub fn replay_seed(test: &str) -> u64 {
+    let seed = std::env::var("MADSIM_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    eprintln!("replay: MADSIM_TEST_SEED={seed} ci/sim.sh {test}");
+    seed
+}
+
 /// Convenience for assertions: a bulk reply.
 pub fn bulk(s: &str) -> Frame {
     Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))

@@ -218,19 +218,10 @@ async fn scenario() -> Vec<String> {
     trace
 }
 
-fn seed(test: &str) -> u64 {
-    let seed = std::env::var("MADSIM_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    eprintln!("replay: MADSIM_TEST_SEED={seed} ci/sim.sh {test}");
-    seed
-}
-
 #[test]
 fn cluster_replicates_and_survives_leader_kill() {
     let _serial = kiwi_sim::exclusive();
-    let seed = seed("cluster_replicates_and_survives_leader_kill");
+    let seed = kiwi_sim::replay_seed("cluster_replicates_and_survives_leader_kill");
     let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
     let trace = rt.block_on(scenario());
     assert_eq!(trace.len(), 3, "seed {seed}: {trace:?}");
@@ -240,7 +231,7 @@ fn cluster_replicates_and_survives_leader_kill() {
 fn cluster_same_seed_same_execution() {
     let _serial = kiwi_sim::exclusive();
     Runtime::check_determinism(
-        seed("cluster_same_seed_same_execution"),
+        kiwi_sim::replay_seed("cluster_same_seed_same_execution"),
         madsim::Config::default(),
         scenario,
     );

@@ -143,21 +143,10 @@ async fn connect_with_retry(addr: &str) -> RespConn {
     panic!("server at {addr} never accepted");
 }
 
-/// The run's seed (`MADSIM_TEST_SEED`, default 1), announced with the one
-/// line that replays it; the test harness shows it when the test fails.
-fn seed(test: &str) -> u64 {
-    let seed = std::env::var("MADSIM_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    eprintln!("replay: MADSIM_TEST_SEED={seed} ci/sim.sh {test}");
-    seed
-}
-
 #[test]
 fn server_boots_serves_and_survives_restart() {
     let _serial = kiwi_sim::exclusive();
-    let seed = seed("server_boots_serves_and_survives_restart");
+    let seed = kiwi_sim::replay_seed("server_boots_serves_and_survives_restart");
     let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
     let trace = rt.block_on(scenario());
     assert_eq!(trace.len(), 2, "seed {seed}: {trace:?}");
@@ -168,7 +157,7 @@ fn same_seed_same_execution() {
     // Runs the scenario twice and fails if any random decision differs.
     let _serial = kiwi_sim::exclusive();
     Runtime::check_determinism(
-        seed("same_seed_same_execution"),
+        kiwi_sim::replay_seed("same_seed_same_execution"),
         madsim::Config::default(),
         scenario,
     );

@@ -467,10 +467,7 @@ impl ClusterNode {
     }
 
     async fn add_node(&self, args: &[Bytes]) -> Frame {
-        let Some(id) = std::str::from_utf8(&args[2])
-            .ok()
-            .and_then(|s| s.parse::<NodeId>().ok())
-        else {
+        let Some(id) = parse_node_id(&args[2]) else {
             return Frame::error("ERR node id must be a positive integer");
         };
         let node = KiwiNode {
@@ -493,10 +490,7 @@ impl ClusterNode {
     }
 
     async fn remove_node(&self, args: &[Bytes]) -> Frame {
-        let Some(id) = std::str::from_utf8(&args[2])
-            .ok()
-            .and_then(|s| s.parse::<NodeId>().ok())
-        else {
+        let Some(id) = parse_node_id(&args[2]) else {
             return Frame::error("ERR node id must be a positive integer");
         };
         let change = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
@@ -634,6 +628,10 @@ fn compact(args: &[Bytes]) -> Vec<Bytes> {
     }
     let mut all = buf.freeze();
     args.iter().map(|a| all.split_to(a.len())).collect()
+}
+
+fn parse_node_id(arg: &[u8]) -> Option<NodeId> {
+    std::str::from_utf8(arg).ok()?.parse().ok()
 }
 
 /// Whether `args` is one of the RAFT.* admin commands.

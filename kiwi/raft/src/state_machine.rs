@@ -81,6 +81,14 @@ fn storage_err(e: kiwi_storage::StorageError) -> io::Error {
     io::Error::other(e.to_string())
 }
 
+/// The engine's applied stamp; nothing applied yet is the default state.
+fn decode_stamp(stamp: Option<Vec<u8>>) -> io::Result<AppliedState> {
+    match stamp {
+        Some(raw) => codec::decode(&raw),
+        None => Ok(AppliedState::default()),
+    }
+}
+
 fn snapshot_dir(dir: &Path) -> PathBuf {
     dir.join("snapshots")
 }
@@ -151,10 +159,7 @@ impl StateMachine {
         let stamp = on_executor(&self.jobs, |ex| ex.applied_stamp())
             .await?
             .map_err(storage_err)?;
-        match stamp {
-            Some(raw) => codec::decode(&raw),
-            None => Ok(AppliedState::default()),
-        }
+        decode_stamp(stamp)
     }
 
     /// The stamp of a complete entry.
@@ -281,10 +286,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         })
         .await?
         .map_err(storage_err)?;
-        let applied: AppliedState = match stamp {
-            Some(raw) => codec::decode(&raw)?,
-            None => AppliedState::default(),
-        };
+        let applied = decode_stamp(stamp)?;
         if applied.partial.is_some() {
             // Jobs apply whole batches of entries; a checkpoint between
             // two jobs can never see half an entry.
@@ -430,10 +432,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         })
         .await?
         .map_err(storage_err)?;
-        let installed: AppliedState = match stamp {
-            Some(raw) => codec::decode(&raw)?,
-            None => AppliedState::default(),
-        };
+        let installed = decode_stamp(stamp)?;
         // The checkpoint's own stamp must be the snapshot's log id.
         if installed.last_applied != meta.last_log_id {
             return Err(io::Error::new(
