@@ -282,7 +282,6 @@ pub enum Blocking {
     Blocked(BlockedTicket),
 }
 
-/// Runs a blocking command: validates, attempts, parks if nothing to pop.
 /// A blocking command run once without waiting (cluster mode applies
 /// them like Redis runs them inside MULTI): the element, or the timeout reply.
 pub fn execute_once(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult<Frame> {
@@ -290,6 +289,7 @@ pub fn execute_once(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult<
     Ok(attempt(ctx, name, args)?.unwrap_or_else(timeout_reply))
 }
 
+/// Runs a blocking command: validates, attempts, parks if nothing to pop.
 pub fn execute(
     ctx: &mut Ctx<'_>,
     registry: &mut BlockRegistry,

@@ -287,18 +287,15 @@ impl Executor {
     ) -> Vec<Frame> {
         debug_assert!(self.replicated, "apply_batch is for cluster mode");
         debug_assert!(!batch.cmds.is_empty(), "a replicated batch has commands");
+        // A partial stamp is only ever written before the last command, so
+        // a resumed entry always has its last command (and stamp) ahead.
+        debug_assert!(skip < batch.cmds.len(), "skip {skip} past the entry");
         let last = batch.cmds.len().saturating_sub(1);
         let mut frames = vec![Frame::Null; skip.min(batch.cmds.len())];
         for (i, cmd) in batch.cmds.iter().enumerate().skip(skip) {
             self.engine.begin_stamped(stamp(i));
             let frame = self.apply_one(batch, i, cmd);
             frames.push(self.end_stamped(frame, i == last));
-        }
-        if frames.len() == skip && skip > last {
-            // Everything was applied before a restart but the completion
-            // stamp: write it now.
-            self.engine.begin_stamped(stamp(last));
-            self.end_stamped(Frame::ok(), true);
         }
         frames
     }

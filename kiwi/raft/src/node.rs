@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kiwi_cmd::{Executor, ExecutorJob, ReplicatedCmd, Reply};
+use kiwi_cmd::{CommandSpec, Executor, ExecutorJob, ReplicatedCmd, Reply};
 use kiwi_resp::{Frame, Protocol};
 use kiwi_runtime::net::{TcpListener, TcpStream};
 use kiwi_runtime::sync::{mpsc, oneshot, Semaphore};
@@ -82,6 +82,11 @@ impl SubmitCmd {
     /// connection answers those before they get here).
     pub fn from_args(args: Vec<Bytes>) -> Option<SubmitCmd> {
         let spec = kiwi_cmd::lookup(args.first()?)?;
+        Some(SubmitCmd::from_spec(spec, args))
+    }
+
+    /// Classifies a command the caller already looked up.
+    pub fn from_spec(spec: &'static CommandSpec, args: Vec<Bytes>) -> SubmitCmd {
         let class = if spec.flags.contains("write") {
             CmdClass::Write
         } else if spec.flags.contains("readonly") {
@@ -89,11 +94,11 @@ impl SubmitCmd {
         } else {
             CmdClass::Local
         };
-        Some(SubmitCmd {
+        SubmitCmd {
             name: spec.name,
             class,
             args,
-        })
+        }
     }
 }
 
@@ -220,15 +225,13 @@ impl ClusterNode {
         let _ = self.raft.shutdown().await;
     }
 
-    /// The leader as (id, node), if one is known.
+    /// The leader as (id, node), if one is known. Called per client batch:
+    /// reads the two fields under the metrics borrow instead of cloning them all.
     fn leader(&self) -> Option<(NodeId, KiwiNode)> {
-        let metrics = self.raft.metrics().borrow_watched().clone();
-        let id = metrics.current_leader?;
-        let node = metrics
-            .membership_config
-            .membership()
-            .get_node(&id)?
-            .clone();
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let id = m.current_leader?;
+        let node = m.membership_config.membership().get_node(&id)?.clone();
         Some((id, node))
     }
 

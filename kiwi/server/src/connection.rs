@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kiwi_cmd::blocking::BlockedTicket;
-use kiwi_cmd::{lookup, ClientHandle, Reply, Route, Shared};
+use kiwi_cmd::{lookup, ClientHandle, CommandSpec, Reply, Route, Shared};
 use kiwi_resp::{Frame, Protocol, RequestDecoder, RequestLimits};
 use kiwi_runtime::io::{split, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use kiwi_runtime::net::TcpStream;
@@ -150,11 +150,12 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 continue;
             }
             match route(&mut state, &shared, &args) {
-                Routed::Storage(name) => {
+                Routed::Storage(spec) => {
                     // In cluster mode blocking commands never wait (they are
                     // log entries; see docs/compatibility.md).
-                    let blocking = deps.cluster.is_none() && kiwi_cmd::blocking::is_blocking(name);
-                    batch.push(StorageCmd { name, args });
+                    let blocking =
+                        deps.cluster.is_none() && kiwi_cmd::blocking::is_blocking(spec.name);
+                    batch.push(StorageCmd { spec, args });
                     if !blocking && batch.len() < BATCH_MAX_CMDS {
                         continue;
                     }
@@ -215,8 +216,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
 }
 
 enum Routed {
-    /// Run on the storage runtime as this (canonical) command.
-    Storage(&'static str),
+    /// Run on the storage runtime as this command (looked up once, here).
+    Storage(&'static CommandSpec),
     Local(Frame, After),
 }
 
@@ -246,7 +247,7 @@ fn route(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Routed {
         last.push_str(spec.name);
     }
     match spec.route {
-        Route::Storage => Routed::Storage(spec.name),
+        Route::Storage => Routed::Storage(spec),
         Route::Connection => {
             let (frame, after) = conn_cmds::execute(state, shared, spec.name, args);
             Routed::Local(frame, after)
@@ -370,13 +371,8 @@ async fn flush(
     if let Some(cluster) = &deps.cluster {
         let submit: Vec<SubmitCmd> = cmds
             .into_iter()
-            .filter_map(|c| SubmitCmd::from_args(c.args))
+            .map(|c| SubmitCmd::from_spec(c.spec, c.args))
             .collect();
-        debug_assert_eq!(
-            submit.len(),
-            count,
-            "the connection looked every command up"
-        );
         let frames = cluster
             .submit(state.db, state.proto, state.stale_reads, submit)
             .await;

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kiwi_cmd::{Executor, ExecutorJob, Reply};
+use kiwi_cmd::{CommandSpec, Executor, ExecutorJob, Reply};
 use kiwi_resp::Protocol;
 use kiwi_runtime::sync::{mpsc, oneshot};
 use kiwi_runtime::time::{interval, MissedTickBehavior};
@@ -20,7 +20,7 @@ use kiwi_runtime::time::{interval, MissedTickBehavior};
 /// One command for the executor: its canonical name from the command table
 /// (looked up once, by the connection) and its arguments.
 pub struct StorageCmd {
-    pub name: &'static str,
+    pub spec: &'static CommandSpec,
     pub args: Vec<Bytes>,
 }
 
@@ -76,7 +76,7 @@ pub async fn run(
                 }
                 let replies: Vec<Vec<Reply>> = reqs
                     .iter()
-                    .map(|req| req.cmds.iter().map(|c| executor.execute(req.db, req.proto, c.name, &c.args)).collect())
+                    .map(|req| req.cmds.iter().map(|c| executor.execute(req.db, req.proto, c.spec.name, &c.args)).collect())
                     .collect();
                 let durable = executor.make_durable();
                 for (req, mut replies) in reqs.into_iter().zip(replies) {
