@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
-CLIENTS=50
+CLIENTS="${CLIENTS:-50}"
 TESTS="${TESTS:-set,get}"
 source ci/rocksdb-env.sh
 cargo build --release --bin kiwi-server >&2

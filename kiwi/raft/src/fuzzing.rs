@@ -2,8 +2,8 @@
 //! (`fuzz/fuzz_targets/raft_codec.rs`) and by the corpus replay test.
 //!
 //! Arbitrary bytes are decoded as every message a peer or the disk can hand
-//! Kiwi: transport requests and replies, log entries, applied stamps and
-//! snapshot metadata. Decoding must never panic or allocate without bound;
+//! Kiwi: transport requests and replies (append-stream frames too), log
+//! entries, applied stamps and snapshot metadata. Decoding must never panic or allocate without bound;
 //! whatever decodes must re-encode to bytes that decode to the same value
 //! (checked as byte equality of the second encoding: postcard is canonical).
 
@@ -11,13 +11,17 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec;
-use crate::transport::{RaftReply, RaftRpc};
-use crate::types::{AppliedState, Entry, SnapshotMeta};
+use openraft::raft::AppendEntriesRequest;
+
+use crate::transport::{RaftReply, RaftRpc, StreamReply};
+use crate::types::{AppliedState, Entry, SnapshotMeta, TypeConfig};
 
 /// Runs every decoder on `data`; panics on a round-trip mismatch.
 pub fn check_codec(data: &[u8]) {
     round_trip::<RaftRpc>(data);
     round_trip::<RaftReply>(data);
+    round_trip::<AppendEntriesRequest<TypeConfig>>(data);
+    round_trip::<StreamReply>(data);
     round_trip::<Entry>(data);
     round_trip::<AppliedState>(data);
     round_trip::<SnapshotMeta>(data);

@@ -18,19 +18,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use kiwi_cmd::{CommandSpec, Executor, ExecutorJob, ReplicatedCmd, Reply};
 use kiwi_resp::{Frame, Protocol};
 use kiwi_runtime::net::{TcpListener, TcpStream};
 use kiwi_runtime::sync::{mpsc, oneshot, Semaphore};
 use kiwi_storage::EngineOptions;
 use openraft::async_runtime::WatchReceiver;
+use openraft::raft::AppendEntriesRequest;
 use openraft::{ChangeMembers, ReadPolicy, ServerState, SnapshotPolicy};
 
 use crate::codec::{read_frame, write_frame};
 use crate::log_store::LogStore;
 use crate::state_machine::{on_executor, StateMachine};
-use crate::transport::{Forward, NetworkFactory, Peer, RaftReply, RaftRpc};
-use crate::types::{KiwiNode, NodeId, Raft, Request, Snapshot, SnapshotMeta};
+use crate::transport::{Forward, NetworkFactory, Peer, RaftReply, RaftRpc, StreamReply};
+use crate::types::{KiwiNode, NodeId, Raft, Request, Snapshot, SnapshotMeta, TypeConfig};
 
 /// How a node runs in its cluster (from the `[cluster]` configuration).
 #[derive(Debug, Clone)]
@@ -708,6 +710,10 @@ async fn serve_peer(mut stream: TcpStream, node: Arc<ClusterNode>) {
                 receive_chunk(&node, &mut incoming, vote, meta, offset, &data, done).await,
             ),
             RaftRpc::Forward(fwd) => RaftReply::Forward(node.serve_forward(fwd).await),
+            RaftRpc::AppendStream => {
+                serve_append_stream(stream, &node).await;
+                break;
+            }
         };
         if let Err(e) = write_frame(&mut stream, &reply).await {
             tracing::debug!(error = %e, "raft reply failed");
@@ -716,6 +722,33 @@ async fn serve_peer(mut stream: TcpStream, node: Arc<ClusterNode>) {
     }
     if let Some(inc) = incoming {
         let _ = std::fs::remove_file(inc.path);
+    }
+}
+
+/// Serves a connection turned append stream: requests go to
+/// `Raft::stream_append` as they arrive (OpenRaft bounds its own pipeline),
+/// replies go back in order. Ends when the leader closes the connection or
+/// the stream stops at a conflict or a higher vote.
+async fn serve_append_stream(stream: TcpStream, node: &ClusterNode) {
+    let (reader, mut writer) = kiwi_runtime::io::split(stream);
+    let requests = futures_util::stream::unfold(reader, |mut reader| async move {
+        match read_frame::<AppendEntriesRequest<TypeConfig>>(&mut reader).await {
+            Ok(Some(req)) => Some((req, reader)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "append stream closed");
+                None
+            }
+        }
+    });
+    let replies = node.raft.stream_append(requests);
+    let mut replies = std::pin::pin!(replies);
+    while let Some(result) = replies.next().await {
+        let reply: StreamReply = result.map_err(|e| e.to_string());
+        if let Err(e) = write_frame(&mut writer, &reply).await {
+            tracing::debug!(error = %e, "append stream reply failed");
+            return;
+        }
     }
 }
 

@@ -5,18 +5,30 @@
 //! re-opened after any error; OpenRaft's backoff spaces out reconnects to a
 //! dead peer. Snapshots stream as chunks on one connection. The same frames
 //! carry client commands a follower forwards to the leader.
+//!
+//! Replication is pipelined: each OpenRaft replication stream gets its own
+//! connection (opened with [`RaftRpc::AppendStream`]) on which the leader
+//! sends AppendEntries without waiting for earlier replies (at most
+//! [`APPEND_PIPELINE_DEPTH`] unanswered), and the follower feeds them to
+//! `Raft::stream_append`, which answers in order. A follower's log store
+//! group-commits the appends that arrive while it syncs.
 
 use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use kiwi_resp::{Frame, Protocol};
+use kiwi_runtime::io::{ReadHalf, WriteHalf};
 use kiwi_runtime::net::TcpStream;
-use kiwi_runtime::sync::Mutex;
+use kiwi_runtime::sync::{mpsc, Mutex};
+use kiwi_runtime::task::JoinHandle;
+use openraft::base::{BoxFuture, BoxStream};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
+    VoteResponse,
 };
 use openraft::OptionalSend;
 use serde::{Deserialize, Serialize};
@@ -28,6 +40,12 @@ use crate::types::{KiwiNode, NodeId, Snapshot, SnapshotMeta, TypeConfig, Vote};
 pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 /// Longest a connection attempt to a peer may take.
 const CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// AppendEntries requests a replication stream may have sent but not yet
+/// seen answered.
+pub const APPEND_PIPELINE_DEPTH: usize = 16;
+
+/// A follower's answer to one request of an append stream.
+pub type StreamReply = Result<StreamAppendResult<TypeConfig>, String>;
 
 /// Client commands forwarded by a follower to the leader.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +68,10 @@ pub enum RaftRpc {
         done: bool,
     },
     Forward(Forward),
+    /// Turns this connection into an append stream: every later frame from
+    /// the leader is one `AppendEntriesRequest`, every frame back one
+    /// [`StreamReply`], in request order.
+    AppendStream,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -83,15 +105,7 @@ impl Peer {
         let conn = self.conn.get_mut();
         let attempt = async {
             if conn.is_none() {
-                let connect = TcpStream::connect(&self.addr);
-                let stream =
-                    kiwi_runtime::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect)
-                        .await
-                        .map_err(|_| {
-                            io::Error::new(io::ErrorKind::TimedOut, "connect timed out")
-                        })??;
-                let _ = stream.set_nodelay(true);
-                *conn = Some(stream);
+                *conn = Some(connect(&self.addr).await?);
             }
             let Some(stream) = conn.as_mut() else {
                 return Err(io::Error::other("no connection"));
@@ -115,6 +129,16 @@ impl Peer {
     }
 }
 
+/// Dials a peer's Raft address within [`CONNECT_TIMEOUT_MS`].
+async fn connect(addr: &str) -> io::Result<TcpStream> {
+    let connect = TcpStream::connect(addr);
+    let stream = kiwi_runtime::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
 /// Creates a [`Network`] per target node (OpenRaft keeps one per replication stream).
 #[derive(Clone, Default)]
 pub struct NetworkFactory;
@@ -126,6 +150,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         Network {
             target,
             peer: Peer::new(node.raft_addr.clone()),
+            append_conn: Mutex::new(None),
         }
     }
 }
@@ -133,6 +158,9 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 pub struct Network {
     target: NodeId,
     peer: Peer,
+    /// The append-stream connection between replication sessions (behind
+    /// a mutex only for `Sync`, like [`Peer::conn`]).
+    append_conn: Mutex<Option<TcpStream>>,
 }
 
 fn unreachable(e: io::Error) -> Unreachable<TypeConfig> {
@@ -165,8 +193,152 @@ fn remote(target: NodeId, msg: String) -> RPCError<TypeConfig> {
     RPCError::Unreachable(Unreachable::new(&e))
 }
 
+/// The task writing an append stream's requests; aborted if the response
+/// side is dropped first (OpenRaft ended the replication session).
+struct Writer(Option<JoinHandle<Option<WriteHalf<TcpStream>>>>);
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// The response side of an append stream.
+struct AppendResponses<'s> {
+    target: NodeId,
+    reader: Option<ReadHalf<TcpStream>>,
+    /// One message per request written; closed when the writer is done.
+    sent: mpsc::Receiver<()>,
+    reply_timeout: Duration,
+    writer: Writer,
+    /// Where a connection goes back once its session ended with every
+    /// request answered, for the next session to reuse.
+    idle: &'s mut Option<TcpStream>,
+}
+
+/// Writes each request of `input` as a frame, taking a pipeline slot first.
+/// Returns the write half once `input` ends; `None` after a failed write
+/// (the response side then times out on the unanswered request).
+async fn write_requests<S>(
+    mut input: S,
+    mut writer: WriteHalf<TcpStream>,
+    slots: mpsc::Sender<()>,
+) -> Option<WriteHalf<TcpStream>>
+where
+    S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Unpin,
+{
+    while let Some(req) = input.next().await {
+        slots.send(()).await.ok()?;
+        if let Err(e) = write_frame(&mut writer, &req).await {
+            tracing::debug!(error = %e, "append stream write failed");
+            return None;
+        }
+    }
+    Some(writer)
+}
+
+impl AppendResponses<'_> {
+    /// The next reply, in request order; `None` once every request sent is
+    /// answered and the input has ended.
+    async fn next(
+        &mut self,
+    ) -> Option<Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>> {
+        let reader = self.reader.as_mut()?;
+        if self.sent.recv().await.is_none() {
+            self.park().await;
+            return None;
+        }
+        let read = read_frame::<StreamReply>(reader);
+        let reply = match kiwi_runtime::time::timeout(self.reply_timeout, read).await {
+            Ok(Ok(Some(reply))) => reply,
+            Ok(Ok(None)) => Err("peer closed the append stream".to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("append stream reply timed out".to_string()),
+        };
+        if reply.is_err() {
+            // A transport failure ends the session and the connection with it.
+            self.reader = None;
+        }
+        Some(reply.map_err(|msg| remote(self.target, msg)))
+    }
+
+    /// Every request is answered and the writer is done: the connection is
+    /// clean, keep it for the next session. The writer task is returning
+    /// (dropping its slot sender was its last act), so this waits no longer.
+    async fn park(&mut self) {
+        let (Some(reader), Some(handle)) = (self.reader.take(), self.writer.0.take()) else {
+            return;
+        };
+        if let Ok(Some(writer)) = handle.await {
+            *self.idle = Some(reader.unsplit(writer));
+        }
+    }
+}
+
+impl Network {
+    /// The parked append-stream connection, or a new one announced with
+    /// [`RaftRpc::AppendStream`].
+    async fn append_stream_conn(&mut self, timeout: Duration) -> io::Result<TcpStream> {
+        if let Some(conn) = self.append_conn.get_mut().take() {
+            return Ok(conn);
+        }
+        let open = async {
+            let mut stream = connect(&self.peer.addr).await?;
+            write_frame(&mut stream, &RaftRpc::AppendStream).await?;
+            Ok::<_, io::Error>(stream)
+        };
+        kiwi_runtime::time::timeout(timeout, open)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "append stream setup timed out"))?
+    }
+}
+
 impl RaftNetworkV2<TypeConfig> for Network {
     type SnapshotData = std::fs::File;
+
+    /// Pipelined replication on a dedicated connection (see the module docs).
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<
+        's,
+        Result<
+            BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>,
+            RPCError<TypeConfig>,
+        >,
+    >
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
+    {
+        Box::pin(async move {
+            let stream = self
+                .append_stream_conn(option.soft_ttl())
+                .await
+                .map_err(|e| RPCError::Unreachable(unreachable(e)))?;
+            let (reader, writer) = kiwi_runtime::io::split(stream);
+            // The writer takes a slot per request before sending it and the
+            // response side takes it back before reading the reply, so at most
+            // `APPEND_PIPELINE_DEPTH` (+1 being read) requests are unanswered.
+            let (slots, sent) = mpsc::channel(APPEND_PIPELINE_DEPTH);
+            let writer = kiwi_runtime::task::spawn(write_requests(input, writer, slots));
+            let responses = AppendResponses {
+                target: self.target,
+                reader: Some(reader),
+                sent,
+                reply_timeout: option.hard_ttl(),
+                writer: Writer(Some(writer)),
+                idle: self.append_conn.get_mut(),
+            };
+            let stream = futures_util::stream::unfold(responses, |mut r| async move {
+                let item = r.next().await?;
+                Some((item, r))
+            });
+            Ok(Box::pin(stream) as BoxStream<'s, _>)
+        })
+    }
 
     async fn append_entries(
         &mut self,
