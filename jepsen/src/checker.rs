@@ -1,0 +1,281 @@
+//! Linearizability, one key at a time (Herlihy & Wing's locality: a history
+//! is linearizable iff each key's sub-history is).
+//!
+//! The search is Wing & Gong's, with Lowe's memoisation (as in Porcupine):
+//! walk the call/return events in time order; at a call, try to linearize
+//! that operation now (the model accepts its reply and the pair (set of
+//! linearized operations, state) is new); at a return whose operation is
+//! not linearized yet, undo the most recent choice. The history is
+//! linearizable once every completed operation is linearized. Operations with
+//! an unknown outcome have no return event: they may be linearized at any
+//! point after their call, or never.
+//!
+//! The search is exponential in the worst case, so it runs under a step
+//! budget and says [`Verdict::Unknown`] when the budget runs out.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+
+use crate::history::{History, Op, Outcome};
+use crate::model::State;
+
+/// What the search concluded for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Linearizable,
+    /// No order of the operations explains the replies.
+    NotLinearizable,
+    /// The step budget ran out first.
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyReport {
+    pub key: String,
+    pub verdict: Verdict,
+    pub ops: usize,
+    /// Search steps taken.
+    pub steps: u64,
+    /// On failure: the operations of the longest linearized prefix the
+    /// search found, then the operation it could not place.
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub keys: Vec<KeyReport>,
+}
+
+impl Report {
+    pub fn is_valid(&self) -> bool {
+        self.keys.iter().all(|k| k.verdict == Verdict::Linearizable)
+    }
+
+    /// The first key that is not linearizable (or not decided).
+    pub fn first_failure(&self) -> Option<&KeyReport> {
+        self.keys
+            .iter()
+            .find(|k| k.verdict != Verdict::Linearizable)
+    }
+}
+
+/// Checks every key of `history`, each with `budget_steps` search steps.
+pub fn check(history: &History, budget_steps: u64) -> Report {
+    let mut by_key: BTreeMap<&str, Vec<&Op>> = BTreeMap::new();
+    for op in &history.ops {
+        by_key.entry(op.key.as_str()).or_default().push(op);
+    }
+    let keys = by_key
+        .into_iter()
+        .map(|(key, ops)| check_key(key, &ops, budget_steps))
+        .collect();
+    Report { keys }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    Call(usize),
+    Return(usize),
+}
+
+/// The events of one key as a doubly linked list (index 0 is the head
+/// sentinel) so that linearized operations can be lifted out and put back.
+struct Events {
+    events: Vec<Event>,
+    next: Vec<usize>,
+    prev: Vec<usize>,
+    /// Per operation: its call node and its return node (if completed).
+    call_node: Vec<usize>,
+    return_node: Vec<Option<usize>>,
+}
+
+const NIL: usize = usize::MAX;
+
+impl Events {
+    fn new(ops: &[&Op]) -> Events {
+        // (time, returns after calls at equal times, op): an operation that
+        // returns at the instant another is invoked counts as concurrent
+        // with it, the weaker (never wrongly failing) reading.
+        let mut timed: Vec<(u64, u8, usize)> = Vec::with_capacity(ops.len() * 2);
+        for (i, op) in ops.iter().enumerate() {
+            timed.push((op.invoke_ns, 0, i));
+            if let Some(t) = op.complete_ns {
+                timed.push((t, 1, i));
+            }
+        }
+        timed.sort_unstable();
+        let n = timed.len() + 1;
+        let mut events = Vec::with_capacity(n);
+        events.push(Event::Call(usize::MAX)); // head sentinel, never read
+        let mut call_node = vec![0; ops.len()];
+        let mut return_node = vec![None; ops.len()];
+        for (node, &(_, kind, i)) in timed.iter().enumerate().map(|(k, e)| (k + 1, e)) {
+            if kind == 0 {
+                call_node[i] = node;
+                events.push(Event::Call(i));
+            } else {
+                return_node[i] = Some(node);
+                events.push(Event::Return(i));
+            }
+        }
+        let next = (0..n)
+            .map(|k| if k + 1 < n { k + 1 } else { NIL })
+            .collect();
+        let prev = (0..n).map(|k| if k == 0 { NIL } else { k - 1 }).collect();
+        Events {
+            events,
+            next,
+            prev,
+            call_node,
+            return_node,
+        }
+    }
+
+    fn unlink(&mut self, node: usize) {
+        let (p, n) = (self.prev[node], self.next[node]);
+        self.next[p] = n;
+        if n != NIL {
+            self.prev[n] = p;
+        }
+    }
+
+    /// Puts back a node removed by `unlink`; nodes must be relinked in the
+    /// reverse order of their removal.
+    fn relink(&mut self, node: usize) {
+        let (p, n) = (self.prev[node], self.next[node]);
+        self.next[p] = node;
+        if n != NIL {
+            self.prev[n] = node;
+        }
+    }
+
+    fn lift(&mut self, op: usize) {
+        self.unlink(self.call_node[op]);
+        if let Some(r) = self.return_node[op] {
+            self.unlink(r);
+        }
+    }
+
+    fn unlift(&mut self, op: usize) {
+        if let Some(r) = self.return_node[op] {
+            self.relink(r);
+        }
+        self.relink(self.call_node[op]);
+    }
+}
+
+/// Checks the operations of one key.
+pub fn check_key(key: &str, ops: &[&Op], budget_steps: u64) -> KeyReport {
+    let mut events = Events::new(ops);
+    let words = ops.len().div_ceil(64);
+    let mut linearized = vec![0u64; words];
+    let mut seen: HashSet<(Vec<u64>, State)> = HashSet::new();
+    // (op, state before it) for every linearized operation, in order.
+    let mut stack: Vec<(usize, State)> = Vec::new();
+    let mut state = State::Absent;
+    let mut open_returns = events.return_node.iter().flatten().count();
+    let mut longest: Vec<usize> = Vec::new();
+    let mut stuck_at: Option<usize> = None;
+    let mut steps = 0u64;
+    let mut node = events.next[0];
+
+    let verdict = loop {
+        if open_returns == 0 {
+            break Verdict::Linearizable;
+        }
+        if steps >= budget_steps {
+            break Verdict::Unknown;
+        }
+        steps += 1;
+        // Every completed operation not yet linearized has a return node
+        // still in the list, so the walk meets one before the end.
+        assert_ne!(node, NIL, "walked past an open return event");
+        match events.events[node] {
+            Event::Call(i) => {
+                let ret = match &ops[i].outcome {
+                    Outcome::Done(r) => Some(r),
+                    Outcome::Unknown => None,
+                };
+                let next_state = state.step(&ops[i].call, ret).filter(|s| {
+                    let mut bits = linearized.clone();
+                    bits[i / 64] |= 1 << (i % 64);
+                    seen.insert((bits, s.clone()))
+                });
+                match next_state {
+                    Some(s) => {
+                        stack.push((i, std::mem::replace(&mut state, s)));
+                        linearized[i / 64] |= 1 << (i % 64);
+                        if events.return_node[i].is_some() {
+                            open_returns -= 1;
+                        }
+                        events.lift(i);
+                        if stack.len() > longest.len() {
+                            longest = stack.iter().map(|(op, _)| *op).collect();
+                        }
+                        node = events.next[0];
+                    }
+                    None => node = events.next[node],
+                }
+            }
+            Event::Return(i) => {
+                // `i` must be linearized before this point; undo the last choice.
+                if stack.len() >= longest.len() {
+                    // The deepest the search got: `i` is what it could not place.
+                    stuck_at = Some(i);
+                }
+                let Some((j, before)) = stack.pop() else {
+                    break Verdict::NotLinearizable;
+                };
+                state = before;
+                linearized[j / 64] &= !(1 << (j % 64));
+                if events.return_node[j].is_some() {
+                    open_returns += 1;
+                }
+                events.unlift(j);
+                node = events.next[events.call_node[j]];
+            }
+        }
+    };
+
+    let explanation = if verdict == Verdict::Linearizable {
+        String::new()
+    } else {
+        explain(ops, &longest, stuck_at)
+    };
+    KeyReport {
+        key: key.to_string(),
+        verdict,
+        ops: ops.len(),
+        steps,
+        explanation,
+    }
+}
+
+/// The longest linearization found (last 20 operations), then the
+/// operation that could not follow it.
+fn explain(ops: &[&Op], longest: &[usize], stuck_at: Option<usize>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "longest linearizable prefix: {} of {} operations; its last ones:",
+        longest.len(),
+        ops.len()
+    );
+    let mut state = State::Absent;
+    for (k, &i) in longest.iter().enumerate() {
+        let ret = match &ops[i].outcome {
+            Outcome::Done(r) => Some(r),
+            Outcome::Unknown => None,
+        };
+        if let Some(s) = state.step(&ops[i].call, ret) {
+            state = s;
+        }
+        if k + 20 >= longest.len() {
+            let _ = writeln!(out, "  {}   => {:?}", ops[i], state);
+        }
+    }
+    if let Some(i) = stuck_at {
+        let _ = writeln!(out, "cannot linearize: {}", ops[i]);
+    }
+    out
+}

@@ -1,0 +1,21 @@
+//! `kiwi-jepsen`: what a client did to Kiwi and whether that could have
+//! happened on one correct Redis.
+//!
+//! * [`history`]: operations as clients record them (invoke and complete
+//!   times, the reply or "unknown" when the client gave up waiting).
+//! * [`model`]: the sequential specification — a single Redis key under
+//!   GET/SET/SET..GET/INCRBY/RPUSH/LRANGE.
+//! * [`checker`]: linearizability per key (Wing–Gong–Lowe search with
+//!   memoised states, as in Lowe's "Testing for linearizability" and
+//!   Porcupine), with an explicit step budget.
+//!
+//! Pure computation, no I/O: the madsim simulator (`sim/`) and the
+//! real-process harness use the same code.
+
+pub mod checker;
+pub mod history;
+pub mod model;
+
+pub use checker::{check, check_key, KeyReport, Report, Verdict};
+pub use history::{Call, History, Op, Outcome, Ret};
+pub use model::State;

@@ -1,0 +1,248 @@
+//! The checker against hand-made histories whose verdict is known, and
+//! against generated histories that are linearizable by construction.
+
+use kiwi_jepsen::{check, Call, History, Op, Outcome, Ret, State, Verdict};
+use proptest::prelude::*;
+
+const BUDGET: u64 = 1_000_000;
+
+fn op(process: u64, key: &str, call: Call, invoke_ms: u64, done: Option<(u64, Ret)>) -> Op {
+    let (complete_ns, outcome) = match done {
+        Some((t, r)) => (Some(t * 1_000_000), Outcome::Done(r)),
+        None => (None, Outcome::Unknown),
+    };
+    Op {
+        process,
+        key: key.to_string(),
+        call,
+        invoke_ns: invoke_ms * 1_000_000,
+        complete_ns,
+        outcome,
+    }
+}
+
+fn bulk(s: &str) -> Ret {
+    Ret::Bulk(Some(s.to_string()))
+}
+
+fn verdict(ops: Vec<Op>) -> Verdict {
+    let mut h = History::default();
+    for o in ops {
+        h.push(o);
+    }
+    let report = check(&h, BUDGET);
+    assert_eq!(report.keys.len(), 1);
+    report.keys[0].verdict.clone()
+}
+
+#[test]
+fn sequential_register_history_is_linearizable() {
+    let v = verdict(vec![
+        op(1, "k", Call::Get, 0, Some((1, Ret::Bulk(None)))),
+        op(1, "k", Call::Set("a".into()), 2, Some((3, Ret::Ok))),
+        op(2, "k", Call::Get, 4, Some((5, bulk("a")))),
+        op(2, "k", Call::SetGet("b".into()), 6, Some((7, bulk("a")))),
+        op(1, "k", Call::Get, 8, Some((9, bulk("b")))),
+    ]);
+    assert_eq!(v, Verdict::Linearizable);
+}
+
+#[test]
+fn a_stale_read_after_a_completed_write_is_caught() {
+    let v = verdict(vec![
+        op(1, "k", Call::Set("a".into()), 0, Some((1, Ret::Ok))),
+        op(2, "k", Call::Get, 2, Some((3, Ret::Bulk(None)))),
+    ]);
+    assert_eq!(v, Verdict::NotLinearizable);
+}
+
+#[test]
+fn a_read_concurrent_with_a_write_may_see_either_value() {
+    for seen in [Ret::Bulk(None), bulk("a")] {
+        let v = verdict(vec![
+            op(1, "k", Call::Set("a".into()), 0, Some((10, Ret::Ok))),
+            op(2, "k", Call::Get, 2, Some((3, seen))),
+        ]);
+        assert_eq!(v, Verdict::Linearizable);
+    }
+}
+
+#[test]
+fn an_unknown_write_may_or_may_not_take_effect_but_not_both() {
+    let unknown = || op(1, "k", Call::Set("a".into()), 0, None);
+    assert_eq!(
+        verdict(vec![
+            unknown(),
+            op(2, "k", Call::Get, 5, Some((6, bulk("a"))))
+        ]),
+        Verdict::Linearizable
+    );
+    assert_eq!(
+        verdict(vec![
+            unknown(),
+            op(2, "k", Call::Get, 5, Some((6, Ret::Bulk(None))))
+        ]),
+        Verdict::Linearizable
+    );
+    // Seen, then gone again: no single point explains both reads.
+    assert_eq!(
+        verdict(vec![
+            unknown(),
+            op(2, "k", Call::Get, 5, Some((6, bulk("a")))),
+            op(3, "k", Call::Get, 7, Some((8, Ret::Bulk(None)))),
+        ]),
+        Verdict::NotLinearizable
+    );
+}
+
+#[test]
+fn a_lost_increment_is_caught() {
+    let v = verdict(vec![
+        op(1, "c", Call::IncrBy(1), 0, Some((1, Ret::Int(1)))),
+        op(2, "c", Call::IncrBy(1), 2, Some((3, Ret::Int(1)))),
+    ]);
+    assert_eq!(v, Verdict::NotLinearizable);
+    let v = verdict(vec![
+        op(1, "c", Call::IncrBy(1), 0, Some((5, Ret::Int(2)))),
+        op(2, "c", Call::IncrBy(1), 1, Some((4, Ret::Int(1)))),
+        op(3, "c", Call::Get, 6, Some((7, bulk("2")))),
+    ]);
+    assert_eq!(v, Verdict::Linearizable);
+}
+
+#[test]
+fn a_lost_append_is_caught() {
+    let v = verdict(vec![
+        op(1, "l", Call::RPush("x".into()), 0, Some((1, Ret::Int(1)))),
+        op(2, "l", Call::RPush("y".into()), 2, Some((3, Ret::Int(2)))),
+        op(
+            1,
+            "l",
+            Call::LRange,
+            4,
+            Some((5, Ret::List(vec!["y".into()]))),
+        ),
+    ]);
+    assert_eq!(v, Verdict::NotLinearizable);
+}
+
+#[test]
+fn keys_are_checked_independently() {
+    let mut h = History::default();
+    h.push(op(1, "a", Call::Set("1".into()), 0, Some((1, Ret::Ok))));
+    h.push(op(1, "b", Call::Get, 2, Some((3, Ret::Bulk(None)))));
+    h.push(op(2, "a", Call::Get, 4, Some((5, bulk("1")))));
+    let report = check(&h, BUDGET);
+    assert!(report.is_valid(), "{report:?}");
+    assert_eq!(report.keys.len(), 2);
+}
+
+#[test]
+fn the_budget_bounds_the_search() {
+    // Many concurrent unknown writes and a read that fits none of them:
+    // with 2 steps the search cannot finish either way.
+    let mut ops: Vec<Op> = (0..10)
+        .map(|i| op(i, "k", Call::Set(i.to_string()), 0, None))
+        .collect();
+    ops.push(op(99, "k", Call::Get, 1, Some((2, bulk("nope")))));
+    let mut h = History::default();
+    for o in ops {
+        h.push(o);
+    }
+    assert_eq!(check(&h, 2).keys[0].verdict, Verdict::Unknown);
+    assert_eq!(check(&h, BUDGET).keys[0].verdict, Verdict::NotLinearizable);
+}
+
+#[test]
+fn a_failure_explains_itself() {
+    let mut h = History::default();
+    h.push(op(1, "k", Call::Set("a".into()), 0, Some((1, Ret::Ok))));
+    h.push(op(2, "k", Call::Set("b".into()), 2, Some((3, Ret::Ok))));
+    h.push(op(1, "k", Call::Get, 4, Some((5, bulk("a")))));
+    let report = check(&h, BUDGET);
+    let failure = report.first_failure().expect("stale read");
+    insta::assert_snapshot!(failure.explanation);
+}
+
+/// A sequential run of the model, each operation then given an invocation
+/// before and a completion after its linearization point (some never
+/// complete): linearizable by construction, whatever the overlaps.
+fn generated_history() -> impl Strategy<Value = History> {
+    let call = prop_oneof![
+        Just(Call::Get),
+        (0u8..4).prop_map(|v| Call::Set(v.to_string())),
+        (0u8..4).prop_map(|v| Call::SetGet(v.to_string())),
+    ];
+    let counter_call = prop_oneof![Just(Call::Get), (1i64..3).prop_map(Call::IncrBy)];
+    let list_call = prop_oneof![
+        Just(Call::LRange),
+        (0u8..4).prop_map(|v| Call::RPush(v.to_string()))
+    ];
+    let step = (
+        0u8..3,
+        call,
+        counter_call,
+        list_call,
+        0u64..30,
+        0u64..30,
+        any::<bool>(),
+    );
+    prop::collection::vec(step, 1..40).prop_map(|steps| {
+        let keys = ["r", "c", "l"];
+        let mut states = [State::Absent, State::Absent, State::Absent];
+        let mut h = History::default();
+        for (k, (key, reg, ctr, lst, before, after, lost)) in steps.into_iter().enumerate() {
+            let key = key as usize;
+            let call = [reg, ctr, lst][key].clone();
+            let at = 100 + k as u64 * 10;
+            let next = states[key]
+                .step(&call, None)
+                .expect("model accepts its own run");
+            let ret = reply(&states[key], &call, &next);
+            states[key] = next;
+            let done = (!lost).then_some((at + after, ret));
+            h.push(op(k as u64, keys[key], call, at - before, done));
+        }
+        h
+    })
+}
+
+/// The reply a correct server gives for `call` from `before` to `after`.
+fn reply(before: &State, call: &Call, after: &State) -> Ret {
+    let text = |s: &State| match s {
+        State::Str(v) => Some(v.clone()),
+        _ => None,
+    };
+    match call {
+        Call::Get => Ret::Bulk(text(before)),
+        Call::Set(_) => Ret::Ok,
+        Call::SetGet(_) => Ret::Bulk(text(before)),
+        Call::IncrBy(_) => Ret::Int(text(after).and_then(|v| v.parse().ok()).unwrap_or(0)),
+        Call::RPush(_) => match after {
+            State::List(l) => Ret::Int(l.len() as i64),
+            _ => Ret::Int(0),
+        },
+        Call::LRange => match before {
+            State::List(l) => Ret::List(l.clone()),
+            _ => Ret::List(Vec::new()),
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../proptest-regressions/jepsen_checker.txt"
+            ))
+        )),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn histories_from_a_sequential_run_are_linearizable(h in generated_history()) {
+        let report = check(&h, BUDGET);
+        prop_assert!(report.is_valid(), "{:?}", report.first_failure());
+    }
+}
