@@ -40,8 +40,12 @@ else
     cargo test --workspace --no-fail-fast
 fi
 
-step "madsim simulations"
-ci/sim.sh
+step "madsim simulations (the nemesis runs SIM_SEEDS seeds x 60 simulated s)"
+SIM_SEEDS="${SIM_SEEDS:-100}" ci/sim.sh
+
+step "canary: the simulator catches a planted stale read (feature canary-stale-read)"
+RUSTFLAGS="--cfg madsim" cargo test -p kiwi-sim --release --target-dir target/madsim \
+    --features canary-stale-read --test nemesis -- canary
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 if [ "$FUZZ_SECONDS" -gt 0 ]; then

@@ -13,7 +13,9 @@
 //! The search is exponential in the worst case, so it runs under a step
 //! budget and says [`Verdict::Unknown`] when the budget runs out.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fmt::Write as _;
 
 use crate::history::{History, Op, Outcome};
@@ -169,7 +171,11 @@ pub fn check_key(key: &str, ops: &[&Op], budget_steps: u64) -> KeyReport {
     let mut events = Events::new(ops);
     let words = ops.len().div_ceil(64);
     let mut linearized = vec![0u64; words];
-    let mut seen: HashSet<(Vec<u64>, State)> = HashSet::new();
+    // Memo of visited configurations: the linearized set's words followed
+    // by the interned state's id (looked up through `probe`, no allocation).
+    let mut seen: FxHashSet<Vec<u64>> = FxHashSet::default();
+    let mut state_ids: FxHashMap<State, u64> = FxHashMap::default();
+    let mut probe: Vec<u64> = Vec::with_capacity(words + 1);
     // (op, state before it) for every linearized operation, in order.
     let mut stack: Vec<(usize, State)> = Vec::new();
     let mut state = State::Absent;
@@ -197,9 +203,13 @@ pub fn check_key(key: &str, ops: &[&Op], budget_steps: u64) -> KeyReport {
                     Outcome::Unknown => None,
                 };
                 let next_state = state.step(&ops[i].call, ret).filter(|s| {
-                    let mut bits = linearized.clone();
-                    bits[i / 64] |= 1 << (i % 64);
-                    seen.insert((bits, s.clone()))
+                    let fresh = state_ids.len() as u64;
+                    let id = *state_ids.entry(s.clone()).or_insert(fresh);
+                    probe.clear();
+                    probe.extend_from_slice(&linearized);
+                    probe[i / 64] |= 1 << (i % 64);
+                    probe.push(id);
+                    !seen.contains(probe.as_slice()) && seen.insert(probe.clone())
                 });
                 match next_state {
                     Some(s) => {

@@ -2,9 +2,18 @@
 //! simulator (build with `RUSTFLAGS="--cfg madsim"`, see `ci/sim.sh`).
 //!
 //! This crate owns the simulation-side tools: a RESP client that speaks over
-//! the runtime layer's (simulated) TCP, and helpers to start server nodes.
+//! the runtime layer's (simulated) TCP, a simulated cluster ([`cluster`]),
+//! recorded client workloads ([`workload`]) and the seeded fault injector
+//! ([`nemesis`]); histories are checked with `kiwi-jepsen`.
 //! The scenarios live in `tests/`. The same client also compiles against
 //! real tokio, so it can be checked outside the simulator.
+
+#[cfg(madsim)]
+pub mod cluster;
+#[cfg(madsim)]
+pub mod nemesis;
+#[cfg(madsim)]
+pub mod workload;
 
 use bytes::{Bytes, BytesMut};
 use kiwi_resp::{decode_frame, Frame};

@@ -10,119 +10,29 @@
 #![cfg(madsim)]
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
-use kiwi_cmd::{ClusterConfig, Config};
 use kiwi_resp::Frame;
-use kiwi_sim::{bulk, RespConn};
+use kiwi_sim::bulk;
+use kiwi_sim::cluster::{
+    call_until_settled, connect, data_dir, form_cluster, resp_addr, start_node, NodeSettings,
+};
 use madsim::runtime::{Handle, NodeHandle, Runtime};
 
 const NODES: u8 = 3;
-const RESP_PORT: u16 = 7379;
-const RAFT_PORT: u16 = 17379;
+const TAG: &str = "cluster";
 
-fn ip(n: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 1, n)
-}
-
-fn resp_addr(n: u8) -> String {
-    format!("{}:{RESP_PORT}", ip(n))
-}
-
-fn raft_addr(n: u8) -> String {
-    format!("{}:{RAFT_PORT}", ip(n))
-}
-
-fn data_dir(seed: u64, n: u8) -> PathBuf {
-    let thread = std::thread::current()
-        .name()
-        .unwrap_or("main")
-        .replace("::", "-");
-    std::env::temp_dir().join(format!(
-        "kiwi-sim-cluster-{thread}-{seed}-{}/n{n}",
-        std::process::id()
-    ))
-}
-
-fn start_node(handle: &Handle, seed: u64, n: u8) -> NodeHandle {
-    let dir = data_dir(seed, n);
-    let _ = std::fs::remove_dir_all(&dir);
-    handle
-        .create_node()
-        .name(format!("kiwi-{n}"))
-        .ip(IpAddr::V4(ip(n)))
-        .init(move || {
-            let cfg = Config {
-                bind: ip(n).to_string(),
-                port: RESP_PORT,
-                dir: dir.clone(),
-                cluster: Some(ClusterConfig {
-                    node_id: n as u64,
-                    raft_addr: raft_addr(n),
-                    election_timeout_ms: 500,
-                    heartbeat_interval_ms: 100,
-                    request_timeout_ms: 3_000,
-                    // The first node founds the cluster; a restart of it
-                    // finds the cluster initialized and ignores this.
-                    init_cluster: n == 1,
-                    ..ClusterConfig::default()
-                }),
-                ..Config::default()
-            };
-            async move {
-                if let Err(e) = kiwi_server::run(cfg, std::future::pending()).await {
-                    panic!("kiwi-server {n} failed in simulation: {e}");
-                }
-            }
-        })
-        .build()
-}
-
-async fn connect(addr: &str) -> RespConn {
-    for _ in 0..200 {
-        if let Ok(c) = RespConn::connect(addr).await {
-            return c;
-        }
-        madsim::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{addr} never accepted");
-}
-
-/// Calls until the reply is not a transient cluster error (no leader yet,
-/// leadership moving), within a bounded number of attempts.
-async fn call_until_settled(addr: &str, args: &[&str]) -> Frame {
-    for _ in 0..100 {
-        let mut conn = connect(addr).await;
-        match conn.call(args).await {
-            Ok(Frame::Error(e))
-                if e.starts_with(b"CLUSTERDOWN")
-                    || e.starts_with(b"TRYAGAIN")
-                    || e.starts_with(b"TIMEOUT") =>
-            {
-                madsim::time::sleep(Duration::from_millis(200)).await
-            }
-            Ok(frame) => return frame,
-            Err(_) => madsim::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    panic!("{args:?} on {addr} never settled");
-}
-
-/// The node number that `addr`'s node reports as leader.
 async fn leader(addr: &str) -> u8 {
-    let Frame::Bulk(leader) = call_until_settled(addr, &["RAFT.LEADER"]).await else {
-        panic!("RAFT.LEADER is a bulk string");
-    };
-    (1..=NODES)
-        .find(|&n| resp_addr(n).as_bytes() == &leader[..])
-        .expect("leader is a cluster member")
+    kiwi_sim::cluster::leader(addr, NODES).await
 }
 
 async fn scenario() -> Vec<String> {
     let handle = Handle::current();
     let seed = handle.seed();
-    let nodes: Vec<NodeHandle> = (1..=NODES).map(|n| start_node(&handle, seed, n)).collect();
+    let settings = NodeSettings::default();
+    let nodes: Vec<NodeHandle> = (1..=NODES)
+        .map(|n| start_node(&handle, data_dir(TAG, seed, n), n, &settings))
+        .collect();
     let client = handle
         .create_node()
         .name("client")
@@ -133,20 +43,7 @@ async fn scenario() -> Vec<String> {
         .spawn(async move {
             let mut trace = Vec::new();
             // Node 1 leads alone at first; the others join through it.
-            for n in 2..=NODES {
-                let add = call_until_settled(
-                    &resp_addr(1),
-                    &[
-                        "RAFT.NODE",
-                        "ADD",
-                        &n.to_string(),
-                        &raft_addr(n),
-                        &resp_addr(n),
-                    ],
-                )
-                .await;
-                assert_eq!(add, Frame::ok(), "adding node {n}");
-            }
+            form_cluster(NODES).await;
             // Writes through every node.
             for n in 1..=NODES {
                 for i in 0..10 {
@@ -213,7 +110,7 @@ async fn scenario() -> Vec<String> {
     }
     madsim::time::sleep(Duration::from_secs(1)).await;
     for n in 1..=NODES {
-        let _ = std::fs::remove_dir_all(data_dir(seed, n));
+        let _ = std::fs::remove_dir_all(data_dir(TAG, seed, n));
     }
     trace
 }

@@ -1,0 +1,161 @@
+//! A simulated Kiwi cluster: server nodes running the real `kiwi-server`
+//! (RESP listener, OpenRaft node, RocksDB engine and log) on madsim nodes
+//! with fixed addresses, each with its own data directory that survives
+//! kill and restart, plus the small client helpers scenarios share.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kiwi_cmd::{ClusterConfig, Config};
+use kiwi_resp::Frame;
+use madsim::runtime::{Handle, NodeHandle};
+
+use crate::RespConn;
+
+pub const RESP_PORT: u16 = 7379;
+pub const RAFT_PORT: u16 = 17379;
+
+/// Server node `n`'s address (nodes are numbered from 1).
+pub fn ip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 1, n)
+}
+
+pub fn resp_addr(n: u8) -> String {
+    format!("{}:{RESP_PORT}", ip(n))
+}
+
+pub fn raft_addr(n: u8) -> String {
+    format!("{}:{RAFT_PORT}", ip(n))
+}
+
+/// Per-node Raft settings a scenario may change.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    pub election_timeout_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    pub request_timeout_ms: u64,
+    pub snapshot_logs: u64,
+    pub snapshot_keep_logs: u64,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        let c = ClusterConfig::default();
+        NodeSettings {
+            election_timeout_ms: 500,
+            heartbeat_interval_ms: 100,
+            request_timeout_ms: 3_000,
+            snapshot_logs: c.snapshot_logs,
+            snapshot_keep_logs: c.snapshot_keep_logs,
+        }
+    }
+}
+
+/// The data directory of node `n` in this run (unique per test thread,
+/// seed and process, so parallel test binaries never share one).
+pub fn data_dir(tag: &str, seed: u64, n: u8) -> PathBuf {
+    let thread = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
+    std::env::temp_dir().join(format!(
+        "kiwi-sim-{tag}-{thread}-{seed}-{}/n{n}",
+        std::process::id()
+    ))
+}
+
+/// Creates server node `n` with an empty data directory; node 1 founds the
+/// cluster (a restart of it finds the cluster initialized and ignores that).
+pub fn start_node(handle: &Handle, dir: PathBuf, n: u8, settings: &NodeSettings) -> NodeHandle {
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = settings.clone();
+    handle
+        .create_node()
+        .name(format!("kiwi-{n}"))
+        .ip(IpAddr::V4(ip(n)))
+        .init(move || {
+            let cfg = Config {
+                bind: ip(n).to_string(),
+                port: RESP_PORT,
+                dir: dir.clone(),
+                cluster: Some(ClusterConfig {
+                    node_id: n as u64,
+                    raft_addr: raft_addr(n),
+                    election_timeout_ms: s.election_timeout_ms,
+                    heartbeat_interval_ms: s.heartbeat_interval_ms,
+                    request_timeout_ms: s.request_timeout_ms,
+                    snapshot_logs: s.snapshot_logs,
+                    snapshot_keep_logs: s.snapshot_keep_logs,
+                    init_cluster: n == 1,
+                    ..ClusterConfig::default()
+                }),
+                ..Config::default()
+            };
+            async move {
+                if let Err(e) = kiwi_server::run(cfg, std::future::pending()).await {
+                    panic!("kiwi-server {n} failed in simulation: {e}");
+                }
+            }
+        })
+        .build()
+}
+
+/// Connects, retrying for up to 10 simulated seconds.
+pub async fn connect(addr: &str) -> RespConn {
+    for _ in 0..200 {
+        if let Ok(c) = RespConn::connect(addr).await {
+            return c;
+        }
+        madsim::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{addr} never accepted");
+}
+
+/// Whether `reply` is a transient cluster error (no leader yet, leadership
+/// moving, the cluster too slow to answer).
+pub fn is_transient(reply: &Frame) -> bool {
+    matches!(reply, Frame::Error(e)
+        if e.starts_with(b"CLUSTERDOWN") || e.starts_with(b"TRYAGAIN") || e.starts_with(b"TIMEOUT"))
+}
+
+/// Calls until the reply is not a transient cluster error, within a bounded
+/// number of attempts.
+pub async fn call_until_settled(addr: &str, args: &[&str]) -> Frame {
+    for _ in 0..100 {
+        let mut conn = connect(addr).await;
+        match conn.call(args).await {
+            Ok(frame) if !is_transient(&frame) => return frame,
+            _ => madsim::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    panic!("{args:?} on {addr} never settled");
+}
+
+/// Adds nodes `2..=nodes` to the cluster node 1 founded.
+pub async fn form_cluster(nodes: u8) {
+    for n in 2..=nodes {
+        let add = call_until_settled(
+            &resp_addr(1),
+            &[
+                "RAFT.NODE",
+                "ADD",
+                &n.to_string(),
+                &raft_addr(n),
+                &resp_addr(n),
+            ],
+        )
+        .await;
+        assert_eq!(add, Frame::ok(), "adding node {n}");
+    }
+}
+
+/// The node number that `addr`'s node reports as leader.
+pub async fn leader(addr: &str, nodes: u8) -> u8 {
+    let Frame::Bulk(leader) = call_until_settled(addr, &["RAFT.LEADER"]).await else {
+        panic!("RAFT.LEADER is a bulk string");
+    };
+    (1..=nodes)
+        .find(|&n| resp_addr(n).as_bytes() == &leader[..])
+        .unwrap_or_else(|| panic!("leader {leader:?} is not a cluster member"))
+}

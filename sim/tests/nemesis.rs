@@ -1,0 +1,264 @@
+//! The fault-injection simulation: a 3-node Kiwi cluster (the real server
+//! code) under a seeded nemesis — partitions, crashes with restart, pauses —
+//! with tiny snapshot thresholds so snapshots, log purges and snapshot
+//! installs happen all the time, while clients run register, counter and
+//! list workloads through any node. Every history is checked for
+//! linearizability per key (`kiwi-jepsen`), and after the faults heal the
+//! cluster must serve a write and a read within a bounded simulated time.
+//!
+//! `SIM_SEEDS` seeds run, from `MADSIM_TEST_SEED` (default 1) upwards; a
+//! failing seed prints the one line that replays it. `ci/sim-soak.sh N` runs
+//! N seeds and reports simulated seconds per wall second.
+#![cfg(madsim)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kiwi_jepsen::{check, History};
+use kiwi_resp::Frame;
+use kiwi_sim::cluster::{data_dir, form_cluster, resp_addr, start_node, NodeSettings};
+use kiwi_sim::nemesis::Nemesis;
+use kiwi_sim::workload::{now, run_client, WorkloadConfig};
+use kiwi_sim::RespConn;
+use madsim::runtime::{Handle, NodeHandle, Runtime};
+
+const NODES: u8 = 3;
+const CLIENTS: u64 = 5;
+const TAG: &str = "nemesis";
+/// Search steps the checker may take per key before it gives up.
+const CHECK_BUDGET_STEPS: u64 = 2_000_000;
+/// Longest the healed cluster may take to serve a write and a read.
+const RECOVERY_BOUND: Duration = Duration::from_secs(20);
+
+struct RunLength {
+    faults_until: Duration,
+    clients_until: Duration,
+}
+
+/// 60 simulated seconds: 45 s of faults, then 15 s healed.
+const FULL_RUN: RunLength = RunLength {
+    faults_until: Duration::from_secs(45),
+    clients_until: Duration::from_secs(60),
+};
+
+struct Outcome {
+    history: History,
+    faults: Vec<String>,
+    recovered_after: Duration,
+    simulated: Duration,
+}
+
+async fn scenario(length: RunLength) -> Outcome {
+    let handle = Handle::current();
+    let seed = handle.seed();
+    let settings = NodeSettings {
+        request_timeout_ms: 1_500,
+        // Snapshots every 200 entries, 20 kept behind: lagging or restarted
+        // nodes catch up through snapshot installs.
+        snapshot_logs: 200,
+        snapshot_keep_logs: 20,
+        ..NodeSettings::default()
+    };
+    let nodes: Vec<NodeHandle> = (1..=NODES)
+        .map(|n| start_node(&handle, data_dir(TAG, seed, n), n, &settings))
+        .collect();
+    let client_node = handle
+        .create_node()
+        .name("clients")
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
+        .build();
+    client_node
+        .spawn(form_cluster(NODES))
+        .await
+        .expect("forming the cluster");
+
+    let history = Arc::new(Mutex::new(History::default()));
+    let cfg = WorkloadConfig {
+        servers: NODES,
+        ..WorkloadConfig::default()
+    };
+    let clients: Vec<_> = (1..=CLIENTS)
+        .map(|c| {
+            client_node.spawn(run_client(
+                c,
+                cfg.clone(),
+                history.clone(),
+                length.clients_until,
+            ))
+        })
+        .collect();
+
+    let mut nemesis = Nemesis::new(handle.clone(), nodes.iter().map(|n| n.id()).collect());
+    nemesis.run(length.faults_until).await;
+
+    let healed_at = now();
+    let recovered_after = client_node
+        .spawn(async move {
+            recover().await;
+            now() - healed_at
+        })
+        .await
+        .expect("recovery probe");
+
+    for c in clients {
+        c.await.expect("client task");
+    }
+    let simulated = now();
+    for node in &nodes {
+        handle.kill(node.id());
+    }
+    for n in 1..=NODES {
+        let _ = std::fs::remove_dir_all(data_dir(TAG, seed, n));
+    }
+    let history = match Arc::try_unwrap(history) {
+        Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
+        Err(shared) => shared.lock().map(|h| h.clone()).unwrap_or_default(),
+    };
+    Outcome {
+        history,
+        faults: nemesis.log,
+        recovered_after,
+        simulated,
+    }
+}
+
+/// Liveness: once the faults are healed, some node serves a write and a
+/// linearizable read of it within `RECOVERY_BOUND`.
+async fn recover() {
+    let deadline = now() + RECOVERY_BOUND;
+    let mut n = 0u8;
+    while now() < deadline {
+        n = n % NODES + 1;
+        let attempt = async {
+            let mut conn = RespConn::connect(&resp_addr(n)).await.ok()?;
+            let set = conn.call(&["SET", "liveness", "ok"]).await.ok()?;
+            let get = conn.call(&["GET", "liveness"]).await.ok()?;
+            (set == Frame::ok() && get == kiwi_sim::bulk("ok")).then_some(())
+        };
+        match madsim::time::timeout(Duration::from_secs(2), attempt).await {
+            Ok(Some(())) => return,
+            Ok(None) | Err(_) => madsim::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("no node served a write and a read within {RECOVERY_BOUND:?} of the faults healing");
+}
+
+/// Runs one seed; panics (after the replay line) if the history is not
+/// linearizable or the cluster did not recover.
+fn run_seed(seed: u64) -> Outcome {
+    let _replay = ReplayOnPanic(seed);
+    let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
+    let simulating = wall_clock();
+    let outcome = rt.block_on(scenario(FULL_RUN));
+    let checking = wall_clock();
+    let report = check(&outcome.history, CHECK_BUDGET_STEPS);
+    eprintln!(
+        "seed {seed}: simulated in {:.2} s, checked in {:.2} s",
+        (checking - simulating).as_secs_f64(),
+        checking.elapsed().as_secs_f64()
+    );
+    if let Some(bad) = report.first_failure() {
+        panic!(
+            "seed {seed}: key {} is {:?} ({} ops, {} steps)\n{}\nfaults:\n{}",
+            bad.key,
+            bad.verdict,
+            bad.ops,
+            bad.steps,
+            bad.explanation,
+            outcome.faults.join("\n")
+        );
+    }
+    outcome
+}
+
+/// The real clock, read only by the harness around whole simulations to
+/// report simulated seconds per wall second; never inside one.
+#[allow(clippy::disallowed_methods)]
+fn wall_clock() -> Instant {
+    Instant::now()
+}
+
+/// Prints the line that replays `seed` if the run panics: a server node
+/// failing inside the simulation, a client seeing an impossible reply, or
+/// the checker rejecting the history.
+struct ReplayOnPanic(u64);
+
+impl Drop for ReplayOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "replay: MADSIM_TEST_SEED={} SIM_SEEDS=1 ci/sim.sh nemesis",
+                self.0
+            );
+        }
+    }
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn nemesis_histories_are_linearizable() {
+    let _serial = kiwi_sim::exclusive();
+    let first = env_u64("MADSIM_TEST_SEED", 1);
+    let seeds = env_u64("SIM_SEEDS", 10);
+    let wall = wall_clock();
+    let mut simulated = Duration::ZERO;
+    let (mut done, mut unknown, mut slowest_recovery) = (0, 0, Duration::ZERO);
+    for seed in first..first + seeds {
+        let o = run_seed(seed);
+        simulated += o.simulated;
+        done += o.history.done();
+        unknown += o.history.unknown();
+        slowest_recovery = slowest_recovery.max(o.recovered_after);
+        assert!(
+            o.history.done() > 100,
+            "seed {seed}: the workload barely ran"
+        );
+    }
+    let wall = wall.elapsed();
+    eprintln!(
+        "nemesis: {seeds} seeds, {:.0} simulated s in {:.1} wall s ({:.0}x), {done} ops ok, {unknown} unknown, slowest recovery {:.1} s",
+        simulated.as_secs_f64(),
+        wall.as_secs_f64(),
+        simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9),
+        slowest_recovery.as_secs_f64()
+    );
+}
+
+/// A shorter run, twice with one seed: the two executions must match event
+/// for event (madsim's determinism check).
+#[test]
+fn nemesis_same_seed_same_execution() {
+    let _serial = kiwi_sim::exclusive();
+    Runtime::check_determinism(
+        env_u64("MADSIM_TEST_SEED", 1),
+        madsim::Config::default(),
+        || {
+            scenario(RunLength {
+                faults_until: Duration::from_secs(8),
+                clients_until: Duration::from_secs(12),
+            })
+        },
+    );
+}
+
+/// Built with a canary feature (a planted bug), the simulator must catch it
+/// within 200 seeds; otherwise it is not testing what it claims to.
+#[cfg(feature = "canary-stale-read")]
+#[test]
+fn canary_is_caught_within_200_seeds() {
+    let _serial = kiwi_sim::exclusive();
+    for seed in 1..=200 {
+        if std::panic::catch_unwind(|| run_seed(seed)).is_err() {
+            eprintln!("canary caught by seed {seed}");
+            return;
+        }
+    }
+    panic!("the planted bug survived 200 seeds");
+}
