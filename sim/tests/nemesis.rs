@@ -250,7 +250,11 @@ fn nemesis_same_seed_same_execution() {
 
 /// Built with a canary feature (a planted bug), the simulator must catch it
 /// within 200 seeds; otherwise it is not testing what it claims to.
-#[cfg(feature = "canary-stale-read")]
+#[cfg(any(
+    feature = "canary-stale-read",
+    feature = "canary-early-ack",
+    feature = "canary-skip-apply-index"
+))]
 #[test]
 fn canary_is_caught_within_200_seeds() {
     let _serial = kiwi_sim::exclusive();
