@@ -1,17 +1,23 @@
 //! The seeded fault injector: one fault at a time, chosen and timed by the
 //! simulation's RNG, each healed before the next: network partitions
-//! (random halves, an isolated node), node crash and restart (the data
-//! directory survives), and long pauses. Every fault is logged with its
-//! simulated time so a failing seed's report shows what happened when.
+//! (random halves, an isolated node), a lossy and slow network (madsim's
+//! TCP retransmits lost packets: loss shows as delay), node crash and
+//! restart (the data directory survives), long pauses, and membership
+//! changes (a node removed, then added back with its old data). Every fault
+//! is logged with its simulated time so a failing seed's report shows what
+//! happened when.
 
 use std::time::Duration;
 
+use kiwi_resp::Frame;
 use madsim::net::NetSim;
 use madsim::rand::{thread_rng, Rng};
-use madsim::runtime::Handle;
+use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
 
+use crate::cluster::{raft_addr, resp_addr};
 use crate::workload::now;
+use crate::RespConn;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -21,21 +27,29 @@ pub enum Fault {
     Crash { node: usize },
     /// Stopped without losing anything, resumed at heal time.
     Pause { node: usize },
+    /// Every packet lost with probability `loss_pct` %, latency up to
+    /// `latency_ms`; the default network at heal time.
+    Lossy { loss_pct: u32, latency_ms: u64 },
+    /// `RAFT.NODE REMOVE`, then `RAFT.NODE ADD` at heal time.
+    Remove { node: usize },
 }
 
 pub struct Nemesis {
     handle: Handle,
     servers: Vec<NodeId>,
+    /// The node admin commands (membership changes) are sent from.
+    admin: NodeHandle,
     /// Longest a fault lasts; the gap between faults is up to half of it.
     pub max_fault_ms: u64,
     pub log: Vec<String>,
 }
 
 impl Nemesis {
-    pub fn new(handle: Handle, servers: Vec<NodeId>) -> Nemesis {
+    pub fn new(handle: Handle, servers: Vec<NodeId>, admin: NodeHandle) -> Nemesis {
         Nemesis {
             handle,
             servers,
+            admin,
             max_fault_ms: 5_000,
             log: Vec::new(),
         }
@@ -44,7 +58,7 @@ impl Nemesis {
     fn choose(&self) -> Fault {
         let mut rng = thread_rng();
         let n = self.servers.len();
-        match rng.gen_range(0..4) {
+        match rng.gen_range(0..6) {
             0 => {
                 // A random non-empty proper subset: majority/minority or an
                 // isolated node, depending on its size.
@@ -61,7 +75,14 @@ impl Nemesis {
             2 => Fault::Crash {
                 node: rng.gen_range(0..n),
             },
-            _ => Fault::Pause {
+            3 => Fault::Pause {
+                node: rng.gen_range(0..n),
+            },
+            4 => Fault::Lossy {
+                loss_pct: rng.gen_range(1..=30),
+                latency_ms: rng.gen_range(10..=200),
+            },
+            _ => Fault::Remove {
                 node: rng.gen_range(0..n),
             },
         }
@@ -85,20 +106,76 @@ impl Nemesis {
         }
     }
 
-    fn apply(&self, fault: &Fault) {
+    /// Applies `fault`; `false` if it could not be (a refused membership
+    /// change), and then there is nothing to heal.
+    async fn apply(&self, fault: &Fault) -> bool {
         match fault {
             Fault::Partition { side } => self.cut(side, true),
             Fault::Crash { node } => self.handle.kill(self.servers[*node]),
             Fault::Pause { node } => self.handle.pause(self.servers[*node]),
+            Fault::Lossy {
+                loss_pct,
+                latency_ms,
+            } => NetSim::current().update_config(|c| {
+                c.packet_loss_rate = f64::from(*loss_pct) / 100.0;
+                c.send_latency = Duration::from_millis(1)..Duration::from_millis(*latency_ms);
+            }),
+            Fault::Remove { node } => {
+                let id = (*node + 1).to_string();
+                let args = vec!["RAFT.NODE".to_string(), "REMOVE".to_string(), id];
+                return self.admin(args, Duration::from_secs(10)).await;
+            }
         }
+        true
     }
 
-    fn heal(&self, fault: &Fault) {
+    async fn heal(&self, fault: &Fault) {
         match fault {
             Fault::Partition { side } => self.cut(side, false),
             Fault::Crash { node } => self.handle.restart(self.servers[*node]),
             Fault::Pause { node } => self.handle.resume(self.servers[*node]),
+            Fault::Lossy { .. } => NetSim::current().update_config(|c| *c = Default::default()),
+            Fault::Remove { node } => {
+                let n = (*node + 1) as u8;
+                let args = vec![
+                    "RAFT.NODE".to_string(),
+                    "ADD".to_string(),
+                    n.to_string(),
+                    raft_addr(n),
+                    resp_addr(n),
+                ];
+                // The node must come back, or later faults would find a
+                // two-node cluster that any single fault stops.
+                assert!(
+                    self.admin(args, Duration::from_secs(120)).await,
+                    "node {n} could not be added back within 120 s"
+                );
+            }
         }
+    }
+
+    /// Sends an admin command through any server until one answers `+OK`,
+    /// within `patience`; `false` if none did.
+    async fn admin(&self, args: Vec<String>, patience: Duration) -> bool {
+        let servers = self.servers.len() as u8;
+        let deadline = now() + patience;
+        let attempt = async move {
+            let mut via = 0u8;
+            while now() < deadline {
+                via = via % servers + 1;
+                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+                let call = async {
+                    let mut conn = RespConn::connect(&resp_addr(via)).await.ok()?;
+                    conn.call(&argv).await.ok()
+                };
+                match madsim::time::timeout(Duration::from_secs(5), call).await {
+                    Ok(Some(reply)) if reply == Frame::ok() => return true,
+                    _ => madsim::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+            false
+        };
+        self.admin.spawn(attempt).await.unwrap_or(false)
     }
 
     /// Injects faults until `until` (simulated time); every fault is healed
@@ -116,9 +193,13 @@ impl Nemesis {
                 "{:>7.3}s {fault:?} for {length} ms",
                 now().as_secs_f64()
             ));
-            self.apply(&fault);
+            if !self.apply(&fault).await {
+                self.log
+                    .push(format!("{:>7.3}s refused", now().as_secs_f64()));
+                continue;
+            }
             madsim::time::sleep(Duration::from_millis(length)).await;
-            self.heal(&fault);
+            self.heal(&fault).await;
             self.log
                 .push(format!("{:>7.3}s healed", now().as_secs_f64()));
         }

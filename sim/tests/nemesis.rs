@@ -1,5 +1,6 @@
 //! The fault-injection simulation: a 3-node Kiwi cluster (the real server
-//! code) under a seeded nemesis — partitions, crashes with restart, pauses —
+//! code) under a seeded nemesis — partitions, crashes with restart, pauses,
+//! a lossy slow network, membership changes —
 //! with tiny snapshot thresholds so snapshots, log purges and snapshot
 //! installs happen all the time, while clients run register, counter and
 //! list workloads through any node. Every history is checked for
@@ -89,7 +90,16 @@ async fn scenario(length: RunLength) -> Outcome {
         })
         .collect();
 
-    let mut nemesis = Nemesis::new(handle.clone(), nodes.iter().map(|n| n.id()).collect());
+    let admin = handle
+        .create_node()
+        .name("admin")
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2)))
+        .build();
+    let mut nemesis = Nemesis::new(
+        handle.clone(),
+        nodes.iter().map(|n| n.id()).collect(),
+        admin,
+    );
     nemesis.run(length.faults_until).await;
 
     let healed_at = now();
@@ -158,6 +168,9 @@ fn run_seed(seed: u64) -> Outcome {
         (checking - simulating).as_secs_f64(),
         checking.elapsed().as_secs_f64()
     );
+    if std::env::var_os("SIM_TRACE").is_some() {
+        eprintln!("faults:\n{}", outcome.faults.join("\n"));
+    }
     if let Some(bad) = report.first_failure() {
         panic!(
             "seed {seed}: key {} is {:?} ({} ops, {} steps)\n{}\nfaults:\n{}",
