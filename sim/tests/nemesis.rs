@@ -22,6 +22,7 @@ use kiwi_sim::cluster::{data_dir, form_cluster, resp_addr, start_node, NodeSetti
 use kiwi_sim::nemesis::Nemesis;
 use kiwi_sim::workload::{now, run_client, WorkloadConfig};
 use kiwi_sim::RespConn;
+use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, NodeHandle, Runtime};
 
 const NODES: u8 = 3;
@@ -45,6 +46,7 @@ const FULL_RUN: RunLength = RunLength {
 
 struct Outcome {
     history: History,
+    buggified: bool,
     faults: Vec<String>,
     recovered_after: Duration,
     simulated: Duration,
@@ -53,6 +55,11 @@ struct Outcome {
 async fn scenario(length: RunLength) -> Outcome {
     let handle = Handle::current();
     let seed = handle.seed();
+    // The server's fault points (`kiwi_runtime::buggify`: failed RPCs, slow
+    // applies and log syncs, broken append streams) are on in half the
+    // runs, chosen by the seed.
+    let buggified = thread_rng().gen_bool(0.5);
+    kiwi_runtime::buggify::enable(buggified);
     let settings = NodeSettings {
         request_timeout_ms: 1_500,
         // Snapshots every 200 entries, 20 kept behind: lagging or restarted
@@ -125,8 +132,10 @@ async fn scenario(length: RunLength) -> Outcome {
         Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
         Err(shared) => shared.lock().map(|h| h.clone()).unwrap_or_default(),
     };
+    kiwi_runtime::buggify::enable(false);
     Outcome {
         history,
+        buggified,
         faults: nemesis.log,
         recovered_after,
         simulated,
@@ -164,9 +173,14 @@ fn run_seed(seed: u64) -> Outcome {
     let checking = wall_clock();
     let report = check(&outcome.history, CHECK_BUDGET_STEPS);
     eprintln!(
-        "seed {seed}: simulated in {:.2} s, checked in {:.2} s",
+        "seed {seed}: simulated in {:.2} s, checked in {:.2} s{}",
         (checking - simulating).as_secs_f64(),
-        checking.elapsed().as_secs_f64()
+        checking.elapsed().as_secs_f64(),
+        if outcome.buggified {
+            " (buggified)"
+        } else {
+            ""
+        }
     );
     if std::env::var_os("SIM_TRACE").is_some() {
         eprintln!("faults:\n{}", outcome.faults.join("\n"));

@@ -89,6 +89,7 @@ async fn sync_loop(db: Arc<DB>, mut rx: mpsc::Receiver<SyncWaiter>) {
                 Err(_) => break,
             }
         }
+        kiwi_runtime::buggify::delay(0.05, 20).await;
         let result = db.flush_wal(true).map_err(|e| e.to_string());
         for waiter in group {
             match waiter {

@@ -327,6 +327,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     where
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
     {
+        kiwi_runtime::buggify::delay(0.05, 100).await;
         let mut ops = Vec::new();
         let mut responders = Vec::new();
         while let Some((entry, responder)) = entries.try_next().await? {

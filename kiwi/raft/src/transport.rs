@@ -19,6 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use kiwi_resp::{Frame, Protocol};
+use kiwi_runtime::buggify::buggify;
 use kiwi_runtime::io::{ReadHalf, WriteHalf};
 use kiwi_runtime::net::TcpStream;
 use kiwi_runtime::sync::{mpsc, Mutex};
@@ -103,6 +104,10 @@ impl Peer {
     /// drops the connection; the next call dials again.
     pub async fn call(&mut self, req: &RaftRpc, timeout: Duration) -> io::Result<RaftReply> {
         let conn = self.conn.get_mut();
+        if buggify(0.01) {
+            *conn = None;
+            return Err(io::Error::other("buggify: raft rpc failed"));
+        }
         let attempt = async {
             if conn.is_none() {
                 *conn = Some(connect(&self.addr).await?);
@@ -231,6 +236,11 @@ where
 {
     while let Some(req) = input.next().await {
         slots.send(()).await.ok()?;
+        kiwi_runtime::buggify::delay(0.02, 50).await;
+        if buggify(0.002) {
+            tracing::debug!("buggify: append stream broken");
+            return None;
+        }
         if let Err(e) = write_frame(&mut writer, &req).await {
             tracing::debug!(error = %e, "append stream write failed");
             return None;

@@ -15,6 +15,7 @@
 //! process-global counter, which no simulation seed controls, so a replayed
 //! seed could take a different branch. A fixed order replays exactly.
 
+pub mod buggify;
 pub mod net;
 pub mod network;
 pub mod raft_rt;
