@@ -90,7 +90,7 @@ async fn sync_loop(db: Arc<DB>, mut rx: mpsc::Receiver<SyncWaiter>) {
             }
         }
         kiwi_runtime::buggify::delay(0.05, 20).await;
-        let result = db.flush_wal(true).map_err(|e| e.to_string());
+        let result = db.flush_wal(kiwi_runtime::FSYNC).map_err(|e| e.to_string());
         for waiter in group {
             match waiter {
                 SyncWaiter::Append(cb) => cb.io_completed(result.clone().map_err(io::Error::other)),

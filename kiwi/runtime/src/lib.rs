@@ -42,3 +42,8 @@ pub mod io {
 
 /// `true` when built for the simulator.
 pub const SIMULATED: bool = cfg!(madsim);
+
+/// Whether syncs to disk really fsync. Not in simulation: a simulated crash
+/// keeps the OS page cache (the files are real), so an fsync there would
+/// only cost wall time. Every durable write asks for `flush_wal(FSYNC)`.
+pub const FSYNC: bool = !SIMULATED;

@@ -678,7 +678,7 @@ impl Engine {
     /// Writes and fsyncs the WAL (the once-a-second tick of `EverySec`, and shutdown).
     pub fn sync_wal(&mut self) -> StorageResult<()> {
         if self.unsynced_writes || self.unflushed_writes {
-            self.db.flush_wal(true)?;
+            self.db.flush_wal(kiwi_runtime::FSYNC)?;
             self.unflushed_writes = false;
             self.unsynced_writes = false;
         }
@@ -760,7 +760,7 @@ impl Engine {
 
     /// Flushes memtables and the WAL; called on graceful shutdown.
     pub fn flush(&mut self) -> StorageResult<()> {
-        self.db.flush_wal(true)?;
+        self.db.flush_wal(kiwi_runtime::FSYNC)?;
         self.db.flush()?;
         for name in [CF_META, CF_DATA, CF_EXPIRE] {
             self.db.flush_cf(cf(&self.db, name)?)?;
