@@ -5,16 +5,22 @@
 //!   times, the reply or "unknown" when the client gave up waiting).
 //! * [`model`]: the sequential specification — a single Redis key under
 //!   GET/SET/SET..GET/INCRBY/RPUSH/LRANGE.
+//! * [`workload`]: the operations clients run (register, counter, list)
+//!   and how replies map onto the model.
 //! * [`checker`]: linearizability per key (Wing–Gong–Lowe search with
 //!   memoised states, as in Lowe's "Testing for linearizability" and
 //!   Porcupine), with an explicit step budget.
 //!
-//! Pure computation, no I/O: the madsim simulator (`sim/`) and the
-//! real-process harness use the same code.
+//! * [`client`]: a minimal RESP client over the runtime layer's TCP.
+//!
+//! Apart from the client, pure computation: the madsim simulator (`sim/`)
+//! and the real-process harness use the same code.
 
 pub mod checker;
+pub mod client;
 pub mod history;
 pub mod model;
+pub mod workload;
 
 pub use checker::{check, check_key, KeyReport, Report, Verdict};
 pub use history::{Call, History, Op, Outcome, Ret};

@@ -11,6 +11,8 @@ use kiwi_cmd::{ClusterConfig, Config};
 use kiwi_resp::Frame;
 use madsim::runtime::{Handle, NodeHandle};
 
+use kiwi_jepsen::workload::is_transient;
+
 use crate::RespConn;
 
 pub const RESP_PORT: u16 = 7379;
@@ -110,13 +112,6 @@ pub async fn connect(addr: &str) -> RespConn {
         madsim::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{addr} never accepted");
-}
-
-/// Whether `reply` is a transient cluster error (no leader yet, leadership
-/// moving, the cluster too slow to answer).
-pub fn is_transient(reply: &Frame) -> bool {
-    matches!(reply, Frame::Error(e)
-        if e.starts_with(b"CLUSTERDOWN") || e.starts_with(b"TRYAGAIN") || e.starts_with(b"TIMEOUT"))
 }
 
 /// Calls until the reply is not a transient cluster error, within a bounded

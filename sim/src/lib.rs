@@ -1,83 +1,22 @@
 //! `kiwi-sim` runs the real kiwi-server inside madsim's deterministic
 //! simulator (build with `RUSTFLAGS="--cfg madsim"`, see `ci/sim.sh`).
 //!
-//! This crate owns the simulation-side tools: a RESP client that speaks over
-//! the runtime layer's (simulated) TCP, a simulated cluster ([`cluster`]),
-//! recorded client workloads ([`workload`]) and the seeded fault injector
-//! ([`nemesis`]); histories are checked with `kiwi-jepsen`.
-//! The scenarios live in `tests/`. The same client also compiles against
-//! real tokio, so it can be checked outside the simulator.
+//! This crate owns the simulation-side tools: a simulated cluster
+//! ([`cluster`]) and the seeded fault injector ([`nemesis`]); the clients
+//! (`kiwi_jepsen::workload`) and the checker come from `kiwi-jepsen` and run
+//! here on simulated time and TCP.
+//! The scenarios live in `tests/`. The RESP client is `kiwi_jepsen`'s
+//! (over the runtime layer's TCP: simulated here, real in the harness).
 
 #[cfg(madsim)]
 pub mod cluster;
 #[cfg(madsim)]
 pub mod nemesis;
-#[cfg(madsim)]
-pub mod workload;
 
-use bytes::{Bytes, BytesMut};
-use kiwi_resp::{decode_frame, Frame};
-use kiwi_runtime::io::{AsyncReadExt, AsyncWriteExt};
-use kiwi_runtime::net::TcpStream;
+use bytes::Bytes;
+use kiwi_resp::Frame;
 
-/// Longest reply the simulation client buffers before declaring the server broken.
-const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
-
-#[derive(Debug)]
-pub enum ClientError {
-    Io(std::io::Error),
-    Closed,
-    BadReply(String),
-}
-
-impl From<std::io::Error> for ClientError {
-    fn from(e: std::io::Error) -> Self {
-        ClientError::Io(e)
-    }
-}
-
-/// A minimal RESP client over the runtime layer's TCP.
-pub struct RespConn {
-    stream: TcpStream,
-    buf: BytesMut,
-}
-
-impl RespConn {
-    pub async fn connect(addr: &str) -> Result<RespConn, ClientError> {
-        let stream = TcpStream::connect(addr).await?;
-        Ok(RespConn {
-            stream,
-            buf: BytesMut::new(),
-        })
-    }
-
-    /// Sends one command and waits for its reply.
-    pub async fn call(&mut self, args: &[&str]) -> Result<Frame, ClientError> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
-        }
-        self.stream.write_all(&out).await?;
-        // madsim's TcpStream only sends on flush().
-        self.stream.flush().await?;
-        loop {
-            match decode_frame(&self.buf) {
-                Ok(Some((frame, used))) => {
-                    let _ = self.buf.split_to(used);
-                    return Ok(frame);
-                }
-                Ok(None) => {}
-                Err(e) => return Err(ClientError::BadReply(e.to_string())),
-            }
-            if self.buf.len() > MAX_REPLY_BYTES {
-                return Err(ClientError::BadReply("reply too large".into()));
-            }
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
-                return Err(ClientError::Closed);
-            }
-        }
-    }
-}
+pub use kiwi_jepsen::client::{ClientError, RespConn};
 
 /// Serialises simulations within one test process. RocksDB keeps one
 /// process-wide timer for its periodic tasks and names each task after the
@@ -105,4 +44,10 @@ pub fn replay_seed(test: &str) -> u64 {
 /// Convenience for assertions: a bulk reply.
 pub fn bulk(s: &str) -> Frame {
     Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+/// Simulated time since the simulation started.
+#[cfg(madsim)]
+pub fn now() -> std::time::Duration {
+    madsim::time::TimeHandle::current().elapsed()
 }

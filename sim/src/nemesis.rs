@@ -16,8 +16,7 @@ use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
 
 use crate::cluster::{raft_addr, resp_addr};
-use crate::workload::now;
-use crate::RespConn;
+use crate::{now, RespConn};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {

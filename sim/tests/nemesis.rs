@@ -16,11 +16,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kiwi_jepsen::workload::{run_client, ClientConfig};
 use kiwi_jepsen::{check, History};
 use kiwi_resp::Frame;
 use kiwi_sim::cluster::{data_dir, form_cluster, resp_addr, start_node, NodeSettings};
 use kiwi_sim::nemesis::Nemesis;
-use kiwi_sim::workload::{now, run_client, WorkloadConfig};
+use kiwi_sim::now;
 use kiwi_sim::RespConn;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, NodeHandle, Runtime};
@@ -82,18 +83,15 @@ async fn scenario(length: RunLength) -> Outcome {
         .expect("forming the cluster");
 
     let history = Arc::new(Mutex::new(History::default()));
-    let cfg = WorkloadConfig {
-        servers: NODES,
-        ..WorkloadConfig::default()
+    let cfg = ClientConfig {
+        servers: (1..=NODES).map(resp_addr).collect(),
+        ..ClientConfig::default()
     };
+    let start = kiwi_runtime::time::instant();
     let clients: Vec<_> = (1..=CLIENTS)
         .map(|c| {
-            client_node.spawn(run_client(
-                c,
-                cfg.clone(),
-                history.clone(),
-                length.clients_until,
-            ))
+            let run = run_client(c, cfg.clone(), history.clone(), start, length.clients_until);
+            client_node.spawn(run)
         })
         .collect();
 

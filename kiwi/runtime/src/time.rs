@@ -24,6 +24,13 @@ pub fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// The monotonic clock now (simulated under madsim, where tokio's
+/// `Instant` is std's with a virtualised clock).
+#[allow(clippy::disallowed_methods)]
+pub fn instant() -> Instant {
+    Instant::now()
+}
+
 /// Sleeps for `ms` milliseconds of (possibly simulated) time.
 pub async fn sleep_ms(ms: u64) {
     sleep(Duration::from_millis(ms)).await

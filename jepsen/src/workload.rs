@@ -1,0 +1,228 @@
+//! The clients that run against Kiwi, shared by the madsim simulator and
+//! the real-process harness: which key and command come next, the
+//! command's arguments, what a reply means to the model, and the client
+//! loop that records the history ([`run_client`]).
+//!
+//! Three workloads share one key space: a register (GET, SET, SET..GET), a
+//! counter (INCRBY, GET) and a list (RPUSH, LRANGE). Keys rotate every
+//! `key_period_ms`, so each key's history stays small enough for the
+//! checker's search. Randomness comes from the caller (the simulator's
+//! seeded RNG, or any RNG in the harness) as plain draws.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kiwi_resp::Frame;
+use kiwi_runtime::time::Instant;
+
+use crate::client::RespConn;
+use crate::history::{Call, History, Op, Outcome, Ret};
+
+#[derive(Clone, Debug)]
+pub struct KeySpace {
+    /// How long a key generation lasts.
+    pub key_period_ms: u64,
+    /// Keys of each kind per generation.
+    pub keys_per_kind: u32,
+}
+
+impl Default for KeySpace {
+    fn default() -> Self {
+        KeySpace {
+            key_period_ms: 5_000,
+            keys_per_kind: 2,
+        }
+    }
+}
+
+/// The `n`th operation of `client` at `now_ms`, chosen by two random draws.
+/// Written values are unique per client and operation, so that reads tell
+/// writes apart.
+pub fn next_op(
+    keys: &KeySpace,
+    now_ms: u64,
+    client: u64,
+    n: u64,
+    draws: [u64; 2],
+) -> (String, Call) {
+    let generation = now_ms / keys.key_period_ms.max(1);
+    let index = draws[0] % u64::from(keys.keys_per_kind.max(1));
+    let value = format!("{client}.{n}");
+    let (kind, call) = match draws[1] % 7 {
+        0 => ("r", Call::Get),
+        1 => ("r", Call::Set(value)),
+        2 => ("r", Call::SetGet(value)),
+        3 => ("c", Call::Get),
+        4 => ("c", Call::IncrBy(1 + (draws[1] / 7 % 5) as i64)),
+        5 => ("l", Call::LRange),
+        _ => ("l", Call::RPush(value)),
+    };
+    (format!("{kind}{generation}.{index}"), call)
+}
+
+/// Whether `call` changes nothing (a failed read can be left out of the
+/// history; a failed write is unknown).
+pub fn is_read(call: &Call) -> bool {
+    matches!(call, Call::Get | Call::LRange)
+}
+
+/// The Redis command for `call` on `key`.
+pub fn command(key: &str, call: &Call) -> Vec<String> {
+    let s = |v: &str| v.to_string();
+    match call {
+        Call::Get => vec![s("GET"), s(key)],
+        Call::Set(v) => vec![s("SET"), s(key), v.clone()],
+        Call::SetGet(v) => vec![s("SET"), s(key), v.clone(), s("GET")],
+        Call::IncrBy(n) => vec![s("INCRBY"), s(key), n.to_string()],
+        Call::RPush(v) => vec![s("RPUSH"), s(key), v.clone()],
+        Call::LRange => vec![s("LRANGE"), s(key), s("0"), s("-1")],
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The reply as the model sees it; `None` for anything else (an error).
+pub fn reply_of(call: &Call, frame: &Frame) -> Option<Ret> {
+    match (call, frame) {
+        (Call::Get | Call::SetGet(_), Frame::Bulk(b)) => Some(Ret::Bulk(Some(text(b)))),
+        (Call::Get | Call::SetGet(_), Frame::Null) => Some(Ret::Bulk(None)),
+        (Call::Set(_), Frame::Simple(s)) if &s[..] == b"OK" => Some(Ret::Ok),
+        (Call::IncrBy(_) | Call::RPush(_), Frame::Integer(n)) => Some(Ret::Int(*n)),
+        (Call::LRange, Frame::Array(items)) => items
+            .iter()
+            .map(|f| match f {
+                Frame::Bulk(b) => Some(text(b)),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Ret::List),
+        _ => None,
+    }
+}
+
+/// Whether `frame` is a cluster error that leaves a write's fate unknown
+/// (no leader, leadership moving, the cluster too slow to answer).
+pub fn is_transient(frame: &Frame) -> bool {
+    matches!(frame, Frame::Error(e)
+        if e.starts_with(b"CLUSTERDOWN") || e.starts_with(b"TRYAGAIN") || e.starts_with(b"TIMEOUT"))
+}
+
+/// How a client behaves.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// RESP addresses of the servers the client picks from.
+    pub servers: Vec<String>,
+    /// Longest wait for one reply before the operation is unknown.
+    pub op_timeout_ms: u64,
+    /// Longest pause between two operations of one client.
+    pub think_max_ms: u64,
+    /// Pause after an error or a timeout (between half of it and all of it).
+    pub backoff_ms: u64,
+    pub keys: KeySpace,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            servers: Vec::new(),
+            op_timeout_ms: 2_000,
+            think_max_ms: 40,
+            backoff_ms: 1_000,
+            keys: KeySpace::default(),
+        }
+    }
+}
+
+pub type SharedHistory = Arc<Mutex<History>>;
+
+/// A random number in `lo..=hi`.
+fn between(lo: u64, hi: u64) -> u64 {
+    lo + kiwi_runtime::rand::index((hi.saturating_sub(lo) + 1) as usize) as u64
+}
+
+fn nanos_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Runs client `client` until `stop_at` after `start`, recording every
+/// operation into `history`. Time, randomness and sockets come from the
+/// runtime layer: simulated under madsim, real in the harness.
+///
+/// A reply is recorded as it came back. A read that failed is dropped (it
+/// changed nothing). A write that failed with a cluster error or got no
+/// reply in time is recorded as unknown and the client continues as a new
+/// process, as in Jepsen: the write may still be applied later. Any other
+/// reply is a bug in the server and panics.
+pub async fn run_client(
+    client: u64,
+    cfg: ClientConfig,
+    history: SharedHistory,
+    start: Instant,
+    stop_at: Duration,
+) {
+    assert!(!cfg.servers.is_empty(), "a client needs a server");
+    // Process ids: one per incarnation of this client.
+    let mut process = client << 32;
+    let mut conn: Option<RespConn> = None;
+    let mut written = 0u64;
+    let op_timeout = Duration::from_millis(cfg.op_timeout_ms);
+    while start.elapsed() < stop_at {
+        let think = between(0, cfg.think_max_ms);
+        kiwi_runtime::time::sleep(Duration::from_millis(think)).await;
+        let Some(c) = conn.as_mut() else {
+            let addr = &cfg.servers[kiwi_runtime::rand::index(cfg.servers.len())];
+            match kiwi_runtime::time::timeout(op_timeout, RespConn::connect(addr)).await {
+                Ok(Ok(c)) => conn = Some(c),
+                _ => kiwi_runtime::time::sleep(Duration::from_millis(100)).await,
+            }
+            continue;
+        };
+        written += 1;
+        let draws = [kiwi_runtime::rand::u64(), kiwi_runtime::rand::u64()];
+        let now_ms = start.elapsed().as_millis() as u64;
+        let (key, call) = next_op(&cfg.keys, now_ms, client, written, draws);
+        let args = command(&key, &call);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let invoke_ns = nanos_since(start);
+        let reply = kiwi_runtime::time::timeout(op_timeout, c.call(&args)).await;
+        let done = match reply {
+            Ok(Ok(frame)) => match reply_of(&call, &frame) {
+                Some(ret) => Some(ret),
+                None if is_transient(&frame) => None,
+                None => panic!("unexpected reply to {args:?}: {frame:?}"),
+            },
+            _ => None,
+        };
+        if done.is_none() {
+            // The cluster is unavailable from here: back off and try another
+            // node, instead of piling up unknown writes (each one multiplies
+            // the checker's search).
+            conn = None;
+            let backoff = between(cfg.backoff_ms / 2, cfg.backoff_ms);
+            kiwi_runtime::time::sleep(Duration::from_millis(backoff)).await;
+        }
+        let op = |complete_ns, outcome| Op {
+            process,
+            key: key.clone(),
+            call: call.clone(),
+            invoke_ns,
+            complete_ns,
+            outcome,
+        };
+        let record = match done {
+            Some(ret) => op(Some(nanos_since(start)), Outcome::Done(ret)),
+            None if is_read(&call) => continue,
+            None => {
+                let unknown = op(None, Outcome::Unknown);
+                process += 1;
+                unknown
+            }
+        };
+        match history.lock() {
+            Ok(mut h) => h.push(record),
+            Err(poisoned) => poisoned.into_inner().push(record),
+        }
+    }
+}
