@@ -504,7 +504,7 @@ impl ClusterNode {
         };
         match kiwi_runtime::time::timeout(Duration::from_millis(JOIN_TIMEOUT_MS), join).await {
             Ok(Ok(_)) => Frame::ok(),
-            Ok(Err(e)) => Frame::error(format!("ERR {e}")),
+            Ok(Err(e)) => membership_error(&e),
             Err(_) => Frame::error("TIMEOUT the new node did not catch up in time"),
         }
     }
@@ -516,7 +516,7 @@ impl ClusterNode {
         let change = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
         match self.raft.change_membership(change, false).await {
             Ok(_) => Frame::ok(),
-            Err(e) => Frame::error(format!("ERR {e}")),
+            Err(e) => membership_error(&e),
         }
     }
 
@@ -658,6 +658,22 @@ fn parse_node_id(arg: &[u8]) -> Option<NodeId> {
 pub fn is_raft_admin(args: &[Bytes]) -> bool {
     args.first()
         .is_some_and(|a| a.len() > 5 && a[..5].eq_ignore_ascii_case(b"raft."))
+}
+
+/// A failed RAFT.NODE ADD/REMOVE as the client sees it: another change still
+/// in flight (the founding membership right after `--init-cluster` too) or a
+/// leader change is worth retrying.
+fn membership_error(
+    e: &openraft::error::RaftError<TypeConfig, openraft::error::ClientWriteError<TypeConfig>>,
+) -> Frame {
+    use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+    match e {
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(
+            ChangeMembershipError::InProgress(p),
+        )) => Frame::error(format!("TRYAGAIN a membership change is in progress: {p}")),
+        RaftError::APIError(w) => write_error(w),
+        other => Frame::error(format!("ERR {other}")),
+    }
 }
 
 fn write_error(e: &openraft::error::ClientWriteError<crate::types::TypeConfig>) -> Frame {
