@@ -137,11 +137,6 @@ impl Default for ClientConfig {
 
 pub type SharedHistory = Arc<Mutex<History>>;
 
-/// A random number in `lo..=hi`.
-fn between(lo: u64, hi: u64) -> u64 {
-    lo + kiwi_runtime::rand::index((hi.saturating_sub(lo) + 1) as usize) as u64
-}
-
 fn nanos_since(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
@@ -169,7 +164,7 @@ pub async fn run_client(
     let mut written = 0u64;
     let op_timeout = Duration::from_millis(cfg.op_timeout_ms);
     while start.elapsed() < stop_at {
-        let think = between(0, cfg.think_max_ms);
+        let think = kiwi_runtime::rand::between(0, cfg.think_max_ms);
         kiwi_runtime::time::sleep(Duration::from_millis(think)).await;
         let Some(c) = conn.as_mut() else {
             let addr = &cfg.servers[kiwi_runtime::rand::index(cfg.servers.len())];
@@ -200,7 +195,7 @@ pub async fn run_client(
             // node, instead of piling up unknown writes (each one multiplies
             // the checker's search).
             conn = None;
-            let backoff = between(cfg.backoff_ms / 2, cfg.backoff_ms);
+            let backoff = kiwi_runtime::rand::between(cfg.backoff_ms / 2, cfg.backoff_ms);
             kiwi_runtime::time::sleep(Duration::from_millis(backoff)).await;
         }
         let op = |complete_ns, outcome| Op {

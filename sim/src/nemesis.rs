@@ -9,14 +9,14 @@
 
 use std::time::Duration;
 
-use kiwi_resp::Frame;
+use kiwi_jepsen::client::call_until_ok;
 use madsim::net::NetSim;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
 
 use crate::cluster::{raft_addr, resp_addr};
-use crate::{now, RespConn};
+use crate::now;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -156,25 +156,10 @@ impl Nemesis {
     /// Sends an admin command through any server until one answers `+OK`,
     /// within `patience`; `false` if none did.
     async fn admin(&self, args: Vec<String>, patience: Duration) -> bool {
-        let servers = self.servers.len() as u8;
-        let deadline = now() + patience;
-        let attempt = async move {
-            let mut via = 0u8;
-            while now() < deadline {
-                via = via % servers + 1;
-                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-                let call = async {
-                    let mut conn = RespConn::connect(&resp_addr(via)).await.ok()?;
-                    conn.call(&argv).await.ok()
-                };
-                match madsim::time::timeout(Duration::from_secs(5), call).await {
-                    Ok(Some(reply)) if reply == Frame::ok() => return true,
-                    _ => madsim::time::sleep(Duration::from_millis(200)).await,
-                }
-            }
-            false
-        };
-        self.admin.spawn(attempt).await.unwrap_or(false)
+        let servers: Vec<String> = (1..=self.servers.len() as u8).map(resp_addr).collect();
+        let call =
+            async move { call_until_ok(&servers, &args, Duration::from_secs(5), patience).await };
+        self.admin.spawn(call).await.unwrap_or(false)
     }
 
     /// Injects faults until `until` (simulated time); every fault is healed

@@ -16,13 +16,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kiwi_jepsen::client::serves_write_and_read;
 use kiwi_jepsen::workload::{run_client, ClientConfig};
 use kiwi_jepsen::{check, History};
-use kiwi_resp::Frame;
 use kiwi_sim::cluster::{data_dir, form_cluster, resp_addr, start_node, NodeSettings};
 use kiwi_sim::nemesis::Nemesis;
 use kiwi_sim::now;
-use kiwi_sim::RespConn;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, NodeHandle, Runtime};
 
@@ -110,7 +109,15 @@ async fn scenario(length: RunLength) -> Outcome {
     let healed_at = now();
     let recovered_after = client_node
         .spawn(async move {
-            recover().await;
+            // Liveness: some node serves a write and a read of it.
+            let servers: Vec<String> = (1..=NODES).map(resp_addr).collect();
+            let live =
+                serves_write_and_read(&servers, "liveness", Duration::from_secs(2), RECOVERY_BOUND)
+                    .await;
+            assert!(
+                live,
+                "no node served a write and a read within {RECOVERY_BOUND:?} of the faults healing"
+            );
             now() - healed_at
         })
         .await
@@ -138,27 +145,6 @@ async fn scenario(length: RunLength) -> Outcome {
         recovered_after,
         simulated,
     }
-}
-
-/// Liveness: once the faults are healed, some node serves a write and a
-/// linearizable read of it within `RECOVERY_BOUND`.
-async fn recover() {
-    let deadline = now() + RECOVERY_BOUND;
-    let mut n = 0u8;
-    while now() < deadline {
-        n = n % NODES + 1;
-        let attempt = async {
-            let mut conn = RespConn::connect(&resp_addr(n)).await.ok()?;
-            let set = conn.call(&["SET", "liveness", "ok"]).await.ok()?;
-            let get = conn.call(&["GET", "liveness"]).await.ok()?;
-            (set == Frame::ok() && get == kiwi_sim::bulk("ok")).then_some(())
-        };
-        match madsim::time::timeout(Duration::from_secs(2), attempt).await {
-            Ok(Some(())) => return,
-            Ok(None) | Err(_) => madsim::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    panic!("no node served a write and a read within {RECOVERY_BOUND:?} of the faults healing");
 }
 
 /// Runs one seed; panics (after the replay line) if the history is not

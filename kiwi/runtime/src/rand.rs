@@ -49,3 +49,8 @@ pub fn index(len: usize) -> usize {
     // Multiply-shift: one draw, negligible bias for any realistic len.
     ((u64() as u128 * len.max(1) as u128) >> 64) as usize
 }
+
+/// A uniformly random number in `lo..=hi` (`lo` when `hi < lo`).
+pub fn between(lo: u64, hi: u64) -> u64 {
+    lo + index((hi.saturating_sub(lo) + 1) as usize) as u64
+}

@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use kiwi_jepsen::client::RespConn;
+use kiwi_jepsen::client::{call_until_ok, RespConn};
 use kiwi_resp::Frame;
+
+/// Longest one admin command (a join waits for the node to catch up) may
+/// take before it is sent again.
+pub const ADMIN_TRY: Duration = Duration::from_secs(10);
 
 pub struct Node {
     pub id: u8,
@@ -86,13 +90,8 @@ impl Cluster {
                 node.raft_addr(),
                 node.resp_addr(),
             ];
-            if !admin(
-                &cluster.nodes[0].resp_addr(),
-                &args,
-                Duration::from_secs(60),
-            )
-            .await
-            {
+            let via = [cluster.nodes[0].resp_addr()];
+            if !call_until_ok(&via, &args, ADMIN_TRY, Duration::from_secs(60)).await {
                 return Err(io::Error::other(format!("node {} could not join", node.id)));
             }
         }
@@ -182,27 +181,4 @@ async fn wait_ready(addr: &str) -> io::Result<()> {
         kiwi_runtime::time::sleep(Duration::from_millis(100)).await;
     }
     Err(io::Error::other(format!("{addr} never answered PING")))
-}
-
-/// Sends an admin command through `addr` until it answers `+OK`, within
-/// `patience`.
-pub async fn admin(addr: &str, args: &[String], patience: Duration) -> bool {
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let attempt = async {
-        loop {
-            let call = async {
-                let mut conn = RespConn::connect(addr).await.ok()?;
-                conn.call(&argv).await.ok()
-            };
-            if let Ok(Some(reply)) =
-                kiwi_runtime::time::timeout(Duration::from_secs(10), call).await
-            {
-                if reply == Frame::ok() {
-                    return;
-                }
-            }
-            kiwi_runtime::time::sleep(Duration::from_millis(200)).await;
-        }
-    };
-    kiwi_runtime::time::timeout(patience, attempt).await.is_ok()
 }

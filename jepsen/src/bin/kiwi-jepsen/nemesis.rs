@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use kiwi_runtime::time::Instant;
 
-use crate::cluster::{admin, Cluster};
+use kiwi_jepsen::client::call_until_ok;
+
+use crate::cluster::{Cluster, ADMIN_TRY};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -34,10 +36,6 @@ impl FromStr for Kind {
     }
 }
 
-fn between(lo: u64, hi: u64) -> u64 {
-    lo + kiwi_runtime::rand::index((hi - lo + 1) as usize) as u64
-}
-
 /// Injects faults of `kinds` until `until` after `start`; returns the log.
 /// Every fault is healed when this returns.
 pub async fn run(
@@ -53,13 +51,16 @@ pub async fn run(
     }
     let stamp = |start: Instant| format!("{:>7.3}s", start.elapsed().as_secs_f64());
     loop {
-        kiwi_runtime::time::sleep(Duration::from_millis(between(1_000, 3_000))).await;
+        kiwi_runtime::time::sleep(Duration::from_millis(kiwi_runtime::rand::between(
+            1_000, 3_000,
+        )))
+        .await;
         if start.elapsed() >= until {
             return Ok(log);
         }
         let kind = kinds[kiwi_runtime::rand::index(kinds.len())];
         let i = kiwi_runtime::rand::index(cluster.nodes.len());
-        let length = Duration::from_millis(between(500, 5_000));
+        let length = Duration::from_millis(kiwi_runtime::rand::between(500, 5_000));
         let id = cluster.nodes[i].id;
         log.push(format!(
             "{} {kind:?} node {id} for {length:?}",
@@ -77,13 +78,13 @@ pub async fn run(
                 cluster.resume(i)?;
             }
             Kind::Member => {
-                let via = cluster.nodes[(i + 1) % cluster.nodes.len()].resp_addr();
+                let via = [cluster.nodes[(i + 1) % cluster.nodes.len()].resp_addr()];
                 let remove = [
                     "RAFT.NODE".to_string(),
                     "REMOVE".to_string(),
                     id.to_string(),
                 ];
-                if !admin(&via, &remove, Duration::from_secs(10)).await {
+                if !call_until_ok(&via, &remove, ADMIN_TRY, Duration::from_secs(10)).await {
                     log.push(format!("{} refused", stamp(start)));
                     continue;
                 }
@@ -96,7 +97,7 @@ pub async fn run(
                     node.raft_addr(),
                     node.resp_addr(),
                 ];
-                if !admin(&via, &add, Duration::from_secs(120)).await {
+                if !call_until_ok(&via, &add, ADMIN_TRY, Duration::from_secs(120)).await {
                     return Err(io::Error::other(format!(
                         "node {id} could not be added back"
                     )));

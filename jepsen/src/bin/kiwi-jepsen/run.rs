@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use kiwi_jepsen::client::RespConn;
+use kiwi_jepsen::client::serves_write_and_read;
 use kiwi_jepsen::workload::{run_client, ClientConfig};
 use kiwi_jepsen::{check, History};
-use kiwi_resp::Frame;
 
 use crate::cluster::Cluster;
 use crate::nemesis::{self, Kind};
@@ -123,7 +122,13 @@ async fn test(opts: TestOpts) -> io::Result<bool> {
     let faults_until = time_limit.saturating_sub(Duration::from_secs(10));
     let faults = nemesis::run(&mut cluster, &kinds, start, faults_until).await?;
     let healed = kiwi_runtime::time::instant();
-    let recovered = recover(&cfg.servers).await;
+    let recovered = serves_write_and_read(
+        &cfg.servers,
+        "jepsen:liveness",
+        Duration::from_secs(5),
+        RECOVERY_BOUND,
+    )
+    .await;
     let recovery = healed.elapsed();
 
     let mut client_panics = Vec::new();
@@ -174,26 +179,4 @@ async fn test(opts: TestOpts) -> io::Result<bool> {
         eprintln!("kiwi-jepsen: kept {}", kept.display());
     }
     Ok(valid)
-}
-
-/// Liveness: once healed, some node serves a write and a read of it.
-async fn recover(servers: &[String]) -> bool {
-    let probe = async {
-        for attempt in 0.. {
-            let addr = &servers[attempt % servers.len()];
-            let call = async {
-                let mut c = RespConn::connect(addr).await.ok()?;
-                let set = c.call(&["SET", "jepsen:liveness", "ok"]).await.ok()?;
-                let get = c.call(&["GET", "jepsen:liveness"]).await.ok()?;
-                (set == Frame::ok() && get == Frame::bulk("ok")).then_some(())
-            };
-            if let Ok(Some(())) = kiwi_runtime::time::timeout(Duration::from_secs(5), call).await {
-                return;
-            }
-            kiwi_runtime::time::sleep(Duration::from_millis(200)).await;
-        }
-    };
-    kiwi_runtime::time::timeout(RECOVERY_BOUND, probe)
-        .await
-        .is_ok()
 }
