@@ -17,7 +17,8 @@ use crate::error::{wrongtype, CmdResult};
 use crate::lists::End;
 use crate::rng::CmdRng;
 use crate::state::Shared;
-use crate::table::lookup;
+use crate::table::{lookup, CommandSpec};
+use crate::watch::{Replaced, WatchRegistry, MAX_WATCHED_KEYS_PER_CLIENT};
 use crate::{hashes, keyspace, lists, server, sets, sort, strings, zsets};
 
 /// What a command sees: the engine, the shared state, and the caller's
@@ -33,6 +34,10 @@ pub struct Ctx<'a> {
     pub track_writes: bool,
     /// (logical db, key) of every key created or rewritten by this command.
     pub written: Vec<(usize, Bytes)>,
+    /// Collect every key each commit changes in any way into `touched`
+    /// (only while some client WATCHes keys; see [`crate::watch`]).
+    pub track_touches: bool,
+    pub touched: Vec<(usize, Bytes)>,
     /// The command's randomness (seeded by the Raft entry in cluster mode).
     pub rng: CmdRng,
     /// Cluster mode: the engine changes only through applied log entries,
@@ -76,6 +81,9 @@ impl Ctx<'_> {
         self.engine.delete(&mut b, db, key)?;
         self.engine.commit(b)?;
         self.shared.stats.expired_keys.fetch_add(1, Relaxed);
+        if self.track_touches {
+            self.touched.push((db, Bytes::copy_from_slice(key)));
+        }
         Ok(None)
     }
 
@@ -100,6 +108,12 @@ impl Ctx<'_> {
         if self.track_writes {
             for (slot, key) in batch.written_keys() {
                 self.written
+                    .push((self.engine.logical_db(slot), Bytes::copy_from_slice(key)));
+            }
+        }
+        if self.track_touches {
+            for (slot, key) in batch.modified_keys() {
+                self.touched
                     .push((self.engine.logical_db(slot), Bytes::copy_from_slice(key)));
             }
         }
@@ -151,6 +165,16 @@ pub enum Reply {
     Blocked(BlockedTicket),
 }
 
+/// One command of a MULTI/EXEC block, with the database and protocol the
+/// connection had at its place in the block (SELECT and HELLO may be queued
+/// before it).
+pub struct QueuedCmd {
+    pub db: usize,
+    pub proto: Protocol,
+    pub spec: &'static CommandSpec,
+    pub args: Vec<Bytes>,
+}
+
 /// Owns the engine on the storage runtime.
 pub struct Executor {
     engine: Engine,
@@ -159,6 +183,8 @@ pub struct Executor {
     /// Replies to blocked clients served by the current group, sent by
     /// [`Executor::make_durable`] once their writes are durable.
     deliveries: Vec<Delivery>,
+    /// Keys clients WATCH (standalone mode).
+    watches: WatchRegistry,
     /// Cluster mode (see [`Ctx::replicated`]).
     replicated: bool,
 }
@@ -170,6 +196,7 @@ impl Executor {
             shared,
             blocked: BlockRegistry::default(),
             deliveries: Vec::new(),
+            watches: WatchRegistry::default(),
             replicated: false,
         }
     }
@@ -193,12 +220,88 @@ impl Executor {
         name: &'static str,
         args: &[Bytes],
     ) -> Reply {
+        self.run(db, proto, name, args, false)
+    }
+
+    /// WATCH `keys` of `db` for `client`.
+    pub fn watch(&mut self, client: u64, db: usize, keys: &[Bytes]) -> Frame {
+        let now_ms = kiwi_runtime::time::now_ms();
+        for key in keys {
+            let expired = match self.engine.get_meta(db, key) {
+                Ok(meta) => meta.is_some_and(|m| !m.is_live(now_ms)),
+                Err(e) => return crate::error::CmdError::from(e).into_frame(),
+            };
+            if !self.watches.watch(client, db, key.clone(), expired) {
+                return Frame::error(format!(
+                    "ERR a client may watch at most {MAX_WATCHED_KEYS_PER_CLIENT} keys"
+                ));
+            }
+        }
+        Frame::ok()
+    }
+
+    /// Forgets what `client` watches.
+    pub fn unwatch(&mut self, client: u64) {
+        self.watches.unwatch(client);
+    }
+
+    /// EXEC: runs a transaction's commands back to back, unless a key
+    /// `client` watches changed (then `NullArray`, Redis's aborted EXEC).
+    /// Nothing else runs on the engine meanwhile, so no client sees part of
+    /// it; its writes reach the WAL together at the next group commit.
+    /// Blocking commands never wait here, as in Redis.
+    pub fn exec(&mut self, client: u64, cmds: &[QueuedCmd]) -> Frame {
+        let now_ms = kiwi_runtime::time::now_ms();
+        let engine = &self.engine;
+        let may_run = self.watches.may_exec(client, |db, key| {
+            // A read error counts as a change: better a retry than a lost update.
+            engine
+                .get_meta(db, key)
+                .map(|m| m.is_some_and(|m| !m.is_live(now_ms)))
+                .unwrap_or(true)
+        });
+        self.watches.unwatch(client);
+        if !may_run {
+            return Frame::NullArray;
+        }
+        let frames = cmds
+            .iter()
+            .map(
+                |c| match self.run(c.db, c.proto, c.spec.name, &c.args, true) {
+                    Reply::Frame(f) => f,
+                    Reply::Blocked(_) => {
+                        debug_assert!(false, "commands inside EXEC never block");
+                        Frame::error("ERR blocking command inside a transaction")
+                    }
+                },
+            )
+            .collect();
+        Frame::Array(frames)
+    }
+
+    /// Runs one command; `in_multi` makes blocking commands answer at once.
+    fn run(
+        &mut self,
+        db: usize,
+        proto: Protocol,
+        name: &'static str,
+        args: &[Bytes],
+        in_multi: bool,
+    ) -> Reply {
         if self.replicated && lookup(name.as_bytes()).is_some_and(|s| s.flags.contains("write")) {
             // Cluster mode changes data only by applying log entries; a write
             // here would diverge this replica from the others.
             return Reply::Frame(Frame::error("ERR writes must go through the raft log"));
         }
-        let track_writes = !self.blocked.is_empty() || blocking::is_blocking(name);
+        let blocking = blocking::is_blocking(name);
+        let track_writes = !self.blocked.is_empty() || blocking;
+        let watching = !self.watches.is_empty();
+        self.engine.set_track_modified(watching);
+        let replaced = if watching {
+            self.watched_before_replace(db, name, args)
+        } else {
+            Vec::new()
+        };
         let mut ctx = Ctx {
             engine: &mut self.engine,
             shared: &self.shared,
@@ -207,23 +310,35 @@ impl Executor {
             proto,
             track_writes,
             written: Vec::new(),
+            track_touches: watching,
+            touched: Vec::new(),
             rng: CmdRng::from_runtime(),
             replicated: self.replicated,
         };
-        let result = if blocking::is_blocking(name) {
+        let result = if blocking && in_multi {
+            blocking::execute_once(&mut ctx, name, args).map(Blocking::Reply)
+        } else if blocking {
             blocking::execute(&mut ctx, &mut self.blocked, name, args)
         } else {
             dispatch(&mut ctx, name, args).map(Blocking::Reply)
         };
         let written = std::mem::take(&mut ctx.written);
+        let touched = std::mem::take(&mut ctx.touched);
         let reply = match result {
             Ok(Blocking::Reply(frame)) => Reply::Frame(frame),
             Ok(Blocking::Blocked(ticket)) => Reply::Blocked(ticket),
             Err(e) => Reply::Frame(e.into_frame()),
         };
-        if let Reply::Frame(f) = &reply {
-            if f.is_error() {
-                self.shared.stats.total_error_replies.fetch_add(1, Relaxed);
+        let failed = matches!(&reply, Reply::Frame(f) if f.is_error());
+        if failed {
+            self.shared.stats.total_error_replies.fetch_add(1, Relaxed);
+        }
+        if watching {
+            self.touch_watched(touched);
+            if !failed {
+                for (db, key, how) in replaced {
+                    self.watches.replaced(db, &key, how);
+                }
             }
         }
         if !written.is_empty() && !self.blocked.is_empty() {
@@ -233,8 +348,65 @@ impl Executor {
         reply
     }
 
+    /// Tells WATCH about keys that commits just changed.
+    fn touch_watched(&mut self, touched: Vec<(usize, Bytes)>) {
+        for (db, key) in touched {
+            // A read error counts as present: the watcher's EXEC fails, safely.
+            let absent = matches!(self.engine.get_meta(db, &key), Ok(None));
+            self.watches.touch(db, &key, absent);
+        }
+    }
+
+    /// For FLUSHDB, FLUSHALL and SWAPDB: how each watched key of the
+    /// databases they replace stands before they run.
+    fn watched_before_replace(
+        &self,
+        db: usize,
+        name: &str,
+        args: &[Bytes],
+    ) -> Vec<(usize, Bytes, Replaced)> {
+        let dbs: Vec<(usize, Option<usize>)> = match name {
+            "flushdb" => vec![(db, None)],
+            "flushall" => (0..kiwi_storage::DATABASES).map(|d| (d, None)).collect(),
+            "swapdb" => {
+                let parse = |a: &Bytes| {
+                    std::str::from_utf8(a)
+                        .ok()
+                        .and_then(|s| s.parse::<usize>().ok())
+                        .filter(|&d| d < kiwi_storage::DATABASES)
+                };
+                match (args.get(1).and_then(parse), args.get(2).and_then(parse)) {
+                    (Some(a), Some(b)) => vec![(a, Some(b)), (b, Some(a))],
+                    _ => return Vec::new(),
+                }
+            }
+            _ => return Vec::new(),
+        };
+        let now_ms = kiwi_runtime::time::now_ms();
+        let state = |d: usize, key: &[u8]| -> Option<bool> {
+            // `Some(expired?)` if present; a read error counts as present.
+            match self.engine.get_meta(d, key) {
+                Ok(meta) => meta.map(|m| !m.is_live(now_ms)),
+                Err(_) => Some(false),
+            }
+        };
+        let mut out = Vec::new();
+        for (d, with) in dbs {
+            for key in self.watches.keys_in(d) {
+                let how = Replaced {
+                    existed: state(d, &key).is_some(),
+                    replacement: with.and_then(|w| state(w, &key)),
+                };
+                out.push((d, key, how));
+            }
+        }
+        out
+    }
+
     /// Serves clients blocked on keys that were just written.
     fn serve_blocked(&mut self, ready: Vec<(usize, Bytes)>) {
+        let watching = !self.watches.is_empty();
+        let mut touched = Vec::new();
         let (engine, shared) = (&mut self.engine, &self.shared);
         blocking::serve_ready(
             &mut self.blocked,
@@ -242,19 +414,25 @@ impl Executor {
             &mut self.deliveries,
             |db, proto, f| {
                 let mut ctx = Ctx {
-                    engine,
+                    engine: &mut *engine,
                     shared,
                     db,
                     now_ms: kiwi_runtime::time::now_ms(),
                     proto,
                     track_writes: true,
                     written: Vec::new(),
+                    track_touches: watching,
+                    touched: Vec::new(),
                     rng: CmdRng::from_runtime(),
                     replicated: false,
                 };
                 f(&mut ctx);
+                touched.append(&mut ctx.touched);
             },
         );
+        if watching {
+            self.touch_watched(touched);
+        }
     }
 
     fn publish_blocked_count(&self) {
@@ -316,6 +494,8 @@ impl Executor {
             proto: cmd.proto,
             track_writes: false,
             written: Vec::new(),
+            track_touches: false,
+            touched: Vec::new(),
             // SplitMix64 is made for consecutive seeds.
             rng: CmdRng::from_seed(batch.seed.wrapping_add(i as u64)),
             replicated: true,
@@ -425,7 +605,11 @@ impl Executor {
                     .stats
                     .expired_keys
                     .fetch_add(removed.len() as u64, Relaxed);
-                removed.len()
+                let count = removed.len();
+                for (db, key) in removed {
+                    self.watches.touch(db, &key, true);
+                }
+                count
             }
             Err(e) => {
                 tracing::error!(error = %e, "active expiry failed");

@@ -33,11 +33,12 @@ pub mod sort;
 pub mod state;
 pub mod strings;
 pub mod table;
+pub mod watch;
 pub mod zsets;
 
 pub use config::{ClusterConfig, Config};
 pub use error::CmdError;
-pub use exec::{Ctx, Executor, ExecutorJob, ReplicatedBatch, ReplicatedCmd, Reply};
+pub use exec::{Ctx, Executor, ExecutorJob, QueuedCmd, ReplicatedBatch, ReplicatedCmd, Reply};
 pub use state::{ClientHandle, Shared};
 pub use table::{lookup, CommandSpec, Route};
 

@@ -11,6 +11,9 @@ pub enum Route {
     Connection,
     /// On the storage runtime, by the executor (touches the engine).
     Storage,
+    /// MULTI / EXEC / DISCARD / WATCH / UNWATCH: the connection keeps the
+    /// transaction, the executor checks watched keys and runs it.
+    Transaction,
 }
 
 #[derive(Debug)]
@@ -155,7 +158,7 @@ pub fn subcommand_arity(spec: &CommandSpec, sub: &[u8]) -> Option<i32> {
         .map(|s| s.1)
 }
 
-use Route::{Connection as C, Storage as S};
+use Route::{Connection as C, Storage as S, Transaction as T};
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:literal, $keys:expr, $group:literal, $since:literal, $cx:literal, $route:expr, $summary:literal) => {
@@ -236,7 +239,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("decr", 2, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
     cmd!("decrby", 3, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
     cmd!("del", -2, "write", KALL, "generic", "1.0.0", "O(N) where N is the number of keys that will be removed.", S, "Deletes one or more keys."),
+    cmd!("discard", 1, "noscript loading stale fast allow_busy", NOKEY, "transactions", "2.0.0", "O(N), when N is the number of queued commands", T, "Discards a transaction."),
     cmd!("echo", 2, "fast", NOKEY, "connection", "1.0.0", "O(1)", C, "Returns the given string."),
+    cmd!("exec", 1, "noscript loading stale skip_slowlog", NOKEY, "transactions", "1.2.0", "Depends on commands in the transaction", T, "Executes all commands in a transaction."),
     cmd!("exists", -2, "readonly fast", KALL, "generic", "1.0.0", "O(N) where N is the number of keys to check.", S, "Determines whether one or more keys exist."),
     cmd!("expire", -3, "write fast", K1, "generic", "1.0.0", "O(1)", S, "Sets the expiration time of a key in seconds."),
     cmd!("expireat", -3, "write fast", K1, "generic", "1.2.0", "O(1)", S, "Sets the expiration time of a key to a Unix timestamp."),
@@ -292,6 +297,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("move", 3, "write fast", K1, "generic", "1.0.0", "O(1)", S, "Moves a key to another database."),
     cmd!("mset", -3, "write denyoom", KPAIRS, "string", "1.0.1", "O(N) where N is the number of keys to set.", S, "Atomically creates or modifies the string values of one or more keys."),
     cmd!("msetnx", -3, "write denyoom", KPAIRS, "string", "1.0.1", "O(N) where N is the number of keys to set.", S, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    cmd!("multi", 1, "noscript loading stale fast allow_busy", NOKEY, "transactions", "1.2.0", "O(1)", T, "Starts a transaction."),
     cmd!("object", -2, "", NOKEY, "generic", "2.2.3", "Depends on subcommand.", S, "A container for object introspection commands.", &[
         ("encoding", 3, "readonly", "Returns the internal encoding of a Redis object."),
         ("freq", 3, "readonly", "Returns the logarithmic access frequency counter of a Redis object."),
@@ -348,6 +354,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("ttl", 2, "readonly fast", K1, "generic", "1.0.0", "O(1)", S, "Returns the expiration time in seconds of a key."),
     cmd!("type", 2, "readonly fast", K1, "generic", "1.0.0", "O(1)", S, "Determines the type of value stored at a key."),
     cmd!("unlink", -2, "write fast", KALL, "generic", "4.0.0", "O(1) for each key removed regardless of its size.", S, "Asynchronously deletes one or more keys."),
+    cmd!("unwatch", 1, "noscript loading stale fast allow_busy", NOKEY, "transactions", "2.2.0", "O(1)", T, "Forgets about watched keys of a transaction."),
+    cmd!("watch", -2, "noscript loading stale fast allow_busy", KALL, "transactions", "2.2.0", "O(1) for every key.", T, "Monitors changes to keys to determine the execution of a transaction."),
     cmd!("zadd", -4, "write denyoom fast", K1, "sorted-set", "1.2.0", "O(log(N)) for each item added, where N is the number of elements in the sorted set.", S, "Add one or more members to a sorted set, or update its score if it already exists"),
     cmd!("zcard", 2, "readonly fast", K1, "sorted-set", "1.2.0", "O(1)", S, "Get the number of members in a sorted set"),
     cmd!("zcount", 4, "readonly fast", K1, "sorted-set", "2.0.0", "O(log(N)) with N being the number of elements in the sorted set.", S, "Count the members in a sorted set with scores within the given values"),

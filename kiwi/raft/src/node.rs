@@ -258,6 +258,55 @@ impl ClusterNode {
         }
     }
 
+    /// Runs a MULTI/EXEC block: every command in one client batch, so one
+    /// proposal and one log entry if any command writes (applied in one
+    /// executor step on every replica), or one local step behind one read
+    /// barrier if none does; either way no client sees part of it. `Err`
+    /// is the one reply for the whole EXEC when the cluster could not run it
+    /// (no leader, timeout, redirect, too large for one entry).
+    pub async fn submit_transaction(
+        &self,
+        db: usize,
+        proto: Protocol,
+        stale_reads: bool,
+        cmds: Vec<SubmitCmd>,
+    ) -> Result<Vec<Frame>, Frame> {
+        let bytes: usize = cmds
+            .iter()
+            .map(|c| c.args.iter().map(|a| a.len() + 8).sum::<usize>())
+            .sum();
+        if bytes > ENTRY_MAX_BYTES {
+            return Err(Frame::error(format!(
+                "ERR transaction too large for a raft log entry ({bytes} bytes, cluster mode allows {ENTRY_MAX_BYTES})"
+            )));
+        }
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let frames = self.submit(db, proto, stale_reads, cmds).await;
+        // A batch the cluster could not run answers the same error for every
+        // command; EXEC answers it once.
+        let whole_batch_failure = |f: &Frame| match f {
+            Frame::Error(e) => [
+                &b"TIMEOUT"[..],
+                b"CLUSTERDOWN",
+                b"TRYAGAIN",
+                b"MOVED",
+                b"ERR raft",
+                b"ERR server is shutting down",
+            ]
+            .iter()
+            .any(|p| e.starts_with(p)),
+            _ => false,
+        };
+        match frames.first() {
+            Some(first) if whole_batch_failure(first) && frames.iter().all(|f| f == first) => {
+                Err(first.clone())
+            }
+            _ => Ok(frames),
+        }
+    }
+
     async fn route(
         &self,
         db: usize,

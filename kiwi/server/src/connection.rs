@@ -24,7 +24,8 @@ use kiwi_raft::node::is_raft_admin;
 use kiwi_raft::{ClusterNode, SubmitCmd};
 
 use crate::conn_cmds::{self, After};
-use crate::storage_worker::{StorageCmd, StorageRequest};
+use crate::storage_worker::{StorageCmd, StorageOp, StorageRequest};
+use crate::transaction::{self, Multi};
 
 /// What every connection needs from the server.
 #[derive(Clone)]
@@ -45,6 +46,10 @@ pub struct ConnState {
     /// Cluster mode, after READONLY: reads are served from this node's
     /// state without a ReadIndex round (fast, possibly stale).
     pub stale_reads: bool,
+    /// Inside MULTI: the queued transaction.
+    pub multi: Option<Multi>,
+    /// The executor holds WATCHed keys for this client.
+    pub watching: bool,
 }
 
 /// Most commands sent to storage in one message; bounds per-message work.
@@ -81,6 +86,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         authenticated: cfg.requirepass.is_empty(),
         client: client.clone(),
         stale_reads: false,
+        multi: None,
+        watching: false,
     };
     let mut shutdown = deps.shutdown.clone();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
@@ -144,12 +151,52 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 if !flush_batch(&deps, &state, &mut batch, &mut out).await {
                     break 'conn;
                 }
-                cluster_command(&deps, &mut state, &args)
-                    .await
-                    .encode(state.proto, &mut out);
+                let frame = match state.multi.as_mut() {
+                    Some(multi) => {
+                        multi.abort();
+                        Frame::error("ERR Command not allowed inside a transaction")
+                    }
+                    None => cluster_command(&deps, &mut state, &args).await,
+                };
+                frame.encode(state.proto, &mut out);
                 continue;
             }
-            match route(&mut state, &shared, &args) {
+            let spec = match validate(&state, &shared, &args) {
+                Ok(spec) => spec,
+                Err(frame) => {
+                    if let Some(multi) = state.multi.as_mut() {
+                        multi.abort();
+                    }
+                    if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                        break 'conn;
+                    }
+                    frame.encode(state.proto, &mut out);
+                    continue;
+                }
+            };
+            if state.multi.is_some() && !transaction::runs_immediately(spec.name) {
+                transaction::queue(&mut state, &deps, spec, args).encode(state.proto, &mut out);
+                continue;
+            }
+            if spec.route == Route::Transaction || spec.name == "reset" {
+                if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                    break 'conn;
+                }
+                let frame = if spec.name == "reset" {
+                    match transaction::reset(&deps, &mut state).await {
+                        Some(()) => conn_cmds::execute(&mut state, &shared, spec.name, &args).0,
+                        None => break 'conn,
+                    }
+                } else {
+                    match transaction::command(&deps, &mut state, spec, &args).await {
+                        Some(frame) => frame,
+                        None => break 'conn,
+                    }
+                };
+                frame.encode(state.proto, &mut out);
+                continue;
+            }
+            match route(&mut state, &shared, spec, &args) {
                 Routed::Storage(spec) => {
                     // In cluster mode blocking commands never wait (they are
                     // log entries; see docs/compatibility.md).
@@ -212,6 +259,9 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             break;
         }
     }
+    // Watched keys die with the connection (best effort: at shutdown the
+    // storage runtime may already be gone, and then so is the registry).
+    let _ = transaction::unwatch(&deps, &mut state).await;
     shared.unregister_client(client.id);
 }
 
@@ -221,34 +271,41 @@ enum Routed {
     Local(Frame, After),
 }
 
-/// Decides where a request runs, answering errors and connection commands here.
-fn route(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Routed {
+/// Looks a request up and checks it may run: the error reply if not
+/// (unknown command, wrong arity, not authenticated). Inside MULTI such an
+/// error aborts the transaction, as in Redis.
+fn validate(
+    state: &ConnState,
+    shared: &Shared,
+    args: &[Bytes],
+) -> Result<&'static CommandSpec, Frame> {
     let Some(spec) = lookup(&args[0]) else {
-        return Routed::Local(
-            kiwi_cmd::error::unknown_command(args).into_frame(),
-            After::Continue,
-        );
+        return Err(kiwi_cmd::error::unknown_command(args).into_frame());
     };
     if !spec.arity_ok(args.len()) {
-        return Routed::Local(
-            kiwi_cmd::error::wrong_arity(spec.name).into_frame(),
-            After::Continue,
-        );
+        return Err(kiwi_cmd::error::wrong_arity(spec.name).into_frame());
     }
     if !state.authenticated && !spec.flags.contains("no_auth") {
-        return Routed::Local(
-            Frame::error("NOAUTH Authentication required."),
-            After::Continue,
-        );
+        return Err(Frame::error("NOAUTH Authentication required."));
     }
     shared.stats.total_commands_processed.fetch_add(1, Relaxed);
     if let Ok(mut last) = state.client.last_cmd.lock() {
         last.clear();
         last.push_str(spec.name);
     }
+    Ok(spec)
+}
+
+/// Decides where a validated request runs, answering connection commands here.
+fn route(
+    state: &mut ConnState,
+    shared: &Shared,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) -> Routed {
     match spec.route {
         Route::Storage => Routed::Storage(spec),
-        Route::Connection => {
+        Route::Connection | Route::Transaction => {
             let (frame, after) = conn_cmds::execute(state, shared, spec.name, args);
             Routed::Local(frame, after)
         }
@@ -385,7 +442,7 @@ async fn flush(
     let req = StorageRequest {
         db: state.db,
         proto: state.proto,
-        cmds,
+        op: StorageOp::Commands(cmds),
         reply: tx,
     };
     if deps.storage.send(req).await.is_err() {

@@ -11,5 +11,6 @@ pub mod conn_cmds;
 pub mod connection;
 pub mod server;
 pub mod storage_worker;
+pub mod transaction;
 
 pub use server::{run, Server, ServerError};

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kiwi_cmd::{CommandSpec, Executor, ExecutorJob, Reply};
+use kiwi_cmd::{CommandSpec, Executor, ExecutorJob, QueuedCmd, Reply};
 use kiwi_resp::Protocol;
 use kiwi_runtime::sync::{mpsc, oneshot};
 use kiwi_runtime::time::{interval, MissedTickBehavior};
@@ -24,12 +24,33 @@ pub struct StorageCmd {
     pub args: Vec<Bytes>,
 }
 
-/// Commands from one connection that share a database and protocol.
+/// Work from one connection, answered in one message.
 pub struct StorageRequest {
     pub db: usize,
     pub proto: Protocol,
-    pub cmds: Vec<StorageCmd>,
+    pub op: StorageOp,
     pub reply: oneshot::Sender<Vec<Reply>>,
+}
+
+pub enum StorageOp {
+    /// Pipelined commands: one reply each.
+    Commands(Vec<StorageCmd>),
+    /// WATCH these keys of the request's db for `client`: one reply.
+    Watch { client: u64, keys: Vec<Bytes> },
+    /// Forget what `client` watches: one reply (+OK).
+    Unwatch { client: u64 },
+    /// EXEC: one reply, the array of results or a null array.
+    Exec { client: u64, cmds: Vec<QueuedCmd> },
+}
+
+impl StorageOp {
+    /// Replies the executor sends back for this op.
+    pub fn reply_count(&self) -> usize {
+        match self {
+            StorageOp::Commands(cmds) => cmds.len(),
+            _ => 1,
+        }
+    }
 }
 
 /// Most queued requests executed before one group commit; bounds the
@@ -76,7 +97,7 @@ pub async fn run(
                 }
                 let replies: Vec<Vec<Reply>> = reqs
                     .iter()
-                    .map(|req| req.cmds.iter().map(|c| executor.execute(req.db, req.proto, c.spec.name, &c.args)).collect())
+                    .map(|req| run_op(&mut executor, req))
                     .collect();
                 let durable = executor.make_durable();
                 for (req, mut replies) in reqs.into_iter().zip(replies) {
@@ -113,6 +134,23 @@ pub async fn run(
     }
     executor.shutdown();
     tracing::info!("storage runtime stopped");
+}
+
+fn run_op(executor: &mut Executor, req: &StorageRequest) -> Vec<Reply> {
+    match &req.op {
+        StorageOp::Commands(cmds) => cmds
+            .iter()
+            .map(|c| executor.execute(req.db, req.proto, c.spec.name, &c.args))
+            .collect(),
+        StorageOp::Watch { client, keys } => {
+            vec![Reply::Frame(executor.watch(*client, req.db, keys))]
+        }
+        StorageOp::Unwatch { client } => {
+            executor.unwatch(*client);
+            vec![Reply::Frame(kiwi_resp::Frame::ok())]
+        }
+        StorageOp::Exec { client, cmds } => vec![Reply::Frame(executor.exec(*client, cmds))],
+    }
 }
 
 /// The next Raft job; pending forever in standalone mode.

@@ -5,7 +5,7 @@
 //! version counter) land together or not at all. The engine is owned by the
 //! storage runtime's single worker; `&mut self` on commit makes that explicit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -92,6 +92,9 @@ pub struct Engine {
     stamp: Option<Vec<u8>>,
     /// Commits that carried the current stamp.
     stamped_commits: u32,
+    /// New batches record every key whose elements they change (see
+    /// [`Batch::modified_keys`]); on while some client WATCHes keys.
+    track_modified: bool,
 }
 
 /// A set of mutations committed atomically by [`Engine::commit`].
@@ -110,6 +113,9 @@ pub struct Batch {
     last_version: Option<u64>,
     /// A range delete was added: flush memtables after committing (see `flush_db`).
     range_deleted: bool,
+    /// With tracking on: (physical slot, key) of every key whose elements
+    /// this batch writes or deletes (metadata changes are in `touched`).
+    element_writes: Option<HashSet<(u8, Vec<u8>)>>,
 }
 
 impl Batch {
@@ -124,6 +130,30 @@ impl Batch {
             .iter()
             .filter(|(_, state)| state.is_some())
             .filter_map(|(mk, _)| keys::parse_meta_key(mk).map(|(slot, _, key)| (slot, key)))
+    }
+
+    /// Every key this batch changes in any way (created, rewritten,
+    /// deleted, or one of its elements written), as (physical slot, key):
+    /// what WATCH must notice. Element writes are only recorded by batches
+    /// made while [`Engine::set_track_modified`] is on.
+    pub fn modified_keys(&self) -> Vec<(u8, &[u8])> {
+        let mut out: Vec<(u8, &[u8])> = self
+            .touched
+            .keys()
+            .filter_map(|mk| keys::parse_meta_key(mk).map(|(slot, _, key)| (slot, key)))
+            .collect();
+        if let Some(writes) = &self.element_writes {
+            out.extend(writes.iter().map(|(slot, key)| (*slot, &key[..])));
+        }
+        out
+    }
+
+    fn record_element_write(&mut self, slot: u8, key: &[u8]) {
+        if let Some(writes) = &mut self.element_writes {
+            if !writes.contains(&(slot, key.to_vec())) {
+                writes.insert((slot, key.to_vec()));
+            }
+        }
     }
 }
 
@@ -219,6 +249,7 @@ impl Engine {
             unflushed_writes: false,
             stamp: None,
             stamped_commits: 0,
+            track_modified: false,
             unsynced_writes: false,
         })
     }
@@ -409,7 +440,15 @@ impl Engine {
     // ---- writes ------------------------------------------------------------
 
     pub fn batch(&self) -> Batch {
-        Batch::default()
+        Batch {
+            element_writes: self.track_modified.then(HashSet::new),
+            ..Batch::default()
+        }
+    }
+
+    /// Whether new batches record element writes (see [`Batch::modified_keys`]).
+    pub fn set_track_modified(&mut self, on: bool) {
+        self.track_modified = on;
     }
 
     /// A fresh version for a new collection incarnation. Versions are drawn
@@ -488,6 +527,7 @@ impl Engine {
         sub: &[u8],
         value: &[u8],
     ) -> StorageResult<()> {
+        b.record_element_write(self.slot(ldb), key);
         b.wb.put_cf(
             cf(&self.db, CF_DATA)?,
             keys::data_key(self.slot(ldb), key, version, sub),
@@ -504,6 +544,7 @@ impl Engine {
         version: u64,
         sub: &[u8],
     ) -> StorageResult<()> {
+        b.record_element_write(self.slot(ldb), key);
         b.wb.delete_cf(
             cf(&self.db, CF_DATA)?,
             keys::data_key(self.slot(ldb), key, version, sub),
