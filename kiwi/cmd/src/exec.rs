@@ -18,7 +18,10 @@ use crate::lists::End;
 use crate::rng::CmdRng;
 use crate::state::Shared;
 use crate::table::{lookup, CommandSpec};
-use crate::watch::{Replaced, WatchRegistry, MAX_WATCHED_KEYS_PER_CLIENT};
+use crate::watch::{
+    key_digest, parse_guard, Guard, Replaced, WatchRegistry, DIGEST_CMD,
+    MAX_WATCHED_KEYS_PER_CLIENT,
+};
 use crate::{hashes, keyspace, lists, server, sets, sort, strings, zsets};
 
 /// What a command sees: the engine, the shared state, and the caller's
@@ -470,10 +473,31 @@ impl Executor {
         debug_assert!(skip < batch.cmds.len(), "skip {skip} past the entry");
         let last = batch.cmds.len().saturating_sub(1);
         let mut frames = vec![Frame::Null; skip.min(batch.cmds.len())];
-        for (i, cmd) in batch.cmds.iter().enumerate().skip(skip) {
+        let mut i = skip;
+        while i < batch.cmds.len() {
+            let cmd = &batch.cmds[i];
+            if let Some(guard) = parse_guard(&cmd.args) {
+                // A WATCH guard (see `crate::watch`). If it fails, one stamp
+                // covers it and every command it guards, so a crash never
+                // resumes inside a skipped transaction; a resume inside a
+                // guarded range therefore means the guard held.
+                let end = (i + guard.covers).min(last);
+                if self.guard_holds(&guard, batch.now_ms) {
+                    self.engine.begin_stamped(stamp(i));
+                    frames.push(self.end_stamped(Frame::ok(), i == last));
+                    i += 1;
+                } else {
+                    self.engine.begin_stamped(stamp(end));
+                    frames.push(self.end_stamped(Frame::NullArray, true));
+                    frames.resize(end + 1, Frame::Null);
+                    i = end + 1;
+                }
+                continue;
+            }
             self.engine.begin_stamped(stamp(i));
             let frame = self.apply_one(batch, i, cmd);
             frames.push(self.end_stamped(frame, i == last));
+            i += 1;
         }
         frames
     }
@@ -506,6 +530,14 @@ impl Executor {
             dispatch(&mut ctx, spec.name, args)
         };
         result.unwrap_or_else(|e| e.into_frame())
+    }
+
+    /// Whether every key a WATCH guard names still has the digest it had
+    /// when watched (decided from replicated state only: the entry's clock).
+    fn guard_holds(&self, guard: &Guard, now_ms: u64) -> bool {
+        guard.expect.iter().all(|(db, key, digest)| {
+            matches!(key_digest(&self.engine, *db, key, now_ms), Ok(d) if d == *digest)
+        })
     }
 
     /// Whether an active-expiry step at `now_ms` may find work (the cluster
@@ -770,6 +802,16 @@ fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult {
         "time" => server::time(),
         "lastsave" => server::lastsave(ctx),
         "function" => server::function(ctx, args),
+        // cluster mode's WATCH (never in the command table)
+        DIGEST_CMD => {
+            let mut digests = Vec::with_capacity(args.len() - 1);
+            for key in &args[1..] {
+                digests.push(Frame::Bulk(key_digest(
+                    ctx.engine, ctx.db, key, ctx.now_ms,
+                )?));
+            }
+            Ok(Frame::Array(digests))
+        }
         _ => Err(crate::error::unknown_command(args)),
     }
 }

@@ -17,6 +17,8 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use kiwi_storage::{Engine, StorageResult};
+use sha2::{Digest, Sha256};
 
 /// Keys one client may watch at most; WATCH beyond it is refused, so a
 /// hostile client cannot grow the registry without bound.
@@ -178,4 +180,92 @@ impl WatchRegistry {
             }
         }
     }
+}
+
+// ---- cluster mode: WATCH by content ---------------------------------------
+//
+// Replicas cannot share the registry above: whether a transaction runs must
+// be decided identically on every replica from replicated state alone. So
+// in cluster mode WATCH reads a digest of each key (a linearizable read),
+// the connection keeps them, and EXEC proposes a guard in front of the
+// transaction's commands, in the same log entry: applying the guard
+// compares the digests with the keys' current contents, and if any differs
+// the transaction's commands are skipped on every replica alike. A key
+// changed and changed back (ABA) therefore does not fail EXEC, unlike Redis
+// (docs/compatibility.md).
+
+/// Internal read: `kiwi.digest key...` answers one digest per key. Not in
+/// the command table, so clients cannot send it; only the cluster path does.
+pub const DIGEST_CMD: &str = "kiwi.digest";
+/// Internal write: `kiwi.exec-if n db key digest ...` guards the `n`
+/// commands after it in the same entry.
+pub const GUARD_CMD: &str = "kiwi.exec-if";
+
+/// What an absent (or logically expired) key digests to.
+const ABSENT: &[u8] = b"absent";
+
+/// The content digest of `key` at `now_ms`: metadata (type, TTL, collection
+/// version, string value) and every element, in storage order.
+pub fn key_digest(engine: &Engine, db: usize, key: &[u8], now_ms: u64) -> StorageResult<Bytes> {
+    let Some(meta) = engine.get_meta(db, key)? else {
+        return Ok(Bytes::from_static(ABSENT));
+    };
+    if !meta.is_live(now_ms) {
+        return Ok(Bytes::from_static(ABSENT));
+    }
+    let mut h = Sha256::new();
+    let encoded = meta.encode();
+    h.update((encoded.len() as u64).to_be_bytes());
+    h.update(&encoded);
+    if meta.kind != kiwi_storage::KeyKind::String {
+        engine.visit_sub_keys(db, key, meta.version, b"", None, false, |sub, value| {
+            h.update((sub.len() as u64).to_be_bytes());
+            h.update(sub);
+            h.update((value.len() as u64).to_be_bytes());
+            h.update(value);
+            true
+        })?;
+    }
+    Ok(Bytes::copy_from_slice(&h.finalize()))
+}
+
+/// The arguments of a guard over the `n` commands after it, for watched
+/// (db, key, digest) triples.
+pub fn guard_args(n: usize, watched: &[(usize, Bytes, Bytes)]) -> Vec<Bytes> {
+    let mut args = vec![
+        Bytes::from_static(GUARD_CMD.as_bytes()),
+        Bytes::from(n.to_string()),
+    ];
+    for (db, key, digest) in watched {
+        args.push(Bytes::from(db.to_string()));
+        args.push(key.clone());
+        args.push(digest.clone());
+    }
+    args
+}
+
+/// A decoded guard: how many commands it covers and what it expects.
+pub struct Guard {
+    pub covers: usize,
+    pub expect: Vec<(usize, Bytes, Bytes)>,
+}
+
+/// Decodes a guard; `None` if `args` is not one (or is malformed).
+pub fn parse_guard(args: &[Bytes]) -> Option<Guard> {
+    if args.first()?.as_ref() != GUARD_CMD.as_bytes() || args.len() < 2 || args.len() % 3 != 2 {
+        return None;
+    }
+    let num = |b: &Bytes| std::str::from_utf8(b).ok()?.parse::<usize>().ok();
+    let covers = num(&args[1])?;
+    let expect = args[2..]
+        .chunks(3)
+        .map(|t| {
+            Some((
+                num(&t[0])? % kiwi_storage::DATABASES,
+                t[1].clone(),
+                t[2].clone(),
+            ))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Guard { covers, expect })
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use kiwi_cmd::watch::{guard_args, DIGEST_CMD};
 use kiwi_cmd::{Config, Executor, ReplicatedBatch, ReplicatedCmd, Reply, Shared};
 use kiwi_resp::{Frame, Protocol};
 use kiwi_storage::{Engine, EngineOptions};
@@ -131,4 +132,93 @@ fn a_replicated_executor_refuses_writes_outside_the_log() {
         panic!("GET never blocks");
     };
     assert_eq!(f, Frame::Null);
+}
+
+/// Digest of `key` as cluster-mode WATCH reads it.
+fn digest(ex: &mut Executor, key: &str) -> Bytes {
+    let args = [
+        Bytes::from_static(DIGEST_CMD.as_bytes()),
+        Bytes::copy_from_slice(key.as_bytes()),
+    ];
+    match ex.execute(0, Protocol::Resp2, DIGEST_CMD, &args) {
+        Reply::Frame(Frame::Array(mut d)) => match d.pop() {
+            Some(Frame::Bulk(b)) => b,
+            other => panic!("digest element {other:?}"),
+        },
+        _ => panic!("digest reply"),
+    }
+}
+
+fn with_guard(
+    seed: u64,
+    guard: Vec<Bytes>,
+    before: &[&[&str]],
+    after: &[&[&str]],
+) -> ReplicatedBatch {
+    let mut b = batch(seed, before);
+    b.cmds.push(ReplicatedCmd {
+        db: 0,
+        proto: Protocol::Resp2,
+        args: guard,
+    });
+    b.cmds.extend(batch(seed, after).cmds);
+    b
+}
+
+#[test]
+fn a_watch_guard_runs_or_skips_exactly_the_commands_it_covers() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut ex = executor(tmp.path());
+    ex.apply_batch(
+        &batch(1, &[&["RPUSH", "l", "a", "b"], &["SET", "s", "1"]]),
+        0,
+        stamp,
+    );
+    let watched = vec![
+        (0, Bytes::from("l"), digest(&mut ex, "l")),
+        (0, Bytes::from("s"), digest(&mut ex, "s")),
+    ];
+
+    // Another client's write earlier in the same entry changes `s`: the
+    // guard fails, its two commands are skipped, the next client's runs,
+    // and one stamp covers the guard and what it skipped.
+    let b = with_guard(
+        2,
+        guard_args(2, &watched),
+        &[&["SET", "s", "2"]],
+        &[&["SET", "s", "3"], &["RPUSH", "l", "c"], &["INCR", "n"]],
+    );
+    let frames = ex.apply_batch(&b, 0, stamp);
+    assert_eq!(
+        frames,
+        vec![
+            Frame::ok(),
+            Frame::NullArray,
+            Frame::Null,
+            Frame::Null,
+            Frame::Integer(1)
+        ]
+    );
+    assert_eq!(ex.applied_stamp().expect("stamp"), Some(stamp(4)));
+    // Same contents as when watched (`s` rewritten to the same value
+    // counts as unchanged in cluster mode): the guarded commands run.
+    ex.apply_batch(&batch(3, &[&["SET", "s", "1"]]), 0, stamp);
+    let b = with_guard(4, guard_args(1, &watched), &[], &[&["RPUSH", "l", "c"]]);
+    assert_eq!(
+        ex.apply_batch(&b, 0, stamp),
+        vec![Frame::ok(), Frame::Integer(3)]
+    );
+    // Resuming inside a guarded range (a crash after the guard held) runs
+    // the rest without judging the guard again: judged now, it would fail
+    // (`l` has changed since it was watched).
+    let b = with_guard(
+        5,
+        guard_args(2, &watched),
+        &[],
+        &[&["RPUSH", "l", "d"], &["LLEN", "l"]],
+    );
+    assert_eq!(
+        ex.apply_batch(&b, 1, stamp),
+        vec![Frame::Null, Frame::Integer(4), Frame::Integer(4)]
+    );
 }

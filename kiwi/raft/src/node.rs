@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use kiwi_cmd::watch::{DIGEST_CMD, GUARD_CMD};
 use kiwi_cmd::{CommandSpec, Executor, ExecutorJob, ReplicatedCmd, Reply};
 use kiwi_resp::{Frame, Protocol};
 use kiwi_runtime::net::{TcpListener, TcpStream};
@@ -83,7 +84,24 @@ impl SubmitCmd {
     /// Classifies a command by the table; `None` for unknown commands (the
     /// connection answers those before they get here).
     pub fn from_args(args: Vec<Bytes>) -> Option<SubmitCmd> {
-        let spec = kiwi_cmd::lookup(args.first()?)?;
+        let first = args.first()?;
+        // Cluster-mode WATCH's internal commands (see `kiwi_cmd::watch`):
+        // never in the command table, so clients cannot send them.
+        if first.as_ref() == DIGEST_CMD.as_bytes() {
+            return Some(SubmitCmd {
+                name: DIGEST_CMD,
+                class: CmdClass::Read,
+                args,
+            });
+        }
+        if first.as_ref() == GUARD_CMD.as_bytes() {
+            return Some(SubmitCmd {
+                name: GUARD_CMD,
+                class: CmdClass::Write,
+                args,
+            });
+        }
+        let spec = kiwi_cmd::lookup(first)?;
         Some(SubmitCmd::from_spec(spec, args))
     }
 

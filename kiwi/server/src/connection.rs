@@ -48,8 +48,10 @@ pub struct ConnState {
     pub stale_reads: bool,
     /// Inside MULTI: the queued transaction.
     pub multi: Option<Multi>,
-    /// The executor holds WATCHed keys for this client.
+    /// The executor holds WATCHed keys for this client (standalone).
     pub watching: bool,
+    /// Cluster mode: (db, key, digest) of each WATCHed key.
+    pub watched_digests: Vec<(usize, Bytes, Bytes)>,
 }
 
 /// Most commands sent to storage in one message; bounds per-message work.
@@ -88,6 +90,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         stale_reads: false,
         multi: None,
         watching: false,
+        watched_digests: Vec::new(),
     };
     let mut shutdown = deps.shutdown.clone();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);

@@ -10,8 +10,9 @@
 //! has no effect at all.
 
 use bytes::Bytes;
+use kiwi_cmd::watch::{guard_args, DIGEST_CMD, MAX_WATCHED_KEYS_PER_CLIENT};
 use kiwi_cmd::{CommandSpec, QueuedCmd, Reply, Route};
-use kiwi_raft::SubmitCmd;
+use kiwi_raft::{ClusterNode, SubmitCmd};
 use kiwi_resp::{Frame, Protocol};
 use kiwi_runtime::sync::oneshot;
 
@@ -157,10 +158,8 @@ pub async fn command(
             if state.multi.is_some() {
                 return Some(Frame::error("ERR WATCH inside MULTI is not allowed"));
             }
-            if deps.cluster.is_some() {
-                return Some(Frame::error(
-                    "ERR WATCH is not supported in cluster mode yet (see docs/compatibility.md)",
-                ));
+            if let Some(cluster) = &deps.cluster {
+                return Some(watch_in_cluster(cluster, state, &args[1..]).await);
             }
             let op = StorageOp::Watch {
                 client: state.client.id,
@@ -184,8 +183,41 @@ pub async fn reset(deps: &ConnDeps, state: &mut ConnState) -> Option<()> {
     unwatch(deps, state).await
 }
 
+/// Cluster mode: WATCH reads the keys' digests (linearizably); EXEC
+/// sends them along as a guard (see `kiwi_cmd::watch`).
+async fn watch_in_cluster(cluster: &ClusterNode, state: &mut ConnState, keys: &[Bytes]) -> Frame {
+    if state.watched_digests.len() + keys.len() > MAX_WATCHED_KEYS_PER_CLIENT {
+        return Frame::error(format!(
+            "ERR a client may watch at most {MAX_WATCHED_KEYS_PER_CLIENT} keys"
+        ));
+    }
+    let mut args = vec![Bytes::from_static(DIGEST_CMD.as_bytes())];
+    args.extend(keys.iter().cloned());
+    let Some(read) = SubmitCmd::from_args(args) else {
+        return Frame::error("ERR internal: digest command");
+    };
+    let reply = cluster
+        .submit(state.db, state.proto, false, vec![read])
+        .await
+        .pop();
+    match reply {
+        Some(Frame::Array(digests)) if digests.len() == keys.len() => {
+            for (key, digest) in keys.iter().zip(digests) {
+                let Frame::Bulk(digest) = digest else {
+                    return Frame::error("ERR internal: malformed digest");
+                };
+                state.watched_digests.push((state.db, key.clone(), digest));
+            }
+            Frame::ok()
+        }
+        Some(Frame::Error(e)) => Frame::Error(e),
+        _ => Frame::error("ERR internal: malformed digest reply"),
+    }
+}
+
 /// Forgets this connection's watched keys (nothing to do if it has none).
 pub async fn unwatch(deps: &ConnDeps, state: &mut ConnState) -> Option<()> {
+    state.watched_digests.clear();
     if !state.watching {
         return Some(());
     }
@@ -231,17 +263,35 @@ async fn exec(deps: &ConnDeps, state: &mut ConnState, multi: Multi) -> Option<Fr
     }
     let results = match &deps.cluster {
         Some(cluster) => {
-            let cmds = stored
-                .into_iter()
-                .map(|c| SubmitCmd::from_spec(c.spec, c.args))
-                .collect();
-            match cluster
+            let watched = std::mem::take(&mut state.watched_digests);
+            let mut cmds = Vec::with_capacity(stored.len() + 1);
+            if !watched.is_empty() {
+                let guard = SubmitCmd::from_args(guard_args(stored.len(), &watched));
+                cmds.extend(guard);
+            }
+            cmds.extend(
+                stored
+                    .into_iter()
+                    .map(|c| SubmitCmd::from_spec(c.spec, c.args)),
+            );
+            let mut frames = match cluster
                 .submit_transaction(state.db, state.proto, state.stale_reads, cmds)
                 .await
             {
                 Ok(frames) => frames,
                 Err(frame) => return Some(frame),
+            };
+            if !watched.is_empty() {
+                // The guard's own reply: a null array if a watched key changed.
+                match frames.first() {
+                    Some(Frame::NullArray) => return Some(Frame::NullArray),
+                    Some(_) => {
+                        frames.remove(0);
+                    }
+                    None => return Some(Frame::error("ERR missing reply inside EXEC")),
+                }
             }
+            frames
         }
         None => {
             let op = StorageOp::Exec {

@@ -7,7 +7,9 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{free_port, Kiwi, RespClient};
+use common::{
+    check_transaction_atomicity, check_watch_compare_and_set, free_port, Kiwi, RespClient,
+};
 use kiwi_resp::Frame;
 
 /// Short timeouts so elections happen within a second on loopback.
@@ -356,4 +358,61 @@ fn standalone_refuses_cluster_commands_like_redis() {
     let disabled = Frame::error("ERR This instance has cluster support disabled");
     assert_eq!(c.call(&["RAFT.INFO"]), disabled);
     assert_eq!(c.call(&["READONLY"]), disabled);
+}
+
+#[test]
+fn multi_exec_is_one_log_entry_seen_whole_on_every_node() {
+    let cluster = Cluster::start(3, "forward");
+    let follower = (cluster.leader() + 1) % cluster.nodes.len();
+    let mut c = cluster.nodes[follower].client();
+    assert_eq!(c.call(&["MULTI"]), Frame::ok());
+    assert_eq!(c.call(&["SET", "t", "1"]), Frame::simple("QUEUED"));
+    assert_eq!(c.call(&["INCR", "t"]), Frame::simple("QUEUED"));
+    assert_eq!(c.call(&["LPUSH", "t", "x"]), Frame::simple("QUEUED"));
+    assert_eq!(c.call(&["PING"]), Frame::simple("QUEUED"));
+    assert_eq!(c.call(&["GET", "t"]), Frame::simple("QUEUED"));
+    assert_eq!(
+        c.call(&["EXEC"]),
+        Frame::Array(vec![
+            Frame::ok(),
+            Frame::Integer(2),
+            Frame::error("WRONGTYPE Operation against a key holding the wrong kind of value"),
+            Frame::simple("PONG"),
+            bulk("2"),
+        ])
+    );
+    // A read-only transaction runs behind one read barrier.
+    assert_eq!(c.call(&["MULTI"]), Frame::ok());
+    c.call(&["GET", "t"]);
+    c.call(&["EXISTS", "t"]);
+    assert_eq!(
+        c.call(&["EXEC"]),
+        Frame::Array(vec![bulk("2"), Frame::Integer(1)])
+    );
+    // What one log entry cannot carry is refused while queuing.
+    assert_eq!(c.call(&["MULTI"]), Frame::ok());
+    assert!(matches!(c.call(&["SELECT", "1"]), Frame::Error(_)));
+    assert_eq!(
+        c.call(&["EXEC"]),
+        Frame::error("EXECABORT Transaction discarded because of previous errors.")
+    );
+    // WATCH compares contents when the guarded entry applies.
+    let mut other = cluster.nodes[cluster.leader()].client();
+    assert_eq!(c.call(&["WATCH", "t"]), Frame::ok());
+    assert_eq!(other.call(&["SET", "t", "5"]), Frame::ok());
+    assert_eq!(c.call(&["MULTI"]), Frame::ok());
+    c.call(&["SET", "t", "9"]);
+    assert_eq!(c.call(&["EXEC"]), Frame::NullArray);
+    assert_eq!(c.call(&["GET", "t"]), bulk("5"));
+    assert_eq!(c.call(&["WATCH", "t", "nokey"]), Frame::ok());
+    assert_eq!(c.call(&["MULTI"]), Frame::ok());
+    c.call(&["INCR", "t"]);
+    assert_eq!(c.call(&["EXEC"]), Frame::Array(vec![Frame::Integer(6)]));
+    check_watch_compare_and_set(&ports_of(&cluster), 6, 15);
+    // Writers and readers on all three nodes: nobody sees half a transaction.
+    check_transaction_atomicity(&ports_of(&cluster), Duration::from_secs(3));
+}
+
+fn ports_of(cluster: &Cluster) -> Vec<u16> {
+    cluster.nodes.iter().map(|n| n.port()).collect()
 }

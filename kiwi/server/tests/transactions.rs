@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{show, Kiwi, Redis, RespClient};
+use common::{
+    check_transaction_atomicity, check_watch_compare_and_set, show, Kiwi, Redis, RespClient,
+};
 use kiwi_resp::Frame;
 
 /// One step of a scenario: which client sends what, or a pause.
@@ -287,55 +287,12 @@ fn transactions_reply_like_redis() {
     }
 }
 
-/// Optimistic increments (WATCH, GET, MULTI, SET, EXEC, retry on a null
-/// EXEC) from many clients at once: the counter ends at exactly the number
-/// of increments, which only holds if every conflicting EXEC failed.
+/// Optimistic increments from many clients at once (see
+/// [`common::check_watch_compare_and_set`]).
 #[test]
 fn watch_makes_compare_and_set_safe_under_contention() {
     let kiwi = Kiwi::start();
-    const CLIENTS: usize = 8;
-    const INCREMENTS: usize = 50;
-    let port = kiwi.port;
-    let retries: usize = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..CLIENTS)
-            .map(|_| {
-                s.spawn(move || {
-                    let mut c = RespClient::connect(port);
-                    let mut retries = 0;
-                    for _ in 0..INCREMENTS {
-                        loop {
-                            assert_eq!(c.call(&["WATCH", "counter"]), Frame::ok());
-                            let now = match c.call(&["GET", "counter"]) {
-                                Frame::Bulk(b) => {
-                                    String::from_utf8_lossy(&b).parse::<i64>().unwrap()
-                                }
-                                Frame::Null => 0,
-                                other => panic!("GET: {}", show(&other)),
-                            };
-                            assert_eq!(c.call(&["MULTI"]), Frame::ok());
-                            let next = (now + 1).to_string();
-                            assert_eq!(c.call(&["SET", "counter", &next]), Frame::simple("QUEUED"));
-                            match c.call(&["EXEC"]) {
-                                Frame::Array(r) if r == vec![Frame::ok()] => break,
-                                Frame::NullArray => retries += 1,
-                                other => panic!("EXEC: {}", show(&other)),
-                            }
-                        }
-                    }
-                    retries
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
-    let mut c = kiwi.client();
-    assert_eq!(
-        c.call(&["GET", "counter"]),
-        Frame::Bulk((CLIENTS * INCREMENTS).to_string().into())
-    );
-    // With this much contention some EXECs must have lost a race; if none
-    // did, the test exercised nothing.
-    assert!(retries > 0, "no EXEC ever conflicted");
+    check_watch_compare_and_set(&[kiwi.port], 8, 50);
 }
 
 /// Writers set five keys to one value per transaction (and push it on two
@@ -344,81 +301,5 @@ fn watch_makes_compare_and_set_safe_under_contention() {
 #[test]
 fn no_client_ever_sees_half_a_transaction() {
     let kiwi = Kiwi::start();
-    check_atomicity(&[kiwi.port], Duration::from_secs(3));
-}
-
-pub fn check_atomicity(ports: &[u16], run_for: Duration) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let keys = ["k1", "k2", "k3", "k4", "k5"];
-    let mut c = RespClient::connect(ports[0]);
-    let mut init = vec!["MSET"];
-    for k in &keys {
-        init.extend([*k, "0"]);
-    }
-    assert_eq!(c.call(&init), Frame::ok());
-    let checked = std::thread::scope(|s| {
-        for w in 0..3 {
-            let (stop, port) = (stop.clone(), ports[w % ports.len()]);
-            s.spawn(move || {
-                let mut c = RespClient::connect(port);
-                let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    i += 1;
-                    let v = format!("{w}-{i}");
-                    assert_eq!(c.call(&["MULTI"]), Frame::ok());
-                    for k in &keys {
-                        assert_eq!(c.call(&["SET", k, &v]), Frame::simple("QUEUED"));
-                    }
-                    c.call(&["RPUSH", "la", &v]);
-                    c.call(&["RPUSH", "lb", &v]);
-                    match c.call(&["EXEC"]) {
-                        Frame::Array(r) => assert_eq!(r.len(), keys.len() + 2),
-                        other => panic!("EXEC: {}", show(&other)),
-                    }
-                }
-            });
-        }
-        let readers: Vec<_> = (0..2)
-            .map(|r| {
-                let (stop, port) = (stop.clone(), ports[(r + 1) % ports.len()]);
-                s.spawn(move || {
-                    let mut c = RespClient::connect(port);
-                    let mut checked = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        let mget = c.call(&["MGET", "k1", "k2", "k3", "k4", "k5"]);
-                        let Frame::Array(vals) = &mget else {
-                            panic!("MGET: {}", show(&mget))
-                        };
-                        assert!(
-                            vals.iter().all(|v| v == &vals[0]),
-                            "half a transaction: {}",
-                            show(&mget)
-                        );
-                        assert_eq!(c.call(&["MULTI"]), Frame::ok());
-                        c.call(&["GET", "k1"]);
-                        c.call(&["GET", "k5"]);
-                        c.call(&["LLEN", "la"]);
-                        c.call(&["LLEN", "lb"]);
-                        let exec = c.call(&["EXEC"]);
-                        let Frame::Array(r) = &exec else {
-                            panic!("EXEC: {}", show(&exec))
-                        };
-                        assert!(
-                            r[0] == r[1] && r[2] == r[3],
-                            "half a transaction: {}",
-                            show(&exec)
-                        );
-                        checked += 1;
-                    }
-                    checked
-                })
-            })
-            .collect();
-        std::thread::sleep(run_for);
-        stop.store(true, Ordering::Relaxed);
-        readers.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
-    });
-    assert!(checked > 10, "readers checked only {checked} times");
-    let la = c.call(&["LRANGE", "la", "0", "-1"]);
-    assert_eq!(la, c.call(&["LRANGE", "lb", "0", "-1"]));
+    check_transaction_atomicity(&[kiwi.port], Duration::from_secs(3));
 }

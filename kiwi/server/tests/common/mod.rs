@@ -10,6 +10,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -266,4 +268,131 @@ pub fn show(f: &Frame) -> String {
 
 pub fn bulk(s: &str) -> Frame {
     Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+/// Writers set five keys to one value per MULTI/EXEC (and push it on two
+/// lists), readers check with single commands and with read-only
+/// transactions that the five always agree and the lists stay equal: no
+/// client may ever see half a transaction. Clients spread over `ports`.
+pub fn check_transaction_atomicity(ports: &[u16], run_for: Duration) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let keys = ["k1", "k2", "k3", "k4", "k5"];
+    let mut c = RespClient::connect(ports[0]);
+    let mut init = vec!["MSET"];
+    for k in &keys {
+        init.extend([*k, "0"]);
+    }
+    assert_eq!(c.call(&init), Frame::ok());
+    let checked = std::thread::scope(|s| {
+        for w in 0..3 {
+            let (stop, port) = (stop.clone(), ports[w % ports.len()]);
+            s.spawn(move || {
+                let mut c = RespClient::connect(port);
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let v = format!("{w}-{i}");
+                    assert_eq!(c.call(&["MULTI"]), Frame::ok());
+                    for k in &keys {
+                        assert_eq!(c.call(&["SET", k, &v]), Frame::simple("QUEUED"));
+                    }
+                    c.call(&["RPUSH", "la", &v]);
+                    c.call(&["RPUSH", "lb", &v]);
+                    match c.call(&["EXEC"]) {
+                        Frame::Array(r) => assert_eq!(r.len(), keys.len() + 2),
+                        other => panic!("EXEC: {}", show(&other)),
+                    }
+                }
+            });
+        }
+        let readers: Vec<_> = (0..2)
+            .map(|r| {
+                let (stop, port) = (stop.clone(), ports[(r + 1) % ports.len()]);
+                s.spawn(move || {
+                    let mut c = RespClient::connect(port);
+                    let mut checked = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let mget = c.call(&["MGET", "k1", "k2", "k3", "k4", "k5"]);
+                        let Frame::Array(vals) = &mget else {
+                            panic!("MGET: {}", show(&mget))
+                        };
+                        assert!(
+                            vals.iter().all(|v| v == &vals[0]),
+                            "half a transaction: {}",
+                            show(&mget)
+                        );
+                        assert_eq!(c.call(&["MULTI"]), Frame::ok());
+                        c.call(&["GET", "k1"]);
+                        c.call(&["GET", "k5"]);
+                        c.call(&["LLEN", "la"]);
+                        c.call(&["LLEN", "lb"]);
+                        let exec = c.call(&["EXEC"]);
+                        let Frame::Array(r) = &exec else {
+                            panic!("EXEC: {}", show(&exec))
+                        };
+                        assert!(
+                            r[0] == r[1] && r[2] == r[3],
+                            "half a transaction: {}",
+                            show(&exec)
+                        );
+                        checked += 1;
+                    }
+                    checked
+                })
+            })
+            .collect();
+        std::thread::sleep(run_for);
+        stop.store(true, Ordering::Relaxed);
+        readers.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    assert!(checked > 10, "readers checked only {checked} times");
+    let la = c.call(&["LRANGE", "la", "0", "-1"]);
+    assert_eq!(la, c.call(&["LRANGE", "lb", "0", "-1"]));
+}
+
+/// Optimistic increments (WATCH, GET, MULTI, SET, EXEC, retry on a null
+/// EXEC) from `clients` clients spread over `ports`, `increments` each: the
+/// counter must end at exactly their total, which only holds if every
+/// conflicting EXEC failed; and some must have conflicted, or the check
+/// exercised nothing.
+pub fn check_watch_compare_and_set(ports: &[u16], clients: usize, increments: usize) {
+    let retries: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|i| {
+                let port = ports[i % ports.len()];
+                s.spawn(move || {
+                    let mut c = RespClient::connect(port);
+                    let mut retries = 0;
+                    for _ in 0..increments {
+                        loop {
+                            assert_eq!(c.call(&["WATCH", "counter"]), Frame::ok());
+                            let now = match c.call(&["GET", "counter"]) {
+                                Frame::Bulk(b) => {
+                                    String::from_utf8_lossy(&b).parse::<i64>().unwrap()
+                                }
+                                Frame::Null => 0,
+                                other => panic!("GET: {}", show(&other)),
+                            };
+                            assert_eq!(c.call(&["MULTI"]), Frame::ok());
+                            let next = (now + 1).to_string();
+                            assert_eq!(c.call(&["SET", "counter", &next]), Frame::simple("QUEUED"));
+                            match c.call(&["EXEC"]) {
+                                Frame::Array(r) if r == vec![Frame::ok()] => break,
+                                Frame::NullArray => retries += 1,
+                                other => panic!("EXEC: {}", show(&other)),
+                            }
+                        }
+                    }
+                    retries
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let mut c = RespClient::connect(ports[0]);
+    assert_eq!(
+        c.call(&["GET", "counter"]),
+        Frame::Bulk((clients * increments).to_string().into())
+    );
+    assert!(retries > 0, "no EXEC ever conflicted");
 }
