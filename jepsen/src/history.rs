@@ -25,6 +25,10 @@ pub enum Call {
     RPush(String),
     /// `LRANGE k 0 -1`
     LRange,
+    /// Compare-and-set through a transaction: `WATCH k`, `GET k` (saw
+    /// `from`), `MULTI`, `SET k to`, `EXEC`. Recorded only if EXEC ran it
+    /// (or its fate is unknown); an EXEC that WATCH aborted changed nothing.
+    Cas { from: Option<String>, to: String },
 }
 
 /// A reply, reduced to what the model checks.

@@ -45,6 +45,14 @@ impl State {
                 let next = current.checked_add(*n)?;
                 accepts(Ret::Int(next)).then(|| State::Str(next.to_string()))
             }
+            Call::Cas { from, to } => {
+                let current = match self {
+                    State::Absent => None,
+                    State::Str(s) => Some(s),
+                    State::List(_) => return None,
+                };
+                (current == from.as_ref() && accepts(Ret::Ok)).then(|| State::Str(to.clone()))
+            }
             Call::RPush(v) => {
                 let mut list = match self {
                     State::Absent => Vec::new(),
@@ -100,6 +108,25 @@ mod tests {
         assert_eq!(lr, s);
         let wrong = s.and_then(|s| s.step(&Call::LRange, Some(&Ret::List(vec!["b".into()]))));
         assert_eq!(wrong, None);
+    }
+
+    #[test]
+    fn cas_applies_only_on_the_value_it_saw() {
+        let s = State::Str("x".into());
+        let cas = |from: Option<&str>| Call::Cas {
+            from: from.map(str::to_string),
+            to: "y".into(),
+        };
+        assert_eq!(
+            s.step(&cas(Some("x")), Some(&Ret::Ok)),
+            Some(State::Str("y".into()))
+        );
+        assert_eq!(s.step(&cas(Some("z")), Some(&Ret::Ok)), None);
+        assert_eq!(s.step(&cas(None), None), None);
+        assert_eq!(
+            State::Absent.step(&cas(None), None),
+            Some(State::Str("y".into()))
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! command's arguments, what a reply means to the model, and the client
 //! loop that records the history ([`run_client`]).
 //!
-//! Three workloads share one key space: a register (GET, SET, SET..GET), a
-//! counter (INCRBY, GET) and a list (RPUSH, LRANGE). Keys rotate every
+//! Three workloads share one key space: a register (GET, SET, SET..GET,
+//! and compare-and-set through WATCH/MULTI/EXEC), a counter (INCRBY, GET)
+//! and a list (RPUSH, LRANGE). Keys rotate every
 //! `key_period_ms`, so each key's history stays small enough for the
 //! checker's search. Randomness comes from the caller (the simulator's
 //! seeded RNG, or any RNG in the harness) as plain draws.
@@ -48,13 +49,21 @@ pub fn next_op(
     let generation = now_ms / keys.key_period_ms.max(1);
     let index = draws[0] % u64::from(keys.keys_per_kind.max(1));
     let value = format!("{client}.{n}");
-    let (kind, call) = match draws[1] % 7 {
+    let (kind, call) = match draws[1] % 8 {
         0 => ("r", Call::Get),
         1 => ("r", Call::Set(value)),
         2 => ("r", Call::SetGet(value)),
-        3 => ("c", Call::Get),
-        4 => ("c", Call::IncrBy(1 + (draws[1] / 7 % 5) as i64)),
-        5 => ("l", Call::LRange),
+        // `from` is what the transaction's GET will see.
+        3 => (
+            "r",
+            Call::Cas {
+                from: None,
+                to: value,
+            },
+        ),
+        4 => ("c", Call::Get),
+        5 => ("c", Call::IncrBy(1 + (draws[1] / 8 % 5) as i64)),
+        6 => ("l", Call::LRange),
         _ => ("l", Call::RPush(value)),
     };
     (format!("{kind}{generation}.{index}"), call)
@@ -66,7 +75,8 @@ pub fn is_read(call: &Call) -> bool {
     matches!(call, Call::Get | Call::LRange)
 }
 
-/// The Redis command for `call` on `key`.
+/// The Redis command for `call` on `key` (for CAS, the write inside its
+/// transaction).
 pub fn command(key: &str, call: &Call) -> Vec<String> {
     let s = |v: &str| v.to_string();
     match call {
@@ -76,6 +86,7 @@ pub fn command(key: &str, call: &Call) -> Vec<String> {
         Call::IncrBy(n) => vec![s("INCRBY"), s(key), n.to_string()],
         Call::RPush(v) => vec![s("RPUSH"), s(key), v.clone()],
         Call::LRange => vec![s("LRANGE"), s(key), s("0"), s("-1")],
+        Call::Cas { to, .. } => vec![s("SET"), s(key), to.clone()],
     }
 }
 
@@ -89,6 +100,8 @@ pub fn reply_of(call: &Call, frame: &Frame) -> Option<Ret> {
         (Call::Get | Call::SetGet(_), Frame::Bulk(b)) => Some(Ret::Bulk(Some(text(b)))),
         (Call::Get | Call::SetGet(_), Frame::Null) => Some(Ret::Bulk(None)),
         (Call::Set(_), Frame::Simple(s)) if &s[..] == b"OK" => Some(Ret::Ok),
+        // EXEC's reply to the transaction holding the CAS's SET.
+        (Call::Cas { .. }, Frame::Array(r)) if r.len() == 1 && r[0] == Frame::ok() => Some(Ret::Ok),
         (Call::IncrBy(_) | Call::RPush(_), Frame::Integer(n)) => Some(Ret::Int(*n)),
         (Call::LRange, Frame::Array(items)) => items
             .iter()
@@ -150,6 +163,77 @@ fn nanos_since(start: Instant) -> u64 {
 /// reply in time is recorded as unknown and the client continues as a new
 /// process, as in Jepsen: the write may still be applied later. Any other
 /// reply is a bug in the server and panics.
+/// What became of one operation.
+enum Performed {
+    Done(Ret),
+    /// No reply, or a cluster error: it may or may not have taken effect.
+    Unknown,
+    /// A CAS that WATCH aborted: changed nothing, the connection is fine.
+    Aborted,
+    /// Certainly changed nothing, but failed midway (a CAS before its
+    /// EXEC was sent): the connection may be inside a transaction.
+    NotApplied,
+}
+
+/// Sends `cmd` and returns the reply, or `None` on a timeout or a broken
+/// connection.
+async fn send(c: &mut RespConn, cmd: &[String], timeout: Duration) -> Option<Frame> {
+    let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    match kiwi_runtime::time::timeout(timeout, c.call(&args)).await {
+        Ok(Ok(frame)) => Some(frame),
+        _ => None,
+    }
+}
+
+/// Runs `call` on `key`; a CAS learns its `from` here.
+async fn perform(c: &mut RespConn, key: &str, call: &mut Call, timeout: Duration) -> Performed {
+    if let Call::Cas { from, .. } = call {
+        let k = key.to_string();
+        let step = |name: &str| vec![name.to_string(), k.clone()];
+        match send(c, &step("WATCH"), timeout).await {
+            Some(f) if f == Frame::ok() => {}
+            Some(f) if is_transient(&f) => return Performed::NotApplied,
+            None => return Performed::NotApplied,
+            Some(f) => panic!("unexpected reply to WATCH {key}: {f:?}"),
+        }
+        *from = match send(c, &step("GET"), timeout).await {
+            Some(Frame::Bulk(b)) => Some(text(&b)),
+            Some(Frame::Null) => None,
+            Some(f) if is_transient(&f) => return Performed::NotApplied,
+            None => return Performed::NotApplied,
+            Some(f) => panic!("unexpected reply to GET {key}: {f:?}"),
+        };
+        for (cmd, want) in [
+            (vec!["MULTI".to_string()], "OK"),
+            (command(key, call), "QUEUED"),
+        ] {
+            match send(c, &cmd, timeout).await {
+                Some(Frame::Simple(s)) if &s[..] == want.as_bytes() => {}
+                None => return Performed::NotApplied,
+                Some(f) => panic!("unexpected reply to {cmd:?}: {f:?}"),
+            }
+        }
+        return match send(c, &["EXEC".to_string()], timeout).await {
+            Some(Frame::NullArray) => Performed::Aborted,
+            Some(f) => match reply_of(call, &f) {
+                Some(ret) => Performed::Done(ret),
+                None if is_transient(&f) => Performed::Unknown,
+                None => panic!("unexpected reply to EXEC: {f:?}"),
+            },
+            None => Performed::Unknown,
+        };
+    }
+    let cmd = command(key, call);
+    match send(c, &cmd, timeout).await {
+        Some(frame) => match reply_of(call, &frame) {
+            Some(ret) => Performed::Done(ret),
+            None if is_transient(&frame) => Performed::Unknown,
+            None => panic!("unexpected reply to {cmd:?}: {frame:?}"),
+        },
+        None => Performed::Unknown,
+    }
+}
+
 pub async fn run_client(
     client: u64,
     cfg: ClientConfig,
@@ -177,18 +261,18 @@ pub async fn run_client(
         written += 1;
         let draws = [kiwi_runtime::rand::u64(), kiwi_runtime::rand::u64()];
         let now_ms = start.elapsed().as_millis() as u64;
-        let (key, call) = next_op(&cfg.keys, now_ms, client, written, draws);
-        let args = command(&key, &call);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (key, mut call) = next_op(&cfg.keys, now_ms, client, written, draws);
         let invoke_ns = nanos_since(start);
-        let reply = kiwi_runtime::time::timeout(op_timeout, c.call(&args)).await;
-        let done = match reply {
-            Ok(Ok(frame)) => match reply_of(&call, &frame) {
-                Some(ret) => Some(ret),
-                None if is_transient(&frame) => None,
-                None => panic!("unexpected reply to {args:?}: {frame:?}"),
-            },
-            _ => None,
+        let done = match perform(c, &key, &mut call, op_timeout).await {
+            Performed::Done(ret) => Some(ret),
+            Performed::Unknown => None,
+            Performed::Aborted => continue,
+            Performed::NotApplied => {
+                // Changed nothing: left out of the history. The connection
+                // may be mid-transaction: start afresh.
+                conn = None;
+                continue;
+            }
         };
         if done.is_none() {
             // The cluster is unavailable from here: back off and try another

@@ -96,6 +96,35 @@ fn an_unknown_write_may_or_may_not_take_effect_but_not_both() {
 }
 
 #[test]
+fn a_compare_and_set_on_an_overwritten_value_is_caught() {
+    let cas = |from: &str| Call::Cas {
+        from: Some(from.into()),
+        to: "c".into(),
+    };
+    let v = verdict(vec![
+        op(1, "k", Call::Set("a".into()), 0, Some((1, Ret::Ok))),
+        op(2, "k", Call::Set("b".into()), 2, Some((3, Ret::Ok))),
+        op(1, "k", cas("a"), 4, Some((5, Ret::Ok))),
+    ]);
+    assert_eq!(
+        v,
+        Verdict::NotLinearizable,
+        "a CAS from an overwritten value"
+    );
+    let v = verdict(vec![
+        op(1, "k", Call::Set("a".into()), 0, Some((1, Ret::Ok))),
+        op(2, "k", Call::Set("b".into()), 2, Some((6, Ret::Ok))),
+        op(1, "k", cas("a"), 4, Some((5, Ret::Ok))),
+        op(3, "k", Call::Get, 7, Some((8, bulk("b")))),
+    ]);
+    assert_eq!(
+        v,
+        Verdict::Linearizable,
+        "a CAS concurrent with the overwrite may go first"
+    );
+}
+
+#[test]
 fn a_lost_increment_is_caught() {
     let v = verdict(vec![
         op(1, "c", Call::IncrBy(1), 0, Some((1, Ret::Int(1)))),
@@ -172,6 +201,10 @@ fn generated_history() -> impl Strategy<Value = History> {
         Just(Call::Get),
         (0u8..4).prop_map(|v| Call::Set(v.to_string())),
         (0u8..4).prop_map(|v| Call::SetGet(v.to_string())),
+        (0u8..4).prop_map(|v| Call::Cas {
+            from: None,
+            to: v.to_string()
+        }),
     ];
     let counter_call = prop_oneof![Just(Call::Get), (1i64..3).prop_map(Call::IncrBy)];
     let list_call = prop_oneof![
@@ -193,7 +226,13 @@ fn generated_history() -> impl Strategy<Value = History> {
         let mut h = History::default();
         for (k, (key, reg, ctr, lst, before, after, lost)) in steps.into_iter().enumerate() {
             let key = key as usize;
-            let call = [reg, ctr, lst][key].clone();
+            let mut call = [reg, ctr, lst][key].clone();
+            if let Call::Cas { from, .. } = &mut call {
+                // As the client does: compare with what it just read.
+                if let State::Str(v) = &states[key] {
+                    *from = Some(v.clone());
+                }
+            }
             let at = 100 + k as u64 * 10;
             let next = states[key]
                 .step(&call, None)
@@ -215,7 +254,7 @@ fn reply(before: &State, call: &Call, after: &State) -> Ret {
     };
     match call {
         Call::Get => Ret::Bulk(text(before)),
-        Call::Set(_) => Ret::Ok,
+        Call::Set(_) | Call::Cas { .. } => Ret::Ok,
         Call::SetGet(_) => Ret::Bulk(text(before)),
         Call::IncrBy(_) => Ret::Int(text(after).and_then(|v| v.parse().ok()).unwrap_or(0)),
         Call::RPush(_) => match after {

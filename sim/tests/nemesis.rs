@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use kiwi_jepsen::client::serves_write_and_read;
 use kiwi_jepsen::workload::{run_client, ClientConfig};
-use kiwi_jepsen::{check, History};
+use kiwi_jepsen::{check, Call, History};
 use kiwi_sim::cluster::{data_dir, form_cluster, resp_addr, start_node, NodeSettings};
 use kiwi_sim::nemesis::Nemesis;
 use kiwi_sim::now;
@@ -156,8 +156,16 @@ fn run_seed(seed: u64) -> Outcome {
     let outcome = rt.block_on(scenario(FULL_RUN));
     let checking = wall_clock();
     let report = check(&outcome.history, CHECK_BUDGET_STEPS);
+    let cas_ok = outcome
+        .history
+        .ops
+        .iter()
+        .filter(|o| matches!(o.call, Call::Cas { .. }) && o.complete_ns.is_some())
+        .count();
     eprintln!(
-        "seed {seed}: simulated in {:.2} s, checked in {:.2} s{}",
+        "seed {seed}: {} ops ({} done, {cas_ok} compare-and-sets applied), simulated in {:.2} s, checked in {:.2} s{}",
+        outcome.history.ops.len(),
+        outcome.history.done(),
         (checking - simulating).as_secs_f64(),
         checking.elapsed().as_secs_f64(),
         if outcome.buggified {
@@ -264,7 +272,8 @@ fn nemesis_same_seed_same_execution() {
 #[cfg(any(
     feature = "canary-stale-read",
     feature = "canary-early-ack",
-    feature = "canary-skip-apply-index"
+    feature = "canary-skip-apply-index",
+    feature = "canary-watch-ignored"
 ))]
 #[test]
 fn canary_is_caught_within_200_seeds() {

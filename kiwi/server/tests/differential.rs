@@ -645,6 +645,20 @@ fn zset_command() -> impl Strategy<Value = Vec<String>> {
     ]
 }
 
+/// MULTI/EXEC/DISCARD/WATCH/UNWATCH, mixed into the sequences so that
+/// random commands get queued, executed inside EXEC (replies compared one by
+/// one) and WATCHed keys get touched by the sequence itself.
+fn transaction_command() -> impl Strategy<Value = Vec<String>> {
+    let s = |v: &str| v.to_string();
+    prop_oneof![
+        3 => Just(vec![s("MULTI")]),
+        3 => Just(vec![s("EXEC")]),
+        1 => Just(vec![s("DISCARD")]),
+        2 => prop::collection::vec(key(), 1..3).prop_map(move |keys| [vec![s("WATCH")], keys].concat()),
+        1 => Just(vec![s("UNWATCH")]),
+    ]
+}
+
 /// Replies of commands whose element order Redis leaves unspecified (or
 /// random) reduced to what both servers must agree on.
 fn normalize(cmd: &[String], f: &Frame) -> Frame {
@@ -781,8 +795,50 @@ fn run_sequence(
             assert!(matches!(c.call(&["HELLO", "3"]), Frame::Map(_)));
         }
     }
+    // Commands queued since MULTI, to compare EXEC's replies one by one.
+    let mut queued: Option<Vec<Vec<String>>> = None;
     for (i, cmd) in cmds.iter().enumerate() {
+        // Multi-call pseudo-commands cannot be queued.
+        let pseudo = cmd[0] == "KEYSPACE" || cmd[0].ends_with("SCANALL");
+        if pseudo && queued.is_some() {
+            continue;
+        }
+        // What Redis runs at once even inside MULTI (UNWATCH is queued).
+        let immediate = matches!(cmd[0].as_str(), "MULTI" | "EXEC" | "DISCARD" | "WATCH");
         COMPARED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if cmd[0] == "EXEC" {
+            let (kr, rr) = (k.call(cmd), r.call(cmd));
+            let block = queued.take().unwrap_or_default();
+            let same = match (&kr, &rr) {
+                (Frame::Array(ka), Frame::Array(ra)) => {
+                    ka.len() == ra.len()
+                        && ka.len() == block.len()
+                        && block
+                            .iter()
+                            .zip(ka.iter().zip(ra))
+                            .all(|(c, (kf, rf))| equivalent(c, kf, rf))
+                }
+                _ => kr == rr,
+            };
+            prop_assert!(
+                same,
+                "step {i}: EXEC of {:?}\n  kiwi : {}\n  redis: {}",
+                block,
+                show(&kr),
+                show(&rr)
+            );
+            continue;
+        }
+        match cmd[0].as_str() {
+            "MULTI" if queued.is_none() => queued = Some(Vec::new()),
+            "DISCARD" => queued = None,
+            _ if !immediate => {
+                if let Some(q) = queued.as_mut() {
+                    q.push(cmd.clone());
+                }
+            }
+            _ => {}
+        }
         let (kr, rr) = if cmd[0] == "SCANALL" {
             (scan_all(&mut k, &cmd[1..]), scan_all(&mut r, &cmd[1..]))
         } else if matches!(cmd[0].as_str(), "HSCANALL" | "SSCANALL" | "ZSCANALL") {
@@ -828,7 +884,12 @@ fn kiwi_replies_like_redis() {
     let strategy = (
         any::<bool>(),
         prop::collection::vec(
-            prop_oneof![command(), collection_command(), zset_command()],
+            prop_oneof![
+                6 => command(),
+                6 => collection_command(),
+                6 => zset_command(),
+                1 => transaction_command()
+            ],
             1..40,
         ),
     );
