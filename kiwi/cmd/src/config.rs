@@ -20,6 +20,11 @@ pub struct Config {
     pub timeout: u64,
     pub proto_max_bulk_len: u64,
     pub client_query_buffer_limit: u64,
+    /// Redis's `client-output-buffer-limit`: `<class> <hard> <soft> <soft
+    /// seconds>` for normal, replica (`slave`) and pubsub clients. Kiwi
+    /// enforces the pubsub hard limit: a subscriber whose undelivered
+    /// messages exceed it is disconnected.
+    pub client_output_buffer_limit: String,
     /// `always`, `everysec` or `no` (see docs/durability in README).
     pub appendfsync: String,
     /// Background task frequency (active expiry cycles per second).
@@ -112,6 +117,7 @@ impl Default for Config {
             timeout: 0,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
+            client_output_buffer_limit: DEFAULT_OUTPUT_LIMITS.into(),
             appendfsync: "everysec".into(),
             hz: 10,
             loglevel: "notice".into(),
@@ -142,6 +148,7 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("timeout", Mutability::Mutable),
     ("proto-max-bulk-len", Mutability::Mutable),
     ("client-query-buffer-limit", Mutability::Mutable),
+    ("client-output-buffer-limit", Mutability::Mutable),
     ("appendfsync", Mutability::Mutable),
     ("hz", Mutability::Mutable),
     ("loglevel", Mutability::Mutable),
@@ -179,6 +186,7 @@ impl Config {
         if self.io_threads > 128 {
             return Err("io-threads must be in 0..=128".into());
         }
+        merge_output_limits(DEFAULT_OUTPUT_LIMITS, &self.client_output_buffer_limit)?;
         if self.proto_max_bulk_len < 1024 * 1024 {
             return Err("proto-max-bulk-len must be at least 1mb".into());
         }
@@ -207,6 +215,7 @@ impl Config {
             "timeout" => self.timeout.to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
+            "client-output-buffer-limit" => self.client_output_buffer_limit.clone(),
             "appendfsync" => self.appendfsync.clone(),
             "hz" => self.hz.to_string(),
             "loglevel" => self.loglevel.clone(),
@@ -246,6 +255,11 @@ impl Config {
             "timeout" => next.timeout = int(value)?,
             "proto-max-bulk-len" => next.proto_max_bulk_len = mem(value)?,
             "client-query-buffer-limit" => next.client_query_buffer_limit = mem(value)?,
+            "client-output-buffer-limit" => {
+                next.client_output_buffer_limit =
+                    merge_output_limits(&self.client_output_buffer_limit, value)
+                        .map_err(SetError::Invalid)?
+            }
             "appendfsync" => {
                 let v = value.to_ascii_lowercase();
                 if !matches!(v.as_str(), "always" | "everysec" | "no") {
@@ -276,6 +290,68 @@ impl Config {
     pub fn is_known(name: &str) -> bool {
         PARAMS.iter().any(|(n, _)| *n == name)
     }
+
+    /// Undelivered pub/sub bytes a subscriber may have before it is
+    /// disconnected (0 = no limit): the pubsub class's hard limit.
+    pub fn pubsub_output_limit_bytes(&self) -> u64 {
+        parse_output_limits(&self.client_output_buffer_limit)
+            .ok()
+            .and_then(|classes| classes.into_iter().find(|(c, _)| c == "pubsub"))
+            .map(|(_, [hard, ..])| hard)
+            .unwrap_or(0)
+    }
+}
+
+/// Redis's default `client-output-buffer-limit`.
+pub const DEFAULT_OUTPUT_LIMITS: &str =
+    "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+
+/// `client-output-buffer-limit` as (class, [hard, soft, soft seconds]).
+fn parse_output_limits(text: &str) -> Result<Vec<(String, [u64; 3])>, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    words
+        .chunks(4)
+        .map(|w| {
+            let class = match w[0].to_ascii_lowercase().as_str() {
+                "normal" => "normal",
+                "slave" | "replica" => "slave",
+                "pubsub" => "pubsub",
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    )
+                }
+            };
+            let bad = || {
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                    .to_string()
+            };
+            let hard = parse_memory(w[1]).ok_or_else(bad)?;
+            let soft = parse_memory(w[2]).ok_or_else(bad)?;
+            let secs = w[3].parse::<u64>().map_err(|_| bad())?;
+            Ok((class.to_string(), [hard, soft, secs]))
+        })
+        .collect()
+}
+
+/// `current` with the classes `update` names replaced (CONFIG SET takes
+/// any subset), in Redis's canonical form.
+fn merge_output_limits(current: &str, update: &str) -> Result<String, String> {
+    let mut classes = parse_output_limits(current)?;
+    for (class, limits) in parse_output_limits(update)? {
+        match classes.iter_mut().find(|(c, _)| *c == class) {
+            Some(entry) => entry.1 = limits,
+            None => classes.push((class, limits)),
+        }
+    }
+    Ok(classes
+        .iter()
+        .map(|(c, [h, s, t])| format!("{c} {h} {s} {t}"))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 #[derive(Debug)]

@@ -25,6 +25,7 @@ pub mod hashes;
 pub mod keyspace;
 pub mod lists;
 pub mod longdouble;
+pub mod pubsub;
 pub mod redis_docs;
 pub mod rng;
 pub mod server;

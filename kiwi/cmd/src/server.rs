@@ -209,6 +209,8 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
         "stats" => {
             out.push_str("# Stats\r\n");
             let zero = std::sync::atomic::AtomicU64::new(0);
+            let channels = std::sync::atomic::AtomicU64::new(s.pubsub.channels(None).len() as u64);
+            let patterns = std::sync::atomic::AtomicU64::new(s.pubsub.numpat() as u64);
             let fields: [(&str, &std::sync::atomic::AtomicU64); 13] = [
                 (
                     "total_connections_received",
@@ -223,8 +225,8 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
                 ("evicted_keys", &zero),
                 ("keyspace_hits", &stats.keyspace_hits),
                 ("keyspace_misses", &stats.keyspace_misses),
-                ("pubsub_channels", &zero),
-                ("pubsub_patterns", &zero),
+                ("pubsub_channels", &channels),
+                ("pubsub_patterns", &patterns),
                 ("total_error_replies", &stats.total_error_replies),
             ];
             for (name, counter) in fields {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use kiwi_runtime::sync::Notify;
 
 use crate::config::Config;
+use crate::pubsub::PubSub;
 
 /// Server-wide counters reported by INFO.
 #[derive(Default)]
@@ -102,6 +103,8 @@ pub struct Shared {
     pub tcp_port: u16,
     /// Cluster mode: renders INFO's `raft` section (set once the Raft node runs).
     raft_info: OnceLock<RaftInfoFn>,
+    /// Pub/sub subscriptions (see [`crate::pubsub`]).
+    pub pubsub: PubSub,
 }
 
 /// Renders the `# Raft` INFO section.
@@ -133,6 +136,7 @@ impl Shared {
             run_id,
             tcp_port,
             raft_info: OnceLock::new(),
+            pubsub: PubSub::default(),
         }
     }
 

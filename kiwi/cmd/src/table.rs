@@ -11,6 +11,9 @@ pub enum Route {
     Connection,
     /// On the storage runtime, by the executor (touches the engine).
     Storage,
+    /// (P)SUBSCRIBE / (P)UNSUBSCRIBE / PUBLISH / PUBSUB: the connection and
+    /// the pub/sub registry in `Shared`, never storage.
+    PubSub,
     /// MULTI / EXEC / DISCARD / WATCH / UNWATCH: the connection keeps the
     /// transaction, the executor checks watched keys and runs it.
     Transaction,
@@ -158,7 +161,7 @@ pub fn subcommand_arity(spec: &CommandSpec, sub: &[u8]) -> Option<i32> {
         .map(|s| s.1)
 }
 
-use Route::{Connection as C, Storage as S, Transaction as T};
+use Route::{Connection as C, PubSub as P, Storage as S, Transaction as T};
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:literal, $keys:expr, $group:literal, $since:literal, $cx:literal, $route:expr, $summary:literal) => {
@@ -311,7 +314,16 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("pexpiretime", 2, "readonly fast", K1, "generic", "7.0.0", "O(1)", S, "Returns the expiration time of a key as a Unix milliseconds timestamp."),
     cmd!("ping", -1, "fast", NOKEY, "connection", "1.0.0", "O(1)", C, "Returns the server's liveliness response."),
     cmd!("psetex", 4, "write denyoom", K1, "string", "2.6.0", "O(1)", S, "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    cmd!("psubscribe", -2, "pubsub noscript loading stale", NOKEY, "pubsub", "2.0.0", "O(N) where N is the number of patterns to subscribe to.", P, "Listens for messages published to channels that match one or more patterns."),
     cmd!("pttl", 2, "readonly fast", K1, "generic", "2.6.0", "O(1)", S, "Returns the expiration time in milliseconds of a key."),
+    cmd!("publish", 3, "pubsub loading stale fast", NOKEY, "pubsub", "2.0.0", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).", P, "Posts a message to a channel."),
+    cmd!("pubsub", -2, "", NOKEY, "pubsub", "2.8.0", "Depends on subcommand.", P, "A container for Pub/Sub commands.", &[
+        ("channels", -2, "pubsub loading stale", "Returns the active channels."),
+        ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),
+        ("numpat", 2, "pubsub loading stale", "Returns a count of unique pattern subscriptions."),
+        ("numsub", -2, "pubsub loading stale", "Returns a count of subscribers to channels."),
+    ]),
+    cmd!("punsubscribe", -1, "pubsub noscript loading stale", NOKEY, "pubsub", "2.0.0", "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).", P, "Stops listening to messages published to channels that match one or more patterns."),
     cmd!("quit", -1, "noscript loading stale fast no_auth allow_busy", NOKEY, "connection", "1.0.0", "O(1)", C, "Closes the connection."),
     cmd!("randomkey", 1, "readonly", NOKEY, "generic", "1.0.0", "O(1)", S, "Returns a random key name from the database."),
     cmd!("rename", 3, "write", K12, "generic", "1.0.0", "O(1)", S, "Renames a key and overwrites the destination."),
@@ -345,6 +357,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("srem", -3, "write fast", K1, "set", "1.0.0", "O(N) where N is the number of members to be removed.", S, "Remove one or more members from a set"),
     cmd!("sscan", -3, "readonly", K1, "set", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..", S, "Incrementally iterate Set elements"),
     cmd!("strlen", 2, "readonly fast", K1, "string", "2.2.0", "O(1)", S, "Returns the length of a string value."),
+    cmd!("subscribe", -2, "pubsub noscript loading stale", NOKEY, "pubsub", "2.0.0", "O(N) where N is the number of channels to subscribe to.", P, "Listens for messages published to channels."),
     cmd!("substr", 4, "readonly", K1, "string", "1.0.0", "O(N) where N is the length of the returned string.", S, "Returns a substring from a string value."),
     cmd!("sunion", -2, "readonly", KALL, "set", "1.0.0", "O(N) where N is the total number of elements in all given sets.", S, "Add multiple sets"),
     cmd!("sunionstore", -3, "write denyoom", KALL, "set", "1.0.0", "O(N) where N is the total number of elements in all given sets.", S, "Add multiple sets and store the resulting set in a key"),
@@ -354,6 +367,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("ttl", 2, "readonly fast", K1, "generic", "1.0.0", "O(1)", S, "Returns the expiration time in seconds of a key."),
     cmd!("type", 2, "readonly fast", K1, "generic", "1.0.0", "O(1)", S, "Determines the type of value stored at a key."),
     cmd!("unlink", -2, "write fast", KALL, "generic", "4.0.0", "O(1) for each key removed regardless of its size.", S, "Asynchronously deletes one or more keys."),
+    cmd!("unsubscribe", -1, "pubsub noscript loading stale", NOKEY, "pubsub", "2.0.0", "O(N) where N is the number of clients already subscribed to a channel.", P, "Stops listening to messages posted to channels."),
     cmd!("unwatch", 1, "noscript loading stale fast allow_busy", NOKEY, "transactions", "2.2.0", "O(1)", T, "Forgets about watched keys of a transaction."),
     cmd!("watch", -2, "noscript loading stale fast allow_busy", KALL, "transactions", "2.2.0", "O(1) for every key.", T, "Monitors changes to keys to determine the execution of a transaction."),
     cmd!("zadd", -4, "write denyoom fast", K1, "sorted-set", "1.2.0", "O(log(N)) for each item added, where N is the number of elements in the sorted set.", S, "Add one or more members to a sorted set, or update its score if it already exists"),

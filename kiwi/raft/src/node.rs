@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -137,6 +137,11 @@ const PROPOSAL_QUEUE_DEPTH: usize = 4096;
 const EXPIRE_STEP_MAX_ENTRIES: u32 = 200;
 /// Idle forwarding connections kept per leader.
 const FORWARD_POOL_MAX: usize = 16;
+/// PUBLISHed messages queued for relaying to one peer; past it, messages
+/// to that peer are dropped (pub/sub is best effort, memory is not).
+const RELAY_QUEUE_DEPTH: usize = 4096;
+/// Messages relayed to a peer in one RPC, at most.
+const RELAY_BATCH_MAX: usize = 256;
 /// Longest RAFT.NODE ADD waits for a new node to catch up.
 const JOIN_TIMEOUT_MS: u64 = 120_000;
 
@@ -148,7 +153,14 @@ pub struct ClusterNode {
     proposals: mpsc::Sender<Proposal>,
     /// Idle connections for forwarding to each leader.
     forward_pool: Mutex<HashMap<String, Vec<Peer>>>,
+    /// Delivers a published message to this node's subscribers.
+    deliver: OnceLock<DeliverFn>,
+    /// Per peer (raft address): the queue of its relay task.
+    relays: Mutex<HashMap<String, mpsc::Sender<(Bytes, Bytes)>>>,
 }
+
+/// Delivers (channel, payload) to local subscribers; returns how many got it.
+pub type DeliverFn = Box<dyn Fn(&Bytes, &Bytes) -> i64 + Send + Sync>;
 
 /// One client's write batch, waiting for the proposer.
 struct Proposal {
@@ -204,6 +216,8 @@ impl ClusterNode {
             jobs,
             proposals,
             forward_pool: Mutex::new(HashMap::new()),
+            deliver: OnceLock::new(),
+            relays: Mutex::new(HashMap::new()),
         });
         tracing::info!(id = node.opts.node_id, raft = %node.opts.raft_addr, "raft node started");
         kiwi_runtime::task::spawn(serve_rpc(listener, node.clone()));
@@ -213,6 +227,50 @@ impl ClusterNode {
 
     pub fn id(&self) -> NodeId {
         self.opts.node_id
+    }
+
+    /// Installs local delivery of published messages (once, by the server).
+    pub fn set_publish_delivery(&self, deliver: DeliverFn) {
+        let _ = self.deliver.set(deliver);
+    }
+
+    /// PUBLISH in cluster mode: delivers to this node's subscribers and
+    /// relays the message to every other member, which delivers it to its
+    /// own (Redis Cluster's semantics: best effort, in order per peer, the
+    /// reply counts this node's receivers).
+    pub fn publish(&self, channel: &Bytes, payload: &Bytes) -> i64 {
+        let local = self.deliver_locally(channel, payload);
+        let peers: Vec<String> = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow_watched();
+            m.membership_config
+                .membership()
+                .nodes()
+                .filter(|(id, _)| **id != self.opts.node_id)
+                .map(|(_, n)| n.raft_addr.clone())
+                .collect()
+        };
+        let Ok(mut relays) = self.relays.lock() else {
+            return local;
+        };
+        for addr in peers {
+            let tx = relays.entry(addr.clone()).or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(RELAY_QUEUE_DEPTH);
+                let timeout = Duration::from_millis(self.opts.request_timeout_ms);
+                kiwi_runtime::task::spawn(relay_messages(addr.clone(), rx, timeout));
+                tx
+            });
+            if tx.try_send((channel.clone(), payload.clone())).is_err() {
+                tracing::warn!(peer = %addr, "pubsub relay queue full; message dropped for that node");
+            }
+        }
+        local
+    }
+
+    fn deliver_locally(&self, channel: &Bytes, payload: &Bytes) -> i64 {
+        self.deliver
+            .get()
+            .map_or(0, |deliver| deliver(channel, payload))
     }
 
     fn self_node(&self) -> KiwiNode {
@@ -754,6 +812,24 @@ fn write_error(e: &openraft::error::ClientWriteError<crate::types::TypeConfig>) 
     }
 }
 
+/// Relays published messages to one peer over one connection, in order,
+/// in batches; a failed batch is dropped (pub/sub is best effort).
+async fn relay_messages(addr: String, mut rx: mpsc::Receiver<(Bytes, Bytes)>, timeout: Duration) {
+    let mut peer = Peer::new(addr);
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RELAY_BATCH_MAX {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = peer.call(&RaftRpc::Publish(batch), timeout).await {
+            tracing::debug!(error = %e, "pubsub relay failed; messages dropped");
+        }
+    }
+}
+
 /// Accepts Raft RPC connections.
 async fn serve_rpc(listener: TcpListener, node: Arc<ClusterNode>) {
     loop {
@@ -808,6 +884,12 @@ async fn serve_peer(mut stream: TcpStream, node: Arc<ClusterNode>) {
                 receive_chunk(&node, &mut incoming, vote, meta, offset, &data, done).await,
             ),
             RaftRpc::Forward(fwd) => RaftReply::Forward(node.serve_forward(fwd).await),
+            RaftRpc::Publish(messages) => {
+                for (channel, payload) in &messages {
+                    node.deliver_locally(channel, payload);
+                }
+                RaftReply::Published
+            }
             RaftRpc::AppendStream => {
                 serve_append_stream(stream, &node).await;
                 break;

@@ -73,6 +73,9 @@ pub enum RaftRpc {
     /// the leader is one `AppendEntriesRequest`, every frame back one
     /// [`StreamReply`], in request order.
     AppendStream,
+    /// PUBLISHed messages (channel, payload) relayed from the node a client
+    /// published on, for this node's subscribers (best effort, in order).
+    Publish(Vec<(Bytes, Bytes)>),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -82,6 +85,7 @@ pub enum RaftReply {
     /// `Ok(None)`: chunk stored, send the next one.
     Snapshot(Result<Option<SnapshotResponse<TypeConfig>>, String>),
     Forward(Vec<Frame>),
+    Published,
 }
 
 /// A request/reply connection to one peer's Raft address.

@@ -24,6 +24,7 @@ use kiwi_raft::node::is_raft_admin;
 use kiwi_raft::{ClusterNode, SubmitCmd};
 
 use crate::conn_cmds::{self, After};
+use crate::pubsub::{self, Subscriptions};
 use crate::storage_worker::{StorageCmd, StorageOp, StorageRequest};
 use crate::transaction::{self, Multi};
 
@@ -52,6 +53,8 @@ pub struct ConnState {
     pub watching: bool,
     /// Cluster mode: (db, key, digest) of each WATCHed key.
     pub watched_digests: Vec<(usize, Bytes, Bytes)>,
+    /// Pub/sub channels and patterns (after the first SUBSCRIBE).
+    pub pubsub: Option<Subscriptions>,
 }
 
 /// Most commands sent to storage in one message; bounds per-message work.
@@ -91,6 +94,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         multi: None,
         watching: false,
         watched_digests: Vec::new(),
+        pubsub: None,
     };
     let mut shutdown = deps.shutdown.clone();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
@@ -111,9 +115,34 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             },
+            msg = pubsub::next_message(&mut state.pubsub) => {
+                // Published messages: written out in bounded bursts.
+                let mut next = msg;
+                let mut burst = 0;
+                while let Some(m) = next {
+                    pubsub::message_frame(state.proto, m).encode(state.proto, &mut out);
+                    burst += 1;
+                    next = if burst < pubsub::DRAIN_MAX_MESSAGES {
+                        pubsub::try_next_message(&mut state.pubsub)
+                    } else {
+                        None
+                    };
+                }
+                // A subscriber that stopped reading blocks here; PUBLISH
+                // kills it at its output limit, which must end the wait.
+                let written = tokio::select! {
+                    biased; // replayable order: see kiwi_runtime's crate docs
+                    ok = write_out(&shared, &mut wr, &mut out) => ok,
+                    _ = client.kill_signal.notified() => false,
+                };
+                if !written {
+                    break;
+                }
+                continue;
+            }
             _ = client.kill_signal.notified() => break,
             _ = shutdown.changed() => break,
-            _ = kiwi_runtime::time::sleep(idle) => break,
+            _ = kiwi_runtime::time::sleep(idle), if state.pubsub.is_none() => break,
         };
         if client.killed.load(Relaxed) {
             break;
@@ -177,8 +206,36 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                     continue;
                 }
             };
+            if state.proto == Protocol::Resp2
+                && pubsub::subscribed(&state)
+                && !pubsub::allowed_when_subscribed(spec.name)
+            {
+                if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                    break 'conn;
+                }
+                pubsub::not_allowed(spec.name).encode(state.proto, &mut out);
+                continue;
+            }
             if state.multi.is_some() && !transaction::runs_immediately(spec.name) {
                 transaction::queue(&mut state, &deps, spec, args).encode(state.proto, &mut out);
+                continue;
+            }
+            if spec.route == Route::PubSub
+                || (spec.name == "ping"
+                    && state.proto == Protocol::Resp2
+                    && pubsub::subscribed(&state))
+            {
+                if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                    break 'conn;
+                }
+                let replies = if spec.name == "ping" {
+                    vec![pubsub::subscribed_ping(&args)]
+                } else {
+                    pubsub::execute(&mut state, &deps, spec.name, &args)
+                };
+                for frame in replies {
+                    frame.encode(state.proto, &mut out);
+                }
                 continue;
             }
             if spec.route == Route::Transaction || spec.name == "reset" {
@@ -186,6 +243,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                     break 'conn;
                 }
                 let frame = if spec.name == "reset" {
+                    pubsub::unsubscribe_all(&mut state, &shared);
                     match transaction::reset(&deps, &mut state).await {
                         Some(()) => conn_cmds::execute(&mut state, &shared, spec.name, &args).0,
                         None => break 'conn,
@@ -265,6 +323,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
     // Watched keys die with the connection (best effort: at shutdown the
     // storage runtime may already be gone, and then so is the registry).
     let _ = transaction::unwatch(&deps, &mut state).await;
+    pubsub::unsubscribe_all(&mut state, &shared);
     shared.unregister_client(client.id);
 }
 
@@ -308,7 +367,7 @@ fn route(
 ) -> Routed {
     match spec.route {
         Route::Storage => Routed::Storage(spec),
-        Route::Connection | Route::Transaction => {
+        Route::Connection | Route::Transaction | Route::PubSub => {
             let (frame, after) = conn_cmds::execute(state, shared, spec.name, args);
             Routed::Local(frame, after)
         }

@@ -116,6 +116,12 @@ impl Server {
                 shared.set_raft_info(Box::new(move || {
                     weak.upgrade().map(|n| n.info()).unwrap_or_default()
                 }));
+                let subscribers = Arc::downgrade(&shared);
+                node.set_publish_delivery(Box::new(move |channel, payload| {
+                    subscribers
+                        .upgrade()
+                        .map_or(0, |s| crate::pubsub::publish(&s, channel, payload))
+                }));
                 Some(node)
             }
             _ => None,

@@ -18,6 +18,7 @@ use kiwi_runtime::sync::oneshot;
 
 use crate::conn_cmds;
 use crate::connection::{ConnDeps, ConnState};
+use crate::pubsub;
 use crate::storage_worker::{StorageOp, StorageRequest};
 
 /// An open MULTI block.
@@ -68,6 +69,14 @@ pub fn queue(
         debug_assert!(false, "queue() outside MULTI");
         return Frame::error("ERR EXEC without MULTI");
     };
+    if matches!(
+        spec.name,
+        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe"
+    ) {
+        // They change the connection's mode; see docs/compatibility.md.
+        multi.abort();
+        return Frame::error("ERR Command not allowed inside a transaction");
+    }
     if cluster && matches!(spec.name, "select" | "hello") {
         // One log entry runs with one database and protocol (see docs/compatibility.md).
         multi.abort();
@@ -315,6 +324,11 @@ async fn exec(deps: &ConnDeps, state: &mut ConnState, multi: Multi) -> Option<Fr
                 .unwrap_or_else(|| Frame::error("ERR missing reply inside EXEC")),
             // A queued UNWATCH: the transaction already forgot its keys.
             Some(q) if q.spec.route == Route::Transaction => Frame::ok(),
+            Some(q) if q.spec.route == Route::PubSub => {
+                pubsub::execute(state, deps, q.spec.name, &q.args)
+                    .pop()
+                    .unwrap_or_else(|| Frame::error("ERR missing reply inside EXEC"))
+            }
             Some(q) => conn_cmds::execute(state, &deps.shared, q.spec.name, &q.args).0,
         };
         replies.push(reply);

@@ -416,3 +416,41 @@ fn multi_exec_is_one_log_entry_seen_whole_on_every_node() {
 fn ports_of(cluster: &Cluster) -> Vec<u16> {
     cluster.nodes.iter().map(|n| n.port()).collect()
 }
+
+#[test]
+fn publish_on_any_node_reaches_subscribers_on_every_node() {
+    let cluster = Cluster::start(3, "forward");
+    let mut subscribers: Vec<RespClient> = cluster.nodes.iter().map(|n| n.client()).collect();
+    for s in &mut subscribers {
+        s.set_read_timeout(Some(Duration::from_secs(10)));
+        assert_eq!(
+            s.call(&["SUBSCRIBE", "news"]),
+            Frame::Array(vec![bulk("subscribe"), bulk("news"), Frame::Integer(1)])
+        );
+    }
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let mut publisher = node.client();
+        for n in 0..3 {
+            // The reply counts this node's subscribers, as Redis Cluster's.
+            let msg = format!("from {i} #{n}");
+            assert_eq!(
+                publisher.call(&["PUBLISH", "news", &msg]),
+                Frame::Integer(1)
+            );
+        }
+        for s in &mut subscribers {
+            for n in 0..3 {
+                let want = Frame::Array(vec![
+                    bulk("message"),
+                    bulk("news"),
+                    bulk(&format!("from {i} #{n}")),
+                ]);
+                assert_eq!(
+                    s.read_frame(),
+                    Some(want),
+                    "messages arrive everywhere, in order"
+                );
+            }
+        }
+    }
+}

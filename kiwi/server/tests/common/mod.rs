@@ -224,6 +224,14 @@ impl RespClient {
         self.read_frame().expect("connection closed")
     }
 
+    /// Bounds how long [`RespClient::read_frame`] waits (`None` = forever);
+    /// a read that times out counts as a closed connection.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.stream
+            .set_read_timeout(timeout)
+            .expect("set_read_timeout");
+    }
+
     /// True once the server has closed the connection.
     pub fn is_closed(&mut self) -> bool {
         self.read_frame().is_none()
