@@ -286,7 +286,12 @@ pub enum Blocking {
 /// them like Redis runs them inside MULTI): the element, or the timeout reply.
 pub fn execute_once(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult<Frame> {
     parse_timeout_ms(&args[timeout_at(name, args)], ctx.now_ms)?;
-    Ok(attempt(ctx, name, args)?.unwrap_or_else(timeout_reply))
+    Ok(attempt(ctx, name, args)?.unwrap_or_else(|| match name {
+        // Inside MULTI Redis answers these two with a null bulk string
+        // (their non-blocking form's reply), the others with a null array.
+        "blmove" | "brpoplpush" => Frame::Null,
+        _ => timeout_reply(),
+    }))
 }
 
 /// Runs a blocking command: validates, attempts, parks if nothing to pop.

@@ -22,7 +22,7 @@ use crate::watch::{
     key_digest, parse_guard, Guard, Replaced, WatchRegistry, DIGEST_CMD,
     MAX_WATCHED_KEYS_PER_CLIENT,
 };
-use crate::{hashes, keyspace, lists, server, sets, sort, strings, zsets};
+use crate::{bitmaps, hashes, keyspace, lists, server, sets, sort, strings, zsets};
 
 /// What a command sees: the engine, the shared state, and the caller's
 /// database, protocol and time snapshot (Redis's `commandTimeSnapshot`).
@@ -687,6 +687,14 @@ fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult {
         "getrange" | "substr" => strings::getrange(ctx, args),
         "setrange" => strings::setrange(ctx, args),
         "lcs" => strings::lcs(ctx, args),
+        // bitmaps
+        "setbit" => bitmaps::setbit(ctx, args),
+        "getbit" => bitmaps::getbit(ctx, args),
+        "bitcount" => bitmaps::bitcount(ctx, args),
+        "bitpos" => bitmaps::bitpos(ctx, args),
+        "bitop" => bitmaps::bitop(ctx, args),
+        "bitfield" => bitmaps::bitfield(ctx, args, false),
+        "bitfield_ro" => bitmaps::bitfield(ctx, args, true),
         // hashes
         "hset" | "hmset" => hashes::hset(ctx, args, name),
         "hsetnx" => hashes::hsetnx(ctx, args),

@@ -14,6 +14,7 @@
 //! in the table but executed by the server crate, which owns connections.
 
 pub mod args;
+pub mod bitmaps;
 pub mod blocking;
 pub mod coll;
 pub mod config;

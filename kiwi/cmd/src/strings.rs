@@ -46,7 +46,7 @@ pub fn expire_at(
     Ok(ms as u64)
 }
 
-fn put_string(
+pub(crate) fn put_string(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     value: Bytes,

@@ -645,6 +645,95 @@ fn zset_command() -> impl Strategy<Value = Vec<String>> {
     ]
 }
 
+/// SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD, BITFIELD_RO over the
+/// same keys as the string commands (so they meet ordinary values too).
+fn bitmap_command() -> impl Strategy<Value = Vec<String>> {
+    let s = |v: &str| v.to_string();
+    let offset = prop_oneof![
+        4 => (0u32..80).prop_map(|n| n.to_string()),
+        1 => Just(s("-1")),
+        1 => Just(s("4294967296")),
+        1 => Just(s("x")),
+    ];
+    let range = prop_oneof![(-12i64..12).prop_map(|n| n.to_string()), Just(s("abc")),];
+    let unit = prop::sample::select(vec![
+        vec![],
+        vec![s("BYTE")],
+        vec![s("BIT")],
+        vec![s("bogus")],
+    ]);
+    let field_type = prop::sample::select(vec![
+        "u1", "u4", "i4", "u8", "i8", "i16", "u63", "i64", "u64", "x8", "i0",
+    ])
+    .prop_map(s);
+    let field_offset = prop_oneof![
+        (0u32..40).prop_map(|n| n.to_string()),
+        (0u32..5).prop_map(|n| format!("#{n}")),
+        Just(s("-3"))
+    ];
+    let field_value = prop_oneof![
+        (-300i64..300).prop_map(|n| n.to_string()),
+        Just(s("9223372036854775807")),
+        Just(s("-9223372036854775808")),
+        Just(s("z")),
+    ];
+    let field_op = prop_oneof![
+        (field_type.clone(), field_offset.clone()).prop_map(move |(t, o)| vec![s("GET"), t, o]),
+        (
+            field_type.clone(),
+            field_offset.clone(),
+            field_value.clone()
+        )
+            .prop_map(move |(t, o, v)| vec![s("SET"), t, o, v]),
+        (field_type, field_offset, field_value).prop_map(move |(t, o, v)| vec![
+            s("INCRBY"),
+            t,
+            o,
+            v
+        ]),
+        prop::sample::select(vec!["WRAP", "SAT", "FAIL", "NOPE"])
+            .prop_map(move |w| vec![s("OVERFLOW"), s(w)]),
+    ];
+    prop_oneof![
+        (
+            key(),
+            offset.clone(),
+            prop::sample::select(vec!["0", "1", "2"])
+        )
+            .prop_map(move |(k, o, v)| vec![s("SETBIT"), k, o, s(v)]),
+        (key(), offset).prop_map(move |(k, o)| vec![s("GETBIT"), k, o]),
+        (
+            key(),
+            prop::collection::vec(range.clone(), 0..3),
+            unit.clone()
+        )
+            .prop_map(move |(k, r, u)| [vec![s("BITCOUNT"), k], r, u].concat()),
+        (
+            key(),
+            prop::sample::select(vec!["0", "1", "2"]),
+            prop::collection::vec(range, 0..3),
+            unit
+        )
+            .prop_map(move |(k, b, r, u)| [vec![s("BITPOS"), k, s(b)], r, u].concat()),
+        (
+            prop::sample::select(vec!["AND", "OR", "XOR", "NOT", "NAND"]),
+            key(),
+            prop::collection::vec(key(), 1..4)
+        )
+            .prop_map(move |(op, d, src)| [vec![s("BITOP"), s(op), d], src].concat()),
+        (key(), prop::collection::vec(field_op.clone(), 0..4)).prop_map(move |(k, ops)| [
+            vec![s("BITFIELD"), k],
+            ops.concat()
+        ]
+        .concat()),
+        (key(), prop::collection::vec(field_op, 1..3)).prop_map(move |(k, ops)| [
+            vec![s("BITFIELD_RO"), k],
+            ops.concat()
+        ]
+        .concat()),
+    ]
+}
+
 /// MULTI/EXEC/DISCARD/WATCH/UNWATCH, mixed into the sequences so that
 /// random commands get queued, executed inside EXEC (replies compared one by
 /// one) and WATCHed keys get touched by the sequence itself.
@@ -888,7 +977,8 @@ fn kiwi_replies_like_redis() {
                 6 => command(),
                 6 => collection_command(),
                 6 => zset_command(),
-                1 => transaction_command()
+                1 => transaction_command(),
+                3 => bitmap_command()
             ],
             1..40,
         ),
