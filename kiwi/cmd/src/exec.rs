@@ -22,7 +22,7 @@ use crate::watch::{
     key_digest, parse_guard, Guard, Replaced, WatchRegistry, DIGEST_CMD,
     MAX_WATCHED_KEYS_PER_CLIENT,
 };
-use crate::{bitmaps, hashes, keyspace, lists, server, sets, sort, strings, zsets};
+use crate::{bitmaps, hashes, hll, keyspace, lists, server, sets, sort, strings, zsets};
 
 /// What a command sees: the engine, the shared state, and the caller's
 /// database, protocol and time snapshot (Redis's `commandTimeSnapshot`).
@@ -687,6 +687,10 @@ fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult {
         "getrange" | "substr" => strings::getrange(ctx, args),
         "setrange" => strings::setrange(ctx, args),
         "lcs" => strings::lcs(ctx, args),
+        // HyperLogLog
+        "pfadd" => hll::pfadd(ctx, args),
+        "pfcount" => hll::pfcount(ctx, args),
+        "pfmerge" => hll::pfmerge(ctx, args),
         // bitmaps
         "setbit" => bitmaps::setbit(ctx, args),
         "getbit" => bitmaps::getbit(ctx, args),

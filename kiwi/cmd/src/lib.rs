@@ -23,6 +23,7 @@ pub mod exec;
 pub mod fuzzing;
 pub mod glob;
 pub mod hashes;
+pub mod hll;
 pub mod keyspace;
 pub mod lists;
 pub mod longdouble;

@@ -734,6 +734,24 @@ fn bitmap_command() -> impl Strategy<Value = Vec<String>> {
     ]
 }
 
+/// PFADD (a few elements, or hundreds to force the dense encoding),
+/// PFCOUNT, PFMERGE and GET of the raw representation; corrupted values.
+fn hll_command() -> impl Strategy<Value = Vec<String>> {
+    let s = |v: &str| v.to_string();
+    let hkey = prop::sample::select(vec!["k0", "k1", "h0", "h1"]).prop_map(String::from);
+    prop_oneof![
+        4 => (hkey.clone(), prop::collection::vec(0u32..5000, 0..6))
+            .prop_map(move |(k, e)| [vec![s("PFADD"), k], e.iter().map(|n| format!("e{n}")).collect()].concat()),
+        1 => (hkey.clone(), 0u32..1000)
+            .prop_map(move |(k, base)| [vec![s("PFADD"), k], (base..base + 400).map(|n| format!("m{n}")).collect()].concat()),
+        2 => prop::collection::vec(hkey.clone(), 1..4).prop_map(move |ks| [vec![s("PFCOUNT")], ks].concat()),
+        1 => prop::collection::vec(hkey.clone(), 1..4).prop_map(move |ks| [vec![s("PFMERGE")], ks].concat()),
+        1 => hkey.clone().prop_map(move |k| vec![s("GET"), k]),
+        // A sparse header whose opcodes cover too few registers.
+        1 => hkey.prop_map(move |k| vec![s("SET"), k, s("HYLL\u{1}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{5}")]),
+    ]
+}
+
 /// MULTI/EXEC/DISCARD/WATCH/UNWATCH, mixed into the sequences so that
 /// random commands get queued, executed inside EXEC (replies compared one by
 /// one) and WATCHed keys get touched by the sequence itself.
@@ -978,7 +996,8 @@ fn kiwi_replies_like_redis() {
                 6 => collection_command(),
                 6 => zset_command(),
                 1 => transaction_command(),
-                3 => bitmap_command()
+                3 => bitmap_command(),
+                2 => hll_command()
             ],
             1..40,
         ),
