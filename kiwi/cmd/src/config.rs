@@ -25,6 +25,11 @@ pub struct Config {
     /// enforces the pubsub hard limit: a subscriber whose undelivered
     /// messages exceed it is disconnected.
     pub client_output_buffer_limit: String,
+    /// Commands running at least this many microseconds go to the slow
+    /// log (negative: off; 0: every command).
+    pub slowlog_log_slower_than: i64,
+    /// Slow-log entries kept.
+    pub slowlog_max_len: u64,
     /// `always`, `everysec` or `no` (see docs/durability in README).
     pub appendfsync: String,
     /// Background task frequency (active expiry cycles per second).
@@ -118,6 +123,8 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: DEFAULT_OUTPUT_LIMITS.into(),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
             appendfsync: "everysec".into(),
             hz: 10,
             loglevel: "notice".into(),
@@ -149,6 +156,8 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("proto-max-bulk-len", Mutability::Mutable),
     ("client-query-buffer-limit", Mutability::Mutable),
     ("client-output-buffer-limit", Mutability::Mutable),
+    ("slowlog-log-slower-than", Mutability::Mutable),
+    ("slowlog-max-len", Mutability::Mutable),
     ("appendfsync", Mutability::Mutable),
     ("hz", Mutability::Mutable),
     ("loglevel", Mutability::Mutable),
@@ -216,6 +225,8 @@ impl Config {
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
             "client-output-buffer-limit" => self.client_output_buffer_limit.clone(),
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
+            "slowlog-max-len" => self.slowlog_max_len.to_string(),
             "appendfsync" => self.appendfsync.clone(),
             "hz" => self.hz.to_string(),
             "loglevel" => self.loglevel.clone(),
@@ -260,6 +271,12 @@ impl Config {
                     merge_output_limits(&self.client_output_buffer_limit, value)
                         .map_err(SetError::Invalid)?
             }
+            "slowlog-log-slower-than" => {
+                next.slowlog_log_slower_than = value.parse::<i64>().map_err(|_| {
+                    SetError::Invalid("argument couldn't be parsed into an integer".into())
+                })?
+            }
+            "slowlog-max-len" => next.slowlog_max_len = int(value)?,
             "appendfsync" => {
                 let v = value.to_ascii_lowercase();
                 if !matches!(v.as_str(), "always" | "everysec" | "no") {

@@ -213,6 +213,10 @@ impl Executor {
         }
     }
 
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Executes one storage-routed command. `name` is the table's canonical
     /// (lower-case) name, already looked up by the connection; `args[0]` is
     /// the name as the client sent it.

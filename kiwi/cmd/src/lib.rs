@@ -16,6 +16,7 @@
 pub mod args;
 pub mod bitmaps;
 pub mod blocking;
+pub mod calls;
 pub mod coll;
 pub mod config;
 pub mod error;

@@ -116,6 +116,25 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         info_section(ctx, section, &mut out);
     }
+    // Sections outside the default set: by name, or with all/everything.
+    let everything = args[1..]
+        .iter()
+        .any(|a| is(a, "all") || is(a, "everything"));
+    for (name, title) in [
+        ("commandstats", "# Commandstats\r\n"),
+        ("errorstats", "# Errorstats\r\n"),
+    ] {
+        if everything || args[1..].iter().any(|a| is(a, name)) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            out.push_str(title);
+            match name {
+                "commandstats" => ctx.shared.calls.commandstats(&mut out),
+                _ => ctx.shared.calls.errorstats(&mut out),
+            }
+        }
+    }
     if let Some(section) = raft.then(|| ctx.shared.raft_info()).flatten() {
         if !out.is_empty() {
             out.push_str("\r\n");
@@ -349,6 +368,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         "resetstat" => {
             ctx.shared.stats.reset();
+            ctx.shared.calls.reset();
             Ok(Frame::ok())
         }
         "help" => Ok(help_frame(CONFIG_HELP)),

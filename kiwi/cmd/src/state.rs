@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use kiwi_runtime::sync::Notify;
 
+use crate::calls::CallStats;
 use crate::config::Config;
 use crate::pubsub::PubSub;
 
@@ -105,6 +106,8 @@ pub struct Shared {
     raft_info: OnceLock<RaftInfoFn>,
     /// Pub/sub subscriptions (see [`crate::pubsub`]).
     pub pubsub: PubSub,
+    /// INFO commandstats / errorstats and SLOWLOG (see [`crate::calls`]).
+    pub calls: CallStats,
 }
 
 /// Renders the `# Raft` INFO section.
@@ -137,6 +140,7 @@ impl Shared {
             tcp_port,
             raft_info: OnceLock::new(),
             pubsub: PubSub::default(),
+            calls: CallStats::default(),
         }
     }
 

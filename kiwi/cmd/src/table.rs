@@ -357,6 +357,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("sintercard", -3, "readonly movablekeys", NOKEY, "set", "7.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", S, "Intersect multiple sets and return the cardinality of the result"),
     cmd!("sinterstore", -3, "write denyoom", KALL, "set", "1.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", S, "Intersect multiple sets and store the resulting set in a key"),
     cmd!("sismember", 3, "readonly fast", K1, "set", "1.0.0", "O(1)", S, "Determine if a given value is a member of a set"),
+    cmd!("slowlog", -2, "", NOKEY, "server", "2.2.12", "Depends on subcommand.", C, "A container for slow log commands.", &[
+        ("get", -2, "admin loading stale", "Returns the slow log's entries."),
+        ("help", 2, "loading stale", "Show helpful text about the different subcommands"),
+        ("len", 2, "admin loading stale", "Returns the number of entries in the slow log."),
+        ("reset", 2, "admin loading stale", "Clears all entries from the slow log."),
+    ]),
     cmd!("smembers", 2, "readonly", K1, "set", "1.0.0", "O(N) where N is the set cardinality.", S, "Get all the members in a set"),
     cmd!("smismember", -3, "readonly fast", K1, "set", "6.2.0", "O(N) where N is the number of elements being checked for membership", S, "Returns the membership associated with the given elements for a set"),
     cmd!("smove", 4, "write fast", K12, "set", "1.0.0", "O(1)", S, "Move a member from one set to another"),

@@ -35,6 +35,7 @@ pub fn execute(
         "quit" => return (Frame::ok(), After::Close),
         "reset" => Ok(reset(state, shared)),
         "client" => client(state, shared, args),
+        "slowlog" => slowlog(shared, args),
         _ => Err(kiwi_cmd::error::unknown_command(args)),
     };
     let frame = result.unwrap_or_else(|e| e.into_frame());
@@ -49,6 +50,66 @@ fn ping(_state: &ConnState, args: &[Bytes]) -> Result<Frame, CmdError> {
         1 => Ok(Frame::simple("PONG")),
         2 => Ok(Frame::Bulk(args[1].clone())),
         _ => Err(wrong_arity("ping")),
+    }
+}
+
+const SLOWLOG_HELP: &[&str] = &[
+    "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET [<count>]",
+    "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+    "    Entries are made of:",
+    "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+    "    client name",
+    "LEN",
+    "    Return the length of the slowlog.",
+    "RESET",
+    "    Reset the slowlog.",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn slowlog(shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
+    let sub = lower(&args[1]);
+    match (sub.as_str(), args.len()) {
+        ("get", 2 | 3) => {
+            let count = match args.get(2) {
+                None => Some(10),
+                Some(a) => match int(a) {
+                    Ok(-1) => None,
+                    Ok(n) if n >= 0 => Some(n as usize),
+                    _ => return Err(err("ERR count should be greater than or equal to -1")),
+                },
+            };
+            let entries = shared.calls.slowlog(count);
+            Ok(Frame::Array(
+                entries
+                    .into_iter()
+                    .map(|e| {
+                        Frame::Array(vec![
+                            Frame::Integer(e.id as i64),
+                            Frame::Integer(e.unix_s as i64),
+                            Frame::Integer(e.usec as i64),
+                            Frame::Array(e.args.into_iter().map(Frame::Bulk).collect()),
+                            Frame::bulk(e.client_addr),
+                            Frame::bulk(e.client_name),
+                        ])
+                    })
+                    .collect(),
+            ))
+        }
+        ("len", 2) => Ok(Frame::Integer(shared.calls.slowlog_len() as i64)),
+        ("reset", 2) => {
+            shared.calls.slowlog_reset();
+            Ok(Frame::ok())
+        }
+        ("help", 2) => Ok(Frame::Array(
+            SLOWLOG_HELP
+                .iter()
+                .map(|l| Frame::Simple(Bytes::from_static(l.as_bytes())))
+                .collect(),
+        )),
+        ("get" | "len" | "reset" | "help", _) => Err(wrong_arity(&format!("slowlog|{sub}"))),
+        _ => Err(unknown_subcommand(&args[1], "SLOWLOG")),
     }
 }
 

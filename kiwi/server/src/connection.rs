@@ -228,11 +228,15 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 if !flush_batch(&deps, &state, &mut batch, &mut out).await {
                     break 'conn;
                 }
+                let started = kiwi_runtime::time::instant();
                 let replies = if spec.name == "ping" {
                     vec![pubsub::subscribed_ping(&args)]
                 } else {
                     pubsub::execute(&mut state, &deps, spec.name, &args)
                 };
+                if let Some(first) = replies.first() {
+                    record_call(&state, &shared, spec, &args, started, first);
+                }
                 for frame in replies {
                     frame.encode(state.proto, &mut out);
                 }
@@ -242,6 +246,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 if !flush_batch(&deps, &state, &mut batch, &mut out).await {
                     break 'conn;
                 }
+                let started = kiwi_runtime::time::instant();
                 let frame = if spec.name == "reset" {
                     pubsub::unsubscribe_all(&mut state, &shared);
                     match transaction::reset(&deps, &mut state).await {
@@ -254,9 +259,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                         None => break 'conn,
                     }
                 };
+                record_call(&state, &shared, spec, &args, started, &frame);
                 frame.encode(state.proto, &mut out);
                 continue;
             }
+            let started = kiwi_runtime::time::instant();
             match route(&mut state, &shared, spec, &args) {
                 Routed::Storage(spec) => {
                     // In cluster mode blocking commands never wait (they are
@@ -295,6 +302,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                     }
                 }
                 Routed::Local(frame, after) => {
+                    record_call(&state, &shared, spec, &args, started, &frame);
                     if !flush_batch(&deps, &state, &mut batch, &mut out).await {
                         break 'conn;
                     }
@@ -341,14 +349,21 @@ fn validate(
     shared: &Shared,
     args: &[Bytes],
 ) -> Result<&'static CommandSpec, Frame> {
+    let reject = |spec: Option<&CommandSpec>, frame: Frame| {
+        shared.calls.reject(spec, &frame);
+        Err(frame)
+    };
     let Some(spec) = lookup(&args[0]) else {
-        return Err(kiwi_cmd::error::unknown_command(args).into_frame());
+        return reject(None, kiwi_cmd::error::unknown_command(args).into_frame());
     };
     if !spec.arity_ok(args.len()) {
-        return Err(kiwi_cmd::error::wrong_arity(spec.name).into_frame());
+        return reject(
+            Some(spec),
+            kiwi_cmd::error::wrong_arity(spec.name).into_frame(),
+        );
     }
     if !state.authenticated && !spec.flags.contains("no_auth") {
-        return Err(Frame::error("NOAUTH Authentication required."));
+        return reject(Some(spec), Frame::error("NOAUTH Authentication required."));
     }
     shared.stats.total_commands_processed.fetch_add(1, Relaxed);
     if let Ok(mut last) = state.client.last_cmd.lock() {
@@ -372,6 +387,22 @@ fn route(
             Routed::Local(frame, after)
         }
     }
+}
+
+/// Records a command answered on the network runtime (INFO commandstats,
+/// errorstats, SLOWLOG).
+fn record_call(
+    state: &ConnState,
+    shared: &Shared,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    started: kiwi_runtime::time::Instant,
+    reply: &Frame,
+) {
+    let usec = started.elapsed().as_micros() as u64;
+    shared
+        .calls
+        .record(&shared.config(), spec, usec, reply, args, &state.client);
 }
 
 /// Writes and clears `out`; false if the client is gone.
@@ -488,13 +519,25 @@ async fn flush(
     let cmds = std::mem::take(batch);
     let count = cmds.len();
     if let Some(cluster) = &deps.cluster {
+        let specs: Vec<&'static CommandSpec> = cmds.iter().map(|c| c.spec).collect();
         let submit: Vec<SubmitCmd> = cmds
             .into_iter()
             .map(|c| SubmitCmd::from_spec(c.spec, c.args))
             .collect();
+        let started = kiwi_runtime::time::instant();
         let frames = cluster
             .submit(state.db, state.proto, state.stale_reads, submit)
             .await;
+        // Cluster mode times the whole round (replication included), shared
+        // by the batch; the slow log shows command names only.
+        let usec = started.elapsed().as_micros() as u64 / count.max(1) as u64;
+        let cfg = deps.shared.config();
+        for (spec, frame) in specs.iter().zip(&frames) {
+            let name = [bytes::Bytes::from_static(spec.name.as_bytes())];
+            deps.shared
+                .calls
+                .record(&cfg, spec, usec, frame, &name, &state.client);
+        }
         for frame in frames {
             frame.encode(state.proto, out);
         }
@@ -504,6 +547,7 @@ async fn flush(
     let req = StorageRequest {
         db: state.db,
         proto: state.proto,
+        client: state.client.clone(),
         op: StorageOp::Commands(cmds),
         reply: tx,
     };

@@ -9,10 +9,11 @@
 //! the Raft adapters (apply, snapshot, linearizable reads); active expiry is
 //! then the leader's business (it proposes expiry entries), not a local tick.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kiwi_cmd::{CommandSpec, Executor, ExecutorJob, QueuedCmd, Reply};
+use kiwi_cmd::{ClientHandle, CommandSpec, Executor, ExecutorJob, QueuedCmd, Reply};
 use kiwi_resp::Protocol;
 use kiwi_runtime::sync::{mpsc, oneshot};
 use kiwi_runtime::time::{interval, MissedTickBehavior};
@@ -28,6 +29,8 @@ pub struct StorageCmd {
 pub struct StorageRequest {
     pub db: usize,
     pub proto: Protocol,
+    /// Who sent it (the slow log names the client).
+    pub client: Arc<ClientHandle>,
     pub op: StorageOp,
     pub reply: oneshot::Sender<Vec<Reply>>,
 }
@@ -138,10 +141,23 @@ pub async fn run(
 
 fn run_op(executor: &mut Executor, req: &StorageRequest) -> Vec<Reply> {
     match &req.op {
-        StorageOp::Commands(cmds) => cmds
-            .iter()
-            .map(|c| executor.execute(req.db, req.proto, c.spec.name, &c.args))
-            .collect(),
+        StorageOp::Commands(cmds) => {
+            let shared = executor.shared().clone();
+            let cfg = shared.config();
+            cmds.iter()
+                .map(|c| {
+                    let started = kiwi_runtime::time::instant();
+                    let reply = executor.execute(req.db, req.proto, c.spec.name, &c.args);
+                    if let Reply::Frame(frame) = &reply {
+                        let usec = started.elapsed().as_micros() as u64;
+                        shared
+                            .calls
+                            .record(&cfg, c.spec, usec, frame, &c.args, &req.client);
+                    }
+                    reply
+                })
+                .collect()
+        }
         StorageOp::Watch { client, keys } => {
             vec![Reply::Frame(executor.watch(*client, req.db, keys))]
         }

@@ -242,6 +242,7 @@ async fn storage_call(deps: &ConnDeps, state: &ConnState, op: StorageOp) -> Opti
     let req = StorageRequest {
         db: state.db,
         proto: state.proto,
+        client: state.client.clone(),
         op,
         reply: tx,
     };

@@ -481,3 +481,111 @@ fn collection_scans_return_every_stable_element_across_writes() {
         );
     }
 }
+
+/// INFO commandstats/errorstats count calls, failures and rejections like
+/// Redis (times aside), and SLOWLOG keeps what ran over the threshold.
+#[test]
+fn commandstats_errorstats_and_slowlog_like_redis() {
+    let kiwi = Kiwi::start();
+    let redis = common::Redis::start();
+    let script: &[&[&str]] = &[
+        &["SET", "a", "1"],
+        &["GET", "a"],
+        &["GET", "a"],
+        &["LPUSH", "a", "x"],
+        &["NOSUCHCMD"],
+        &["GET"],
+        &["PING"],
+        &["MULTI"],
+        &["INCR", "a"],
+        &["EXEC"],
+    ];
+    let stats = |port: u16| {
+        let mut c = RespClient::connect(port);
+        assert_eq!(c.call(&["CONFIG", "RESETSTAT"]), Frame::ok());
+        for cmd in script {
+            c.call(cmd);
+        }
+        let text = match c.call(&["INFO", "commandstats"]) {
+            Frame::Bulk(t) => String::from_utf8_lossy(&t).into_owned(),
+            other => panic!("INFO: {}", show(&other)),
+        };
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_config"))
+            .map(|l| {
+                // calls=N,usec=..,usec_per_call=..,rejected_calls=N,failed_calls=N
+                let (name, fields) = l.split_once(':').unwrap();
+                let kept: Vec<&str> = fields
+                    .split(',')
+                    .filter(|f| !f.starts_with("usec"))
+                    .collect();
+                format!("{name}:{}", kept.join(","))
+            })
+            .collect();
+        lines.sort();
+        let errors = match c.call(&["INFO", "errorstats"]) {
+            Frame::Bulk(t) => String::from_utf8_lossy(&t).into_owned(),
+            other => panic!("INFO: {}", show(&other)),
+        };
+        lines.extend(
+            errors
+                .lines()
+                .filter(|l| l.starts_with("errorstat_"))
+                .map(String::from),
+        );
+        lines
+    };
+    let (got, want) = (stats(kiwi.port), stats(redis.port));
+    // Kiwi counts EXEC but not the commands inside it (docs/compatibility.md).
+    let want: Vec<String> = want
+        .into_iter()
+        .filter(|l| !l.starts_with("cmdstat_incr"))
+        .collect();
+    assert_eq!(got, want);
+
+    let mut c = kiwi.client();
+    assert_eq!(
+        c.call(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]),
+        Frame::ok()
+    );
+    assert_eq!(c.call(&["SLOWLOG", "RESET"]), Frame::ok());
+    let long = "v".repeat(200);
+    c.call(&["SET", "k", &long]);
+    c.call(&["CLIENT", "SETNAME", "me"]);
+    let Frame::Array(entries) = c.call(&["SLOWLOG", "GET", "2"]) else {
+        panic!("SLOWLOG GET")
+    };
+    assert_eq!(entries.len(), 2);
+    let Frame::Array(set) = &entries[1] else {
+        panic!("entry")
+    };
+    assert_eq!(
+        set[3],
+        Frame::Array(vec![
+            common::bulk("SET"),
+            common::bulk("k"),
+            common::bulk(&format!("{}... (72 more bytes)", "v".repeat(128)))
+        ])
+    );
+    let Frame::Array(setname) = &entries[0] else {
+        panic!("entry")
+    };
+    assert_eq!(
+        setname[5],
+        common::bulk("me"),
+        "the client's name is recorded"
+    );
+    assert_eq!(c.call(&["SLOWLOG", "LEN"]), Frame::Integer(4));
+    assert_eq!(
+        c.call(&["SLOWLOG", "GET", "-2"]),
+        Frame::error("ERR count should be greater than or equal to -1")
+    );
+    assert_eq!(
+        c.call(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]),
+        Frame::ok()
+    );
+    c.call(&["SLOWLOG", "RESET"]);
+    c.call(&["GET", "k"]);
+    assert_eq!(c.call(&["SLOWLOG", "LEN"]), Frame::Integer(0));
+}
