@@ -411,6 +411,16 @@ fn load(
     }
 }
 
+/// Writes `hll` back as the string at `key`, keeping its TTL.
+fn store(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    hll: Hll,
+    existing: Option<&kiwi_storage::Meta>,
+) -> CmdResult<()> {
+    put_string(ctx, key, Bytes::from(hll.bytes), Ttl::Keep, existing)
+}
+
 pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (mut hll, existing, mut updated) = match load(ctx, &args[1], false)? {
         Some((hll, meta)) => (hll, Some(meta), false),
@@ -421,13 +431,7 @@ pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     if updated {
         hll.invalidate_cache();
-        put_string(
-            ctx,
-            &args[1],
-            Bytes::from(hll.bytes),
-            Ttl::Keep,
-            existing.as_ref(),
-        )?;
+        store(ctx, &args[1], hll, existing.as_ref())?;
     }
     Ok(Frame::Integer(updated as i64))
 }
@@ -491,13 +495,7 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     }
     hll.invalidate_cache();
-    put_string(
-        ctx,
-        &args[1],
-        Bytes::from(hll.bytes),
-        Ttl::Keep,
-        existing.as_ref(),
-    )?;
+    store(ctx, &args[1], hll, existing.as_ref())?;
     Ok(Frame::ok())
 }
 

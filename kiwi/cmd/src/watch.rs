@@ -122,9 +122,14 @@ impl WatchRegistry {
                 .any(|k| !k.expired && is_expired(k.db, &k.key))
     }
 
-    /// `key` in `db` was changed by a commit; `now_absent` is whether it is
-    /// gone afterwards.
-    pub fn touch(&mut self, db: usize, key: &[u8], now_absent: bool) {
+    /// Runs `f` on every client's entry for `key` of `db`, with that
+    /// client's dirty flag.
+    fn for_each_watch(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        mut f: impl FnMut(&mut Watched, &mut bool),
+    ) {
         let Some(ids) = self.by_key.get(&(db, Bytes::copy_from_slice(key))) else {
             return;
         };
@@ -132,16 +137,23 @@ impl WatchRegistry {
             let Some(w) = self.watchers.get_mut(id) else {
                 continue;
             };
-            let Some(k) = w.keys.iter_mut().find(|k| k.db == db && k.key == key) else {
-                continue;
-            };
+            if let Some(k) = w.keys.iter_mut().find(|k| k.db == db && k.key == key) {
+                f(k, &mut w.dirty);
+            }
+        }
+    }
+
+    /// `key` in `db` was changed by a commit; `now_absent` is whether it is
+    /// gone afterwards.
+    pub fn touch(&mut self, db: usize, key: &[u8], now_absent: bool) {
+        self.for_each_watch(db, key, |k, dirty| {
             if k.expired && now_absent {
                 // An already-expired key was deleted: logically no change.
                 k.expired = false;
             } else {
-                w.dirty = true;
+                *dirty = true;
             }
-        }
+        });
     }
 
     /// Watched keys of `db` as (key) for FLUSHDB/FLUSHALL/SWAPDB to report on.
@@ -159,26 +171,15 @@ impl WatchRegistry {
         if !how.existed && how.replacement.is_none() {
             return;
         }
-        let Some(ids) = self.by_key.get(&(db, Bytes::copy_from_slice(key))) else {
-            return;
-        };
-        for id in ids {
-            let Some(w) = self.watchers.get_mut(id) else {
-                continue;
-            };
-            let Some(k) = w.keys.iter_mut().find(|k| k.db == db && k.key == key) else {
-                continue;
-            };
-            match (k.expired, how.replacement) {
-                // An expired key is now simply gone: no logical change.
-                (true, None) => k.expired = false,
-                // Expired before, expired after.
-                (true, Some(true)) => {}
-                // An absent key replaced by an expired one: still absent.
-                (false, Some(true)) if !how.existed => k.expired = true,
-                _ => w.dirty = true,
-            }
-        }
+        self.for_each_watch(db, key, |k, dirty| match (k.expired, how.replacement) {
+            // An expired key is now simply gone: no logical change.
+            (true, None) => k.expired = false,
+            // Expired before, expired after.
+            (true, Some(true)) => {}
+            // An absent key replaced by an expired one: still absent.
+            (false, Some(true)) if !how.existed => k.expired = true,
+            _ => *dirty = true,
+        });
     }
 }
 

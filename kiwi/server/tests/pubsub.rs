@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{show, Kiwi, Redis, RespClient};
+use common::{scenarios_match_redis, show, Kiwi, RespClient};
 use kiwi_resp::Frame;
 
 enum Step {
@@ -118,17 +118,7 @@ fn scenarios() -> Vec<(&'static str, Vec<Step>)> {
 
 #[test]
 fn pubsub_replies_like_redis() {
-    let kiwi = Kiwi::start();
-    let redis = Redis::start();
-    for (name, steps) in scenarios() {
-        let want = play(redis.port, &steps);
-        let got = play(kiwi.port, &steps);
-        assert_eq!(
-            got.join("\n"),
-            want.join("\n"),
-            "scenario '{name}' differs from redis-server"
-        );
-    }
+    scenarios_match_redis(&scenarios(), |port, steps| play(port, steps));
 }
 
 /// A subscriber that never reads is disconnected once its undelivered

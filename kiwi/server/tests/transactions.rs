@@ -9,7 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    check_transaction_atomicity, check_watch_compare_and_set, show, Kiwi, Redis, RespClient,
+    check_transaction_atomicity, check_watch_compare_and_set, scenarios_match_redis, show, Kiwi,
+    RespClient,
 };
 use kiwi_resp::Frame;
 
@@ -274,17 +275,7 @@ fn scenarios() -> Vec<(&'static str, Vec<Step>)> {
 
 #[test]
 fn transactions_reply_like_redis() {
-    let kiwi = Kiwi::start();
-    let redis = Redis::start();
-    for (name, steps) in scenarios() {
-        let want = play(redis.port, &steps);
-        let got = play(kiwi.port, &steps);
-        assert_eq!(
-            got.join("\n"),
-            want.join("\n"),
-            "scenario '{name}' differs from redis-server"
-        );
-    }
+    scenarios_match_redis(&scenarios(), |port, steps| play(port, steps));
 }
 
 /// Optimistic increments from many clients at once (see

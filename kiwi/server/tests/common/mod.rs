@@ -404,3 +404,19 @@ pub fn check_watch_compare_and_set(ports: &[u16], clients: usize, increments: us
     );
     assert!(retries > 0, "no EXEC ever conflicted");
 }
+
+/// Plays every scenario on a real redis-server and on kiwi-server and
+/// requires identical transcripts (`play(port, steps)` returns one).
+pub fn scenarios_match_redis<S>(scenarios: &[(&str, S)], play: impl Fn(u16, &S) -> Vec<String>) {
+    let kiwi = Kiwi::start();
+    let redis = Redis::start();
+    for (name, steps) in scenarios {
+        let want = play(redis.port, steps);
+        let got = play(kiwi.port, steps);
+        assert_eq!(
+            got.join("\n"),
+            want.join("\n"),
+            "scenario '{name}' differs from redis-server"
+        );
+    }
+}
