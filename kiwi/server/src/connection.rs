@@ -142,7 +142,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             }
             _ = client.kill_signal.notified() => break,
             _ = shutdown.changed() => break,
-            _ = kiwi_runtime::time::sleep(idle), if state.pubsub.is_none() => break,
+            // Subscribers wait for messages, not for their own requests.
+            _ = kiwi_runtime::time::sleep(idle), if !pubsub::subscribed(&state) => break,
         };
         if client.killed.load(Relaxed) {
             break;

@@ -186,3 +186,34 @@ fn a_slow_subscriber_is_disconnected_at_its_output_limit() {
     );
     assert_eq!(admin.call(&["PING"]), Frame::simple("PONG"));
 }
+
+/// `timeout` closes idle clients but not subscribers (Redis exempts them):
+/// they wait for messages, not for their own requests.
+#[test]
+fn idle_timeout_spares_subscribers() {
+    let kiwi = Kiwi::start();
+    let mut admin = kiwi.client();
+    assert_eq!(admin.call(&["CONFIG", "SET", "timeout", "1"]), Frame::ok());
+    let mut idle = kiwi.client();
+    assert_eq!(idle.call(&["PING"]), Frame::simple("PONG"));
+    let mut subscriber = kiwi.client();
+    subscriber.call(&["SUBSCRIBE", "c"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        idle.is_closed(),
+        "an idle client is closed after the timeout"
+    );
+    let mut publisher = kiwi.client();
+    assert_eq!(
+        publisher.call(&["PUBLISH", "c", "still here"]),
+        Frame::Integer(1)
+    );
+    assert_eq!(
+        subscriber.read_frame(),
+        Some(Frame::Array(vec![
+            Frame::bulk("message"),
+            Frame::bulk("c"),
+            Frame::bulk("still here")
+        ]))
+    );
+}
