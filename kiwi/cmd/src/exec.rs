@@ -358,6 +358,10 @@ impl Executor {
     /// Tells WATCH about keys that commits just changed.
     fn touch_watched(&mut self, touched: Vec<(usize, Bytes)>) {
         for (db, key) in touched {
+            // Most changed keys are watched by nobody: skip their lookup.
+            if !self.watches.is_watched(db, &key) {
+                continue;
+            }
             // A read error counts as present: the watcher's EXEC fails, safely.
             let absent = matches!(self.engine.get_meta(db, &key), Ok(None));
             self.watches.touch(db, &key, absent);

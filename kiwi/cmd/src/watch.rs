@@ -62,13 +62,9 @@ impl WatchRegistry {
         self.watchers.is_empty()
     }
 
-    /// Watched keys in all, over all clients (INFO's `watching_clients`-like figures).
-    pub fn watched_keys(&self) -> usize {
-        self.by_key.len()
-    }
-
-    pub fn watching_clients(&self) -> usize {
-        self.watchers.len()
+    /// Whether some client watches `key` of `db`.
+    pub fn is_watched(&self, db: usize, key: &[u8]) -> bool {
+        self.by_key.contains_key(&(db, Bytes::copy_from_slice(key)))
     }
 
     /// Starts watching `key` for `client`; `expired` is whether the key is
