@@ -23,6 +23,8 @@ if [ ! -f "$KIWI_ROCKSDB_DIR/librocksdb.a" ]; then
     fi
     cp "$found" "$KIWI_ROCKSDB_DIR/librocksdb.a.tmp"
     mv "$KIWI_ROCKSDB_DIR/librocksdb.a.tmp" "$KIWI_ROCKSDB_DIR/librocksdb.a"
+    # The one-off build's object files are a gigabyte nothing links again.
+    rm -rf "$KIWI_ROOT/target/rocksdb-build"
 fi
 export ROCKSDB_LIB_DIR="$KIWI_ROCKSDB_DIR"
 export ROCKSDB_STATIC=1

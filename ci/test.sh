@@ -19,7 +19,13 @@ if [ "$need_pkgs" = 1 ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y libclang-dev clang redis-server redis-tools
 fi
 
-step() { printf '\n==> %s (%s)\n' "$1" "$(date +%T)"; }
+# Each step also prints the free disk and target/'s size: a full disk fails a
+# build with an error far from its cause.
+step() {
+    printf '\n==> %s (%s; disk free %s, target/ %s)\n' "$1" "$(date +%T)" \
+        "$(df -h --output=avail . | tail -n1 | tr -d ' ')" \
+        "$(du -sh target 2>/dev/null | cut -f1)"
+}
 
 step "RocksDB (compiled once, then linked from target/rocksdb-prebuilt)"
 source ci/rocksdb-env.sh
