@@ -9,6 +9,7 @@ use kiwi_resp::Frame;
 use crate::args::{int, is};
 use crate::error::{err, syntax, CmdError, CmdResult};
 use crate::exec::Ctx;
+use crate::notify;
 use crate::strings::{put_string, Ttl};
 
 fn bit_offset_error() -> CmdError {
@@ -28,6 +29,12 @@ fn bit_offset(ctx: &Ctx<'_>, arg: &[u8], hash_bits: Option<u64>) -> CmdResult<u6
         return Err(bit_offset_error());
     }
     Ok(v as u64)
+}
+
+/// Whether a bit command changed the string: created it, grew it or
+/// flipped a bit (Redis sends `setbit` only then).
+fn string_changed(existing: Option<&kiwi_storage::Meta>, now: &[u8]) -> bool {
+    existing.is_none_or(|m| m.payload[..] != *now)
 }
 
 /// The string at `key` grown with zero bytes to hold bit `max_bit`
@@ -71,7 +78,13 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (mut v, existing) = grown(ctx, &args[1], offset)?;
     let old = get_bit(&v, offset);
     set_bit(&mut v, offset, on);
-    put_string(ctx, &args[1], v.freeze(), Ttl::Keep, existing.as_ref())?;
+    let v = v.freeze();
+    let changed = string_changed(existing.as_ref(), &v);
+    put_string(ctx, &args[1], v, Ttl::Keep, existing.as_ref())?;
+    ctx.notify_new(existing.is_some(), &args[1]);
+    if changed {
+        ctx.notify(notify::STRING, "setbit", &args[1]);
+    }
     Ok(Frame::Integer(old as i64))
 }
 
@@ -231,9 +244,13 @@ pub fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let max_len = sources.iter().map(|s| s.len()).max().unwrap_or(0);
     if max_len == 0 {
+        let existed = ctx.peek(&args[2])?.is_some();
         let mut b = ctx.engine.batch();
         let removed = ctx.engine.delete(&mut b, ctx.db, &args[2])?;
         ctx.commit(b, removed as u64)?;
+        if existed {
+            ctx.notify(notify::GENERIC, "del", &args[2]);
+        }
         return Ok(Frame::Integer(0));
     }
     let byte = |s: &Bytes, i: usize| s.get(i).copied().unwrap_or(0);
@@ -247,7 +264,10 @@ pub fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         });
         out.extend_from_slice(&[if kind == b'~' { !first } else { v }]);
     }
+    let existed = ctx.notifying() && ctx.peek(&args[2])?.is_some();
     put_string(ctx, &args[2], out.freeze(), Ttl::Clear, None)?;
+    ctx.notify_new(existed, &args[2]);
+    ctx.notify(notify::STRING, "set", &args[2]);
     Ok(Frame::Integer(max_len as i64))
 }
 
@@ -442,6 +462,12 @@ pub fn bitfield(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> CmdResult
             _ => replies.push(Frame::Null),
         }
     }
-    put_string(ctx, &args[1], v.freeze(), Ttl::Keep, existing.as_ref())?;
+    let v = v.freeze();
+    let changed = string_changed(existing.as_ref(), &v);
+    put_string(ctx, &args[1], v, Ttl::Keep, existing.as_ref())?;
+    ctx.notify_new(existing.is_some(), &args[1]);
+    if changed {
+        ctx.notify(notify::STRING, "setbit", &args[1]);
+    }
     Ok(Frame::Array(replies))
 }

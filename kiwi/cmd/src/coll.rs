@@ -353,13 +353,16 @@ pub fn parse_random_count(arg: &[u8]) -> CmdResult<(usize, bool)> {
     Ok((abs.min(usize::MAX as u64) as usize, n < 0))
 }
 
-/// Removes the present, distinct `elements` of a hash or set (HDEL, SREM);
-/// returns how many were removed. An emptied collection disappears.
+/// Removes the present, distinct `elements` of a hash or set (HDEL, SREM,
+/// whose keyspace event is `event` of `class`); returns how many were
+/// removed. An emptied collection disappears.
 pub fn remove_elems(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     mut meta: Meta,
     elements: &[Bytes],
+    class: u32,
+    event: &'static str,
 ) -> CmdResult<u64> {
     let mut b = ctx.engine.batch();
     let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
@@ -374,6 +377,8 @@ pub fn remove_elems(
         meta.size -= removed;
         store(ctx, &mut b, ctx.db, key, &meta)?;
         ctx.commit(b, removed)?;
+        ctx.notify(class, event, key);
+        ctx.notify_emptied(meta.size, key);
     }
     Ok(removed)
 }

@@ -30,6 +30,9 @@ pub struct Config {
     pub slowlog_log_slower_than: i64,
     /// Slow-log entries kept.
     pub slowlog_max_len: u64,
+    /// Keyspace notification classes, as Redis spells them (`KEA`, `Kx`,
+    /// ...; empty = off). See [`crate::notify`].
+    pub notify_keyspace_events: String,
     /// `always`, `everysec` or `no` (see docs/durability in README).
     pub appendfsync: String,
     /// Background task frequency (active expiry cycles per second).
@@ -125,6 +128,7 @@ impl Default for Config {
             client_output_buffer_limit: DEFAULT_OUTPUT_LIMITS.into(),
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
+            notify_keyspace_events: String::new(),
             appendfsync: "everysec".into(),
             hz: 10,
             loglevel: "notice".into(),
@@ -158,6 +162,7 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("client-output-buffer-limit", Mutability::Mutable),
     ("slowlog-log-slower-than", Mutability::Mutable),
     ("slowlog-max-len", Mutability::Mutable),
+    ("notify-keyspace-events", Mutability::Mutable),
     ("appendfsync", Mutability::Mutable),
     ("hz", Mutability::Mutable),
     ("loglevel", Mutability::Mutable),
@@ -196,6 +201,12 @@ impl Config {
             return Err("io-threads must be in 0..=128".into());
         }
         merge_output_limits(DEFAULT_OUTPUT_LIMITS, &self.client_output_buffer_limit)?;
+        if crate::notify::parse_flags(&self.notify_keyspace_events).is_none() {
+            return Err(format!(
+                "notify-keyspace-events: {}",
+                crate::notify::INVALID_CLASS
+            ));
+        }
         if self.proto_max_bulk_len < 1024 * 1024 {
             return Err("proto-max-bulk-len must be at least 1mb".into());
         }
@@ -227,6 +238,7 @@ impl Config {
             "client-output-buffer-limit" => self.client_output_buffer_limit.clone(),
             "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
             "slowlog-max-len" => self.slowlog_max_len.to_string(),
+            "notify-keyspace-events" => crate::notify::flags_to_string(self.notify_flags()),
             "appendfsync" => self.appendfsync.clone(),
             "hz" => self.hz.to_string(),
             "loglevel" => self.loglevel.clone(),
@@ -277,6 +289,12 @@ impl Config {
                 })?
             }
             "slowlog-max-len" => next.slowlog_max_len = int(value)?,
+            "notify-keyspace-events" => {
+                // Kept as given: the shown form can hide `n` (behind `A`).
+                crate::notify::parse_flags(value)
+                    .ok_or_else(|| SetError::Invalid(crate::notify::INVALID_CLASS.into()))?;
+                next.notify_keyspace_events = value.to_string();
+            }
             "appendfsync" => {
                 let v = value.to_ascii_lowercase();
                 if !matches!(v.as_str(), "always" | "everysec" | "no") {
@@ -306,6 +324,12 @@ impl Config {
 
     pub fn is_known(name: &str) -> bool {
         PARAMS.iter().any(|(n, _)| *n == name)
+    }
+
+    /// The keyspace notification classes switched on (validated at load
+    /// and at CONFIG SET, so a bad value cannot be here; it would read as off).
+    pub fn notify_flags(&self) -> u32 {
+        crate::notify::parse_flags(&self.notify_keyspace_events).unwrap_or(0)
     }
 
     /// Undelivered pub/sub bytes a subscriber may have before it is

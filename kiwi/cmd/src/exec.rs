@@ -15,6 +15,7 @@ use kiwi_storage::{Engine, KeyKind, Meta, SyncMode};
 use crate::blocking::{self, BlockRegistry, BlockedTicket, Blocking, Delivery};
 use crate::error::{wrongtype, CmdResult};
 use crate::lists::End;
+use crate::notify::{self, KeyEvent};
 use crate::rng::CmdRng;
 use crate::state::Shared;
 use crate::table::{lookup, CommandSpec};
@@ -47,19 +48,65 @@ pub struct Ctx<'a> {
     /// so reads never delete expired keys on the spot (every replica would
     /// decide by its own clock); they just read as absent.
     pub replicated: bool,
+    /// `notify-keyspace-events` when the command started, and the events
+    /// the command produced so far (see [`crate::notify`]).
+    pub notify_flags: u32,
+    pub events: Vec<KeyEvent>,
 }
 
 impl Ctx<'_> {
-    /// Live metadata of `key`, counting a keyspace hit or miss.
+    /// Live metadata of `key` for a read, counting a keyspace hit or miss
+    /// (a miss is also the `keymiss` event).
     pub fn lookup(&mut self, key: &[u8]) -> CmdResult<Option<Meta>> {
         let meta = self.peek(key)?;
-        let stat = if meta.is_some() {
-            &self.shared.stats.keyspace_hits
+        if meta.is_some() {
+            self.shared.stats.keyspace_hits.fetch_add(1, Relaxed);
         } else {
-            &self.shared.stats.keyspace_misses
-        };
-        stat.fetch_add(1, Relaxed);
+            self.shared.stats.keyspace_misses.fetch_add(1, Relaxed);
+            self.notify(notify::KEY_MISS, "keymiss", key);
+        }
         Ok(meta)
+    }
+
+    /// Records keyspace event `event` (of `class`, a [`crate::notify`]
+    /// flag) on `key` of the current database, if that class is switched
+    /// on. Commands call it where Redis calls `notifyKeyspaceEvent`, in the
+    /// same order; the executor publishes once the command is done.
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        self.notify_in(self.db, class, event, key);
+    }
+
+    /// Whether keyspace notifications are on at all: commands that would
+    /// otherwise skip a read (SETEX, MSET) look at the old key only then.
+    pub fn notifying(&self) -> bool {
+        self.notify_flags & (notify::KEYSPACE | notify::KEYEVENT) != 0
+    }
+
+    /// [`Ctx::notify`] for a key of another database (MOVE).
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        if notify::wanted(self.notify_flags, class) {
+            self.events.push(KeyEvent {
+                event,
+                db,
+                key: Bytes::copy_from_slice(key),
+            });
+        }
+    }
+
+    /// The `new` event of a key this command adds to the database
+    /// (`existed`: whether it was there before); Redis sends it first.
+    pub fn notify_new(&mut self, existed: bool, key: &[u8]) {
+        if !existed {
+            self.notify(notify::NEW, "new", key);
+        }
+    }
+
+    /// The `del` event when a command's removals emptied a collection
+    /// (Redis deletes empty aggregates), sent after the command's own event.
+    pub fn notify_emptied(&mut self, remaining: u64, key: &[u8]) {
+        if remaining == 0 {
+            self.notify(notify::GENERIC, "del", key);
+        }
     }
 
     /// Live metadata without touching hit/miss statistics (writes, EXISTS, TYPE).
@@ -84,6 +131,7 @@ impl Ctx<'_> {
         self.engine.delete(&mut b, db, key)?;
         self.engine.commit(b)?;
         self.shared.stats.expired_keys.fetch_add(1, Relaxed);
+        self.notify_in(db, notify::EXPIRED, "expired", key);
         if self.track_touches {
             self.touched.push((db, Bytes::copy_from_slice(key)));
         }
@@ -321,6 +369,8 @@ impl Executor {
             touched: Vec::new(),
             rng: CmdRng::from_runtime(),
             replicated: self.replicated,
+            notify_flags: self.shared.notify_flags(),
+            events: Vec::new(),
         };
         let result = if blocking && in_multi {
             blocking::execute_once(&mut ctx, name, args).map(Blocking::Reply)
@@ -331,6 +381,7 @@ impl Executor {
         };
         let written = std::mem::take(&mut ctx.written);
         let touched = std::mem::take(&mut ctx.touched);
+        notify::publish(&self.shared, ctx.notify_flags, &ctx.events);
         let reply = match result {
             Ok(Blocking::Reply(frame)) => Reply::Frame(frame),
             Ok(Blocking::Blocked(ticket)) => Reply::Blocked(ticket),
@@ -436,9 +487,12 @@ impl Executor {
                     touched: Vec::new(),
                     rng: CmdRng::from_runtime(),
                     replicated: false,
+                    notify_flags: shared.notify_flags(),
+                    events: Vec::new(),
                 };
                 f(&mut ctx);
                 touched.append(&mut ctx.touched);
+                notify::publish(shared, ctx.notify_flags, &ctx.events);
             },
         );
         if watching {
@@ -531,12 +585,16 @@ impl Executor {
             // SplitMix64 is made for consecutive seeds.
             rng: CmdRng::from_seed(batch.seed.wrapping_add(i as u64)),
             replicated: true,
+            notify_flags: self.shared.notify_flags(),
+            events: Vec::new(),
         };
         let result = if blocking::is_blocking(spec.name) {
             blocking::execute_once(&mut ctx, spec.name, args)
         } else {
             dispatch(&mut ctx, spec.name, args)
         };
+        // Every replica tells its own subscribers what the entry did.
+        notify::publish(&self.shared, ctx.notify_flags, &ctx.events);
         result.unwrap_or_else(|e| e.into_frame())
     }
 
@@ -651,9 +709,19 @@ impl Executor {
                     .expired_keys
                     .fetch_add(removed.len() as u64, Relaxed);
                 let count = removed.len();
+                let flags = self.shared.notify_flags();
+                let mut events = Vec::new();
                 for (db, key) in removed {
                     self.watches.touch(db, &key, true);
+                    if notify::wanted(flags, notify::EXPIRED) {
+                        events.push(KeyEvent {
+                            event: "expired",
+                            db,
+                            key,
+                        });
+                    }
                 }
+                notify::publish(&self.shared, flags, &events);
                 count
             }
             Err(e) => {

@@ -12,6 +12,7 @@ use crate::coll::{self, parse_random_count, parse_scan, scan_batch, scan_reply};
 use crate::error::{err, not_float, overflow, syntax, wrong_arity, CmdResult};
 use crate::exec::Ctx;
 use crate::longdouble::LongDouble;
+use crate::notify;
 
 const HASH: KeyKind = KeyKind::Hash;
 
@@ -37,6 +38,8 @@ pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes], name: &str) -> CmdResult {
     meta.size += added as u64;
     coll::store(ctx, &mut b, ctx.db, key, &meta)?;
     ctx.commit(b, (args.len() as u64 - 2) / 2)?;
+    ctx.notify_new(!is_new, key);
+    ctx.notify(notify::HASH, "hset", key);
     Ok(if name == "hmset" {
         Frame::ok()
     } else {
@@ -52,12 +55,15 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             return Ok(Frame::Integer(0));
         }
     }
+    let existed = existing.is_some();
     let mut b = ctx.engine.batch();
     let mut meta = coll::open(ctx, &mut b, HASH, existing);
     coll::put_elem(ctx, &mut b, key, &meta, &args[2], &args[3])?;
     meta.size += 1;
     coll::store(ctx, &mut b, ctx.db, key, &meta)?;
     ctx.commit(b, 1)?;
+    ctx.notify_new(existed, key);
+    ctx.notify(notify::HASH, "hset", key);
     Ok(Frame::Integer(1))
 }
 
@@ -138,11 +144,12 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(meta) = ctx.peek_coll(&args[1], HASH)? else {
         return Ok(Frame::Integer(0));
     };
-    let removed = coll::remove_elems(ctx, &args[1], meta, &args[2..])?;
+    let removed = coll::remove_elems(ctx, &args[1], meta, &args[2..], notify::HASH, "hdel")?;
     Ok(Frame::Integer(removed as i64))
 }
 
-/// Writes one field, creating the hash if needed (HINCRBY, HINCRBYFLOAT).
+/// Writes one field, creating the hash if needed (HINCRBY, HINCRBYFLOAT,
+/// whose keyspace event is `event`).
 fn put_field(
     ctx: &mut Ctx<'_>,
     key: &[u8],
@@ -150,7 +157,9 @@ fn put_field(
     field_existed: bool,
     field: &[u8],
     value: &[u8],
+    event: &'static str,
 ) -> CmdResult<()> {
+    let existed = existing.is_some();
     let mut b = ctx.engine.batch();
     let mut meta = coll::open(ctx, &mut b, HASH, existing);
     coll::put_elem(ctx, &mut b, key, &meta, field, value)?;
@@ -158,7 +167,10 @@ fn put_field(
         meta.size += 1;
     }
     coll::store(ctx, &mut b, ctx.db, key, &meta)?;
-    ctx.commit(b, 1)
+    ctx.commit(b, 1)?;
+    ctx.notify_new(existed, key);
+    ctx.notify(notify::HASH, event, key);
+    Ok(())
 }
 
 pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -182,6 +194,7 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         current.is_some(),
         field,
         new.to_string().as_bytes(),
+        "hincrby",
     )?;
     Ok(Frame::Integer(new))
 }
@@ -211,7 +224,15 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .plus(by)
         .ok_or_else(|| err("ERR increment would produce NaN or Infinity"))?;
     let text = Bytes::from(new.to_human_string());
-    put_field(ctx, key, existing, current.is_some(), field, &text)?;
+    put_field(
+        ctx,
+        key,
+        existing,
+        current.is_some(),
+        field,
+        &text,
+        "hincrbyfloat",
+    )?;
     Ok(Frame::Bulk(text))
 }
 

@@ -11,6 +11,7 @@ use kiwi_resp::Frame;
 
 use crate::error::{err, CmdError, CmdResult};
 use crate::exec::Ctx;
+use crate::notify;
 use crate::strings::{put_string, Ttl};
 
 const P: u32 = 14;
@@ -432,6 +433,8 @@ pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if updated {
         hll.invalidate_cache();
         store(ctx, &args[1], hll, existing.as_ref())?;
+        ctx.notify_new(existing.is_some(), &args[1]);
+        ctx.notify(notify::STRING, "pfadd", &args[1]);
     }
     Ok(Frame::Integer(updated as i64))
 }
@@ -496,6 +499,8 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     hll.invalidate_cache();
     store(ctx, &args[1], hll, existing.as_ref())?;
+    ctx.notify_new(existing.is_some(), &args[1]);
+    ctx.notify(notify::STRING, "pfadd", &args[1]);
     Ok(Frame::ok())
 }
 

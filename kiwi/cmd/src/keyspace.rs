@@ -11,25 +11,30 @@ use crate::error::{
 };
 use crate::exec::Ctx;
 use crate::glob;
+use crate::notify;
 
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut b = ctx.engine.batch();
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for key in &args[1..] {
         let live = ctx.peek(key)?.is_some();
         // An expired record is removed too, but not counted (lazy expiry).
         if ctx.engine.delete(&mut b, ctx.db, key)? && live {
-            removed += 1;
+            removed.push(key);
         }
     }
-    ctx.commit(b, removed as u64)?;
-    Ok(Frame::Integer(removed))
+    ctx.commit(b, removed.len() as u64)?;
+    for key in &removed {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
+    Ok(Frame::Integer(removed.len() as i64))
 }
 
 pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut n = 0;
     for key in &args[1..] {
-        if ctx.peek(key)?.is_some() {
+        // A read, as in Redis: it counts hits and misses (and `keymiss`).
+        if ctx.lookup(key)?.is_some() {
             n += 1;
         }
     }
@@ -38,7 +43,7 @@ pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let name = ctx
-        .peek(&args[1])?
+        .lookup(&args[1])?
         .map(|m| m.kind.type_name())
         .unwrap_or("none");
     Ok(Frame::simple(name))
@@ -167,13 +172,15 @@ fn write_copy(
 
 pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
     let (src, dst) = (&args[1], &args[2]);
-    let Some(meta) = ctx.lookup(src)? else {
+    // Writes look keys up without counting hits or misses, as Redis does.
+    let Some(meta) = ctx.peek(src)? else {
         return Err(no_such_key());
     };
     if src == dst {
         return Ok(if nx { Frame::Integer(0) } else { Frame::ok() });
     }
-    if nx && ctx.peek(dst)?.is_some() {
+    let dst_existed = ctx.peek(dst)?.is_some();
+    if nx && dst_existed {
         return Ok(Frame::Integer(0));
     }
     let mut b = ctx.engine.batch();
@@ -182,6 +189,10 @@ pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
     write_copy(ctx, &mut b, db, src, &meta, db, dst)?;
     ctx.engine.delete(&mut b, ctx.db, src)?;
     ctx.commit(b, 1)?;
+    // Redis deletes the old destination and adds the key anew: always `new`.
+    ctx.notify_new(false, dst);
+    ctx.notify(notify::GENERIC, "rename_from", src);
+    ctx.notify(notify::GENERIC, "rename_to", dst);
     Ok(if nx { Frame::Integer(1) } else { Frame::ok() })
 }
 
@@ -199,7 +210,7 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if dst_db == ctx.db {
         return Err(same_object());
     }
-    let Some(meta) = ctx.lookup(key)? else {
+    let Some(meta) = ctx.peek(key)? else {
         return Ok(Frame::Integer(0));
     };
     if ctx.peek_in(dst_db, key)?.is_some() {
@@ -211,6 +222,9 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     write_copy(ctx, &mut b, db, key, &meta, dst_db, key)?;
     ctx.engine.delete(&mut b, ctx.db, key)?;
     ctx.commit(b, 1)?;
+    ctx.notify_in(dst_db, notify::NEW, "new", key);
+    ctx.notify(notify::GENERIC, "move_from", key);
+    ctx.notify_in(dst_db, notify::GENERIC, "move_to", key);
     Ok(Frame::Integer(1))
 }
 
@@ -236,7 +250,8 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(meta) = ctx.lookup(src)? else {
         return Ok(Frame::Integer(0));
     };
-    if ctx.peek_in(dst_db, dst)?.is_some() && !replace {
+    let dst_existed = ctx.peek_in(dst_db, dst)?.is_some();
+    if dst_existed && !replace {
         return Ok(Frame::Integer(0));
     }
     let mut b = ctx.engine.batch();
@@ -244,6 +259,9 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let db = ctx.db;
     write_copy(ctx, &mut b, db, src, &meta, dst_db, dst)?;
     ctx.commit(b, 1)?;
+    // COPY ... REPLACE deletes the old destination first: always `new`.
+    ctx.notify_in(dst_db, notify::NEW, "new", dst);
+    ctx.notify_in(dst_db, notify::GENERIC, "copy_to", dst);
     Ok(Frame::Integer(1))
 }
 
@@ -306,14 +324,17 @@ pub fn expire(
         return Ok(Frame::Integer(0));
     }
     let mut b = ctx.engine.batch();
-    if when <= ctx.now_ms as i64 {
+    let event = if when <= ctx.now_ms as i64 {
         ctx.engine.delete(&mut b, ctx.db, key)?;
+        "del"
     } else {
         let mut updated = meta;
         updated.expire_at_ms = when as u64;
         ctx.engine.put_meta(&mut b, ctx.db, key, &updated)?;
-    }
+        "expire"
+    };
     ctx.commit(b, 1)?;
+    ctx.notify(notify::GENERIC, event, key);
     Ok(Frame::Integer(1))
 }
 
@@ -338,7 +359,7 @@ pub fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, absolute: bool) -> C
 }
 
 pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let Some(mut meta) = ctx.lookup(&args[1])? else {
+    let Some(mut meta) = ctx.peek(&args[1])? else {
         return Ok(Frame::Integer(0));
     };
     if meta.expire_at_ms == 0 {
@@ -348,6 +369,7 @@ pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut b = ctx.engine.batch();
     ctx.engine.put_meta(&mut b, ctx.db, &args[1], &meta)?;
     ctx.commit(b, 1)?;
+    ctx.notify(notify::GENERIC, "persist", &args[1]);
     Ok(Frame::Integer(1))
 }
 

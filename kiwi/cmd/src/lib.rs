@@ -7,6 +7,8 @@
 //! * one module per command family: [`strings`], [`hashes`], [`lists`],
 //!   [`sets`], [`zsets`], [`sort`], [`keyspace`], [`server`]; [`coll`] holds what the collection
 //!   families share.
+//! * [`notify`]: keyspace notifications, which commands report through
+//!   [`Ctx::notify`] and the executor publishes.
 //! * [`config`] and [`state`]: the server configuration and the state shared
 //!   between the network runtime (connections) and the storage runtime.
 //!
@@ -28,6 +30,7 @@ pub mod hll;
 pub mod keyspace;
 pub mod lists;
 pub mod longdouble;
+pub mod notify;
 pub mod pubsub;
 pub mod redis_docs;
 pub mod rng;

@@ -14,6 +14,7 @@ use crate::args::{int, int_or, is};
 use crate::coll;
 use crate::error::{err, no_such_key, syntax, wrongtype, CmdResult};
 use crate::exec::Ctx;
+use crate::notify;
 
 const LIST: KeyKind = KeyKind::List;
 
@@ -32,6 +33,22 @@ impl End {
             Ok(End::Right)
         } else {
             Err(syntax())
+        }
+    }
+
+    /// The keyspace event of a push at this end.
+    pub fn push_event(self) -> &'static str {
+        match self {
+            End::Left => "lpush",
+            End::Right => "rpush",
+        }
+    }
+
+    /// The keyspace event of a pop at this end.
+    pub fn pop_event(self) -> &'static str {
+        match self {
+            End::Left => "lpop",
+            End::Right => "rpop",
         }
     }
 }
@@ -224,6 +241,7 @@ pub fn push(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, only_existing: bool) ->
     if only_existing && existing.is_none() {
         return Ok(Frame::Integer(0));
     }
+    let existed = existing.is_some();
     let mut b = ctx.engine.batch();
     let mut list = List::from_meta(coll::open(ctx, &mut b, LIST, existing))?;
     for v in &args[2..] {
@@ -231,6 +249,8 @@ pub fn push(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, only_existing: bool) ->
     }
     list.store(ctx, &mut b, ctx.db, key)?;
     ctx.commit(b, args.len() as u64 - 2)?;
+    ctx.notify_new(existed, key);
+    ctx.notify(notify::LIST, end.push_event(), key);
     Ok(Frame::Integer(list.len() as i64))
 }
 
@@ -249,7 +269,7 @@ pub fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> CmdResult {
         }
         _ => return Err(syntax()),
     };
-    let Some(mut list) = ctx.get_list(key)? else {
+    let Some(mut list) = ctx.peek_list(key)? else {
         return Ok(if count.is_some() {
             Frame::NullArray
         } else {
@@ -263,6 +283,8 @@ pub fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> CmdResult {
     let items = list.pop(ctx, &mut b, ctx.db, key, end, count.unwrap_or(1))?;
     list.store(ctx, &mut b, ctx.db, key)?;
     ctx.commit(b, items.len() as u64)?;
+    ctx.notify(notify::LIST, end.pop_event(), key);
+    ctx.notify_emptied(list.len(), key);
     Ok(match count {
         None => Frame::bulk_opt(items.into_iter().next()),
         Some(_) => Frame::Array(items.into_iter().map(Frame::Bulk).collect()),
@@ -321,6 +343,7 @@ pub fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         &args[3],
     )?;
     ctx.commit(b, 1)?;
+    ctx.notify(notify::LIST, "lset", key);
     Ok(Frame::ok())
 }
 
@@ -340,6 +363,8 @@ pub fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     list.pop(ctx, &mut b, ctx.db, key, End::Right, right)?;
     list.store(ctx, &mut b, ctx.db, key)?;
     ctx.commit(b, left + right)?;
+    ctx.notify(notify::LIST, "ltrim", key);
+    ctx.notify_emptied(list.len(), key);
     Ok(Frame::ok())
 }
 
@@ -385,6 +410,8 @@ pub fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     list.rewrite(ctx, &mut b, ctx.db, key, &old, &kept)?;
     list.store(ctx, &mut b, ctx.db, key)?;
     ctx.commit(b, removed)?;
+    ctx.notify(notify::LIST, "lrem", key);
+    ctx.notify_emptied(list.len(), key);
     Ok(Frame::Integer(removed as i64))
 }
 
@@ -436,6 +463,7 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     list.store(ctx, &mut b, ctx.db, key)?;
     ctx.commit(b, 1)?;
+    ctx.notify(notify::LIST, "linsert", key);
     Ok(Frame::Integer(list.len() as i64))
 }
 
@@ -549,6 +577,7 @@ pub fn move_element(
     if dst_meta.as_ref().is_some_and(|m| m.kind != LIST) {
         return Err(wrongtype());
     }
+    let dst_existed = dst_meta.is_some();
     let mut b = ctx.engine.batch();
     let item = src_list
         .pop(ctx, &mut b, ctx.db, src, from, 1)?
@@ -564,6 +593,11 @@ pub fn move_element(
         dst_list.store(ctx, &mut b, ctx.db, dst)?;
     }
     ctx.commit(b, 1)?;
+    // Redis pushes on the destination before it reports the pop.
+    ctx.notify_new(dst_existed, dst);
+    ctx.notify(notify::LIST, to.push_event(), dst);
+    ctx.notify(notify::LIST, from.pop_event(), src);
+    ctx.notify_emptied(src_list.len(), src);
     Ok(Some(item))
 }
 
@@ -601,6 +635,8 @@ pub fn mpop_first(
         let items = list.pop(ctx, &mut b, ctx.db, key, end, count)?;
         list.store(ctx, &mut b, ctx.db, key)?;
         ctx.commit(b, items.len() as u64)?;
+        ctx.notify(notify::LIST, end.pop_event(), key);
+        ctx.notify_emptied(list.len(), key);
         return Ok(Some(Frame::Array(vec![
             Frame::Bulk(key.clone()),
             Frame::Array(items.into_iter().map(Frame::Bulk).collect()),

@@ -11,6 +11,7 @@ use crate::args::{int, int_or, is};
 use crate::coll::{self, parse_random_count, parse_scan, scan_batch, scan_reply};
 use crate::error::{err, syntax, CmdResult};
 use crate::exec::Ctx;
+use crate::notify;
 
 const SET: KeyKind = KeyKind::Set;
 
@@ -55,6 +56,7 @@ fn add_members<'m>(
 
 pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let existing = ctx.peek_coll(&args[1], SET)?;
+    let existed = existing.is_some();
     let mut b = ctx.engine.batch();
     let added = add_members(
         ctx,
@@ -65,6 +67,8 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     )?;
     if added > 0 {
         ctx.commit(b, added)?;
+        ctx.notify_new(existed, &args[1]);
+        ctx.notify(notify::SET, "sadd", &args[1]);
     }
     Ok(Frame::Integer(added as i64))
 }
@@ -73,7 +77,7 @@ pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(meta) = ctx.peek_coll(&args[1], SET)? else {
         return Ok(Frame::Integer(0));
     };
-    let removed = coll::remove_elems(ctx, &args[1], meta, &args[2..])?;
+    let removed = coll::remove_elems(ctx, &args[1], meta, &args[2..], notify::SET, "srem")?;
     Ok(Frame::Integer(removed as i64))
 }
 
@@ -120,7 +124,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         _ => return Err(syntax()),
     };
-    let Some(mut meta) = ctx.get_coll(key, SET)? else {
+    let Some(mut meta) = ctx.peek_coll(key, SET)? else {
         return Ok(if count.is_some() {
             Frame::Set(vec![])
         } else {
@@ -142,6 +146,8 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     meta.size -= popped.len() as u64;
     coll::store(ctx, &mut b, ctx.db, key, &meta)?;
     ctx.commit(b, popped.len() as u64)?;
+    ctx.notify(notify::SET, "spop", key);
+    ctx.notify_emptied(meta.size, key);
     Ok(match count {
         None => Frame::bulk_opt(popped.pop()),
         Some(_) => set_frame(popped),
@@ -193,8 +199,15 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     coll::del_elem(ctx, &mut b, src, &src_meta, member)?;
     src_meta.size -= 1;
     coll::store(ctx, &mut b, ctx.db, src, &src_meta)?;
-    add_members(ctx, &mut b, dst, dst_meta, std::iter::once(member.as_ref()))?;
+    let dst_existed = dst_meta.is_some();
+    let added = add_members(ctx, &mut b, dst, dst_meta, std::iter::once(member.as_ref()))?;
     ctx.commit(b, 1)?;
+    ctx.notify(notify::SET, "srem", src);
+    ctx.notify_emptied(src_meta.size, src);
+    ctx.notify_new(dst_existed, dst);
+    if added > 0 {
+        ctx.notify(notify::SET, "sadd", dst);
+    }
     Ok(Frame::Integer(1))
 }
 
@@ -246,13 +259,24 @@ fn algebra(ctx: &mut Ctx<'_>, args: &[Bytes], op: Algebra, store: bool) -> CmdRe
     }
     let dst = &args[1];
     let mut b = ctx.engine.batch();
-    ctx.peek(dst)?;
+    let existed = ctx.peek(dst)?.is_some();
     ctx.engine.delete(&mut b, ctx.db, dst)?;
     let n = result.len() as u64;
     if n > 0 {
         add_members(ctx, &mut b, dst, None, result.iter().map(|m| m.as_ref()))?;
     }
     ctx.commit(b, 1)?;
+    if n > 0 {
+        ctx.notify_new(existed, dst);
+        let event = match op {
+            Algebra::Inter => "sinterstore",
+            Algebra::Union => "sunionstore",
+            Algebra::Diff => "sdiffstore",
+        };
+        ctx.notify(notify::SET, event, dst);
+    } else if existed {
+        ctx.notify(notify::GENERIC, "del", dst);
+    }
     Ok(Frame::Integer(n as i64))
 }
 

@@ -14,6 +14,7 @@ use crate::coll;
 use crate::error::{err, syntax, wrongtype, CmdResult};
 use crate::exec::Ctx;
 use crate::lists::{End, List};
+use crate::notify;
 
 struct SortArgs<'a> {
     desc: bool,
@@ -235,7 +236,7 @@ pub fn sort(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
     match a.store {
         None => Ok(Frame::Array(out.into_iter().map(Frame::bulk_opt).collect())),
         Some(dst) => {
-            ctx.peek(dst)?;
+            let existed = ctx.peek(dst)?.is_some();
             let mut b = ctx.engine.batch();
             ctx.engine.delete(&mut b, ctx.db, dst)?;
             if !out.is_empty() {
@@ -253,6 +254,12 @@ pub fn sort(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
                 list.store(ctx, &mut b, ctx.db, dst)?;
             }
             ctx.commit(b, 1)?;
+            if !out.is_empty() {
+                ctx.notify_new(existed, dst);
+                ctx.notify(notify::LIST, "sortstore", dst);
+            } else if existed {
+                ctx.notify(notify::GENERIC, "del", dst);
+            }
             Ok(Frame::Integer(out.len() as i64))
         }
     }

@@ -3,7 +3,7 @@
 //! Everything here is behind short, non-async critical sections or atomics.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use kiwi_runtime::sync::Notify;
@@ -108,6 +108,9 @@ pub struct Shared {
     pub pubsub: PubSub,
     /// INFO commandstats / errorstats and SLOWLOG (see [`crate::calls`]).
     pub calls: CallStats,
+    /// `notify-keyspace-events` as flags, read by every command the
+    /// executor runs (cheaper than a configuration snapshot).
+    notify_flags: AtomicU32,
 }
 
 /// Renders the `# Raft` INFO section.
@@ -130,6 +133,7 @@ impl Shared {
             .map(|_| format!("{:x}", kiwi_runtime::rand::index(16)))
             .collect();
         Shared {
+            notify_flags: AtomicU32::new(config.notify_flags()),
             config: RwLock::new(Arc::new(config)),
             stats: Stats::default(),
             clients: Mutex::new(BTreeMap::new()),
@@ -152,8 +156,14 @@ impl Shared {
         }
     }
 
+    /// The keyspace notification classes switched on ([`crate::notify`]).
+    pub fn notify_flags(&self) -> u32 {
+        self.notify_flags.load(Relaxed)
+    }
+
     /// Replaces the configuration (CONFIG SET).
     pub fn set_config(&self, next: Config) {
+        self.notify_flags.store(next.notify_flags(), Relaxed);
         match self.config.write() {
             Ok(mut c) => *c = Arc::new(next),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(next),

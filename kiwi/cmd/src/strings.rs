@@ -11,6 +11,7 @@ use crate::error::{
 };
 use crate::exec::Ctx;
 use crate::longdouble::LongDouble;
+use crate::notify;
 
 /// How a command changes the TTL of the key it writes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -161,6 +162,11 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         (None, false) => Ttl::Clear,
     };
     put_string(ctx, key, value, ttl, existing.as_ref())?;
+    ctx.notify_new(exists, key);
+    ctx.notify(notify::STRING, "set", key);
+    if expire.is_some() {
+        ctx.notify(notify::GENERIC, "expire", key);
+    }
     Ok(if get {
         Frame::bulk_opt(existing.map(|m| m.payload))
     } else {
@@ -173,18 +179,27 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(Frame::Integer(0));
     }
     put_string(ctx, &args[1], args[2].clone(), Ttl::Clear, None)?;
+    ctx.notify_new(false, &args[1]);
+    ctx.notify(notify::STRING, "set", &args[1]);
     Ok(Frame::Integer(1))
 }
 
 pub fn setex(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, cmd: &str) -> CmdResult {
     let at = expire_at(ctx, &args[2], unit_ms, false, cmd)?;
+    // Only events need to know what was there (a read saved otherwise).
+    let existed = ctx.notifying() && ctx.peek(&args[1])?.is_some();
     put_string(ctx, &args[1], args[3].clone(), Ttl::At(at), None)?;
+    ctx.notify_new(existed, &args[1]);
+    ctx.notify(notify::STRING, "set", &args[1]);
+    ctx.notify(notify::GENERIC, "expire", &args[1]);
     Ok(Frame::ok())
 }
 
 pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let old = ctx.get_string(&args[1])?;
     put_string(ctx, &args[1], args[2].clone(), Ttl::Clear, old.as_ref())?;
+    ctx.notify_new(old.is_some(), &args[1]);
+    ctx.notify(notify::STRING, "set", &args[1]);
     Ok(Frame::bulk_opt(old.map(|m| m.payload)))
 }
 
@@ -195,6 +210,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut b = ctx.engine.batch();
     ctx.engine.delete(&mut b, ctx.db, &args[1])?;
     ctx.commit(b, 1)?;
+    ctx.notify(notify::GENERIC, "del", &args[1]);
     Ok(Frame::Bulk(old.payload))
 }
 
@@ -226,10 +242,15 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let mut b = ctx.engine.batch();
             ctx.engine.delete(&mut b, ctx.db, key)?;
             ctx.commit(b, 1)?;
+            ctx.notify(notify::GENERIC, "del", key);
         }
-        Some(Ttl::At(at)) => put_string(ctx, key, meta.payload.clone(), Ttl::At(at), Some(&meta))?,
+        Some(Ttl::At(at)) => {
+            put_string(ctx, key, meta.payload.clone(), Ttl::At(at), Some(&meta))?;
+            ctx.notify(notify::GENERIC, "expire", key);
+        }
         Some(Ttl::Clear) if meta.expire_at_ms != 0 => {
-            put_string(ctx, key, meta.payload.clone(), Ttl::Clear, Some(&meta))?
+            put_string(ctx, key, meta.payload.clone(), Ttl::Clear, Some(&meta))?;
+            ctx.notify(notify::GENERIC, "persist", key);
         }
         _ => {}
     }
@@ -251,12 +272,26 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if args.len().is_multiple_of(2) {
         return Err(wrong_arity(&lower(&args[0])));
     }
+    // Which keys are new matters only to events (a read saved otherwise).
+    let mut existed = Vec::new();
+    if ctx.notifying() {
+        for pair in args[1..].chunks(2) {
+            existed.push(ctx.peek(&pair[0])?.is_some());
+        }
+    }
     let mut b = ctx.engine.batch();
     for pair in args[1..].chunks(2) {
         ctx.engine
             .put_meta(&mut b, ctx.db, &pair[0], &Meta::string(pair[1].clone(), 0))?;
     }
     ctx.commit(b, (args.len() / 2) as u64)?;
+    for (i, pair) in args[1..].chunks(2).enumerate() {
+        // A key named twice is new only the first time.
+        let new = existed.get(i).is_some_and(|e| !e)
+            && !args[1..].chunks(2).take(i).any(|p| p[0] == pair[0]);
+        ctx.notify_new(!new, &pair[0]);
+        ctx.notify(notify::STRING, "set", &pair[0]);
+    }
     Ok(Frame::ok())
 }
 
@@ -287,6 +322,8 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     v.extend_from_slice(&old);
     v.extend_from_slice(&args[2]);
     put_string(ctx, &args[1], v.freeze(), Ttl::Keep, existing.as_ref())?;
+    ctx.notify_new(existing.is_some(), &args[1]);
+    ctx.notify(notify::STRING, "append", &args[1]);
     Ok(Frame::Integer(total as i64))
 }
 
@@ -323,6 +360,8 @@ pub fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
         Ttl::Keep,
         existing.as_ref(),
     )?;
+    ctx.notify_new(existing.is_some(), key);
+    ctx.notify(notify::STRING, "incrby", key);
     Ok(Frame::Integer(next))
 }
 
@@ -344,6 +383,8 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let next = current.plus(by).ok_or_else(nan_or_inf)?;
     let text = Bytes::from(next.to_human_string());
     put_string(ctx, &args[1], text.clone(), Ttl::Keep, existing.as_ref())?;
+    ctx.notify_new(existing.is_some(), &args[1]);
+    ctx.notify(notify::STRING, "incrbyfloat", &args[1]);
     Ok(Frame::Bulk(text))
 }
 
@@ -397,6 +438,8 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     v[offset..offset + value.len()].copy_from_slice(value);
     let len = v.len();
     put_string(ctx, &args[1], v.freeze(), Ttl::Keep, existing.as_ref())?;
+    ctx.notify_new(existing.is_some(), &args[1]);
+    ctx.notify(notify::STRING, "setrange", &args[1]);
     Ok(Frame::Integer(len as i64))
 }
 

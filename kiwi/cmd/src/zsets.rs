@@ -22,6 +22,7 @@ use crate::coll::{self, parse_random_count, parse_scan, scan_batch, scan_reply};
 use crate::error::{err, not_float, syntax, wrongtype, CmdResult};
 use crate::exec::Ctx;
 use crate::lists::clamp_range;
+use crate::notify;
 
 const ZSET: KeyKind = KeyKind::ZSet;
 
@@ -417,8 +418,15 @@ fn by_rank(
     Ok(out)
 }
 
-/// Removes `items` (present members) from the zset at `key` and writes its header.
-fn remove_all(ctx: &mut Ctx<'_>, key: &[u8], mut meta: Meta, items: &[Scored]) -> CmdResult<u64> {
+/// Removes `items` (present members) from the zset at `key` and writes its
+/// header; `event` is the command's keyspace event.
+fn remove_all(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    mut meta: Meta,
+    items: &[Scored],
+    event: &'static str,
+) -> CmdResult<u64> {
     if items.is_empty() {
         return Ok(0);
     }
@@ -429,13 +437,20 @@ fn remove_all(ctx: &mut Ctx<'_>, key: &[u8], mut meta: Meta, items: &[Scored]) -
     meta.size -= items.len() as u64;
     coll::store(ctx, &mut b, ctx.db, key, &meta)?;
     ctx.commit(b, items.len() as u64)?;
+    ctx.notify(notify::ZSET, event, key);
+    ctx.notify_emptied(meta.size, key);
     Ok(items.len() as u64)
 }
 
-/// Replaces whatever is at `dst` with a zset of `items` (STORE forms);
-/// an empty result deletes `dst`.
-fn store_zset(ctx: &mut Ctx<'_>, dst: &[u8], items: &[Scored]) -> CmdResult<()> {
-    ctx.peek(dst)?;
+/// Replaces whatever is at `dst` with a zset of `items` (STORE forms, whose
+/// keyspace event is `event`); an empty result deletes `dst`.
+fn store_zset(
+    ctx: &mut Ctx<'_>,
+    dst: &[u8],
+    items: &[Scored],
+    event: &'static str,
+) -> CmdResult<()> {
+    let existed = ctx.peek(dst)?.is_some();
     let mut b = ctx.engine.batch();
     ctx.engine.delete(&mut b, ctx.db, dst)?;
     let mut meta = coll::open(ctx, &mut b, ZSET, None);
@@ -444,7 +459,14 @@ fn store_zset(ctx: &mut Ctx<'_>, dst: &[u8], items: &[Scored]) -> CmdResult<()> 
     }
     meta.size = items.len() as u64;
     coll::store(ctx, &mut b, ctx.db, dst, &meta)?;
-    ctx.commit(b, 1)
+    ctx.commit(b, 1)?;
+    if !items.is_empty() {
+        ctx.notify_new(existed, dst);
+        ctx.notify(notify::ZSET, event, dst);
+    } else if existed {
+        ctx.notify(notify::GENERIC, "del", dst);
+    }
+    Ok(())
 }
 
 // ---- replies ---------------------------------------------------------------
@@ -600,6 +622,10 @@ fn zadd_apply(
     meta.size += added;
     coll::store(ctx, &mut b, ctx.db, key, &meta)?;
     ctx.commit(b, added + updated)?;
+    if added + updated > 0 {
+        ctx.notify_new(!is_new, key);
+        ctx.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     Ok(if f.incr {
         if processed > 0 {
             Frame::Double(last_score)
@@ -638,7 +664,9 @@ pub fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     }
     let items: Vec<Scored> = found.into_iter().collect();
-    Ok(Frame::Integer(remove_all(ctx, key, meta, &items)? as i64))
+    Ok(Frame::Integer(
+        remove_all(ctx, key, meta, &items, "zrem")? as i64
+    ))
 }
 
 pub fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -786,7 +814,7 @@ fn zrange_generic(
     let Some(meta) = ctx.get_zset(key)? else {
         return match dst {
             Some(d) => {
-                store_zset(ctx, d, &[])?;
+                store_zset(ctx, d, &[], "zrangestore")?;
                 Ok(Frame::Integer(0))
             }
             None => Ok(Frame::Array(vec![])),
@@ -802,7 +830,7 @@ fn zrange_generic(
     };
     match dst {
         Some(d) => {
-            store_zset(ctx, d, &items)?;
+            store_zset(ctx, d, &items, "zrangestore")?;
             Ok(Frame::Integer(items.len() as i64))
         }
         None => Ok(scored_reply(ctx.proto, items, withscores)),
@@ -853,7 +881,14 @@ pub fn zremrange(ctx: &mut Ctx<'_>, args: &[Bytes], by: &str) -> CmdResult {
         R::Score(r) => by_score(ctx, key, &meta, &r, false, 0, -1)?,
         R::Lex(r) => by_lex(ctx, key, &meta, &r, false, 0, -1)?,
     };
-    Ok(Frame::Integer(remove_all(ctx, key, meta, &items)? as i64))
+    let event = match by {
+        "rank" => "zremrangebyrank",
+        "score" => "zremrangebyscore",
+        _ => "zremrangebylex",
+    };
+    Ok(Frame::Integer(
+        remove_all(ctx, key, meta, &items, event)? as i64
+    ))
 }
 
 /// Pops up to `count` members from the low (`max == false`) or high end.
@@ -869,7 +904,8 @@ pub fn pop_members(
     }
     let stop = count.min(meta.size) - 1;
     let items = by_rank(ctx, key, &meta, 0, stop, max)?;
-    remove_all(ctx, key, meta, &items)?;
+    let event = if max { "zpopmax" } else { "zpopmin" };
+    remove_all(ctx, key, meta, &items, event)?;
     Ok(items)
 }
 
@@ -1174,7 +1210,12 @@ fn zsetop(
     });
     match out {
         Output::Store(d) => {
-            store_zset(ctx, d, &items)?;
+            let event = match op {
+                SetOp::Union => "zunionstore",
+                SetOp::Inter => "zinterstore",
+                SetOp::Diff => "zdiffstore",
+            };
+            store_zset(ctx, d, &items, event)?;
             Ok(Frame::Integer(items.len() as i64))
         }
         Output::Reply => Ok(scored_reply(ctx.proto, items, withscores)),

@@ -454,3 +454,58 @@ fn publish_on_any_node_reaches_subscribers_on_every_node() {
         }
     }
 }
+
+/// Every replica publishes the keyspace events of the entries it applies,
+/// so a subscriber on any node sees writes made through any node, expiry
+/// (decided by the leader, applied everywhere) included.
+#[test]
+fn keyspace_notifications_fire_on_every_node() {
+    let cluster = Cluster::start(3, "forward");
+    let mut subscribers: Vec<RespClient> = cluster.nodes.iter().map(|n| n.client()).collect();
+    for (node, s) in cluster.nodes.iter().zip(&mut subscribers) {
+        // The setting is per node, as on Redis replicas.
+        let mut c = node.client();
+        assert_eq!(
+            c.call(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+            Frame::ok()
+        );
+        s.set_read_timeout(Some(Duration::from_secs(10)));
+        s.call(&["SUBSCRIBE", "__keyevent@0__:set", "__keyevent@0__:expired"]);
+        s.read_frame();
+    }
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let key = format!("from-{i}");
+        assert_eq!(node.client().call(&["SET", &key, "v"]), Frame::ok());
+        for s in &mut subscribers {
+            let want = Frame::Array(vec![
+                bulk("message"),
+                bulk("__keyevent@0__:set"),
+                bulk(&key),
+            ]);
+            assert_eq!(
+                s.read_frame(),
+                Some(want),
+                "every node tells its subscribers"
+            );
+        }
+    }
+    assert_eq!(
+        cluster.nodes[1]
+            .client()
+            .call(&["SET", "short", "v", "PX", "50"]),
+        Frame::ok()
+    );
+    for s in &mut subscribers {
+        let _set = s.read_frame();
+        let want = Frame::Array(vec![
+            bulk("message"),
+            bulk("__keyevent@0__:expired"),
+            bulk("short"),
+        ]);
+        assert_eq!(
+            s.read_frame(),
+            Some(want),
+            "active expiry reaches every node"
+        );
+    }
+}
