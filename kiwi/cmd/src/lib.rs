@@ -31,6 +31,7 @@ pub mod keyspace;
 pub mod lists;
 pub mod longdouble;
 pub mod notify;
+pub mod pause;
 pub mod pubsub;
 pub mod redis_docs;
 pub mod rng;

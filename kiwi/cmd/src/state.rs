@@ -10,6 +10,7 @@ use kiwi_runtime::sync::Notify;
 
 use crate::calls::CallStats;
 use crate::config::Config;
+use crate::pause::Pause;
 use crate::pubsub::PubSub;
 
 /// Server-wide counters reported by INFO.
@@ -59,6 +60,8 @@ pub struct ClientHandle {
     pub last_interaction_ms: AtomicU64,
     pub last_cmd: Mutex<String>,
     pub killed: AtomicBool,
+    /// CLIENT NO-EVICT (shown as flag `e`; Kiwi never evicts clients).
+    pub no_evict: AtomicBool,
     /// Wakes the connection task when it is killed.
     pub kill_signal: Notify,
 }
@@ -74,15 +77,21 @@ impl ClientHandle {
         let name = self.name.lock().map(|n| n.clone()).unwrap_or_default();
         let cmd = self.last_cmd.lock().map(|c| c.clone()).unwrap_or_default();
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
+        let flags = if self.no_evict.load(Relaxed) {
+            "e"
+        } else {
+            "N"
+        };
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Relaxed)) / 1000;
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
             name,
             age,
             idle,
+            flags,
             self.db.load(Relaxed),
             if cmd.is_empty() { "NULL".to_string() } else { cmd },
             self.resp.load(Relaxed),
@@ -108,6 +117,8 @@ pub struct Shared {
     pub pubsub: PubSub,
     /// INFO commandstats / errorstats and SLOWLOG (see [`crate::calls`]).
     pub calls: CallStats,
+    /// CLIENT PAUSE (see [`crate::pause`]).
+    pub pause: Pause,
     /// `notify-keyspace-events` as flags, read by every command the
     /// executor runs (cheaper than a configuration snapshot).
     notify_flags: AtomicU32,
@@ -145,6 +156,7 @@ impl Shared {
             raft_info: OnceLock::new(),
             pubsub: PubSub::default(),
             calls: CallStats::default(),
+            pause: Pause::default(),
         }
     }
 
@@ -184,6 +196,7 @@ impl Shared {
             last_interaction_ms: AtomicU64::new(now),
             last_cmd: Mutex::new(String::new()),
             killed: AtomicBool::new(false),
+            no_evict: AtomicBool::new(false),
             kill_signal: Notify::new(),
         });
         if let Ok(mut clients) = self.clients.lock() {

@@ -226,7 +226,10 @@ pub static COMMANDS: &[CommandSpec] = &[
         ("info", 2, "noscript loading stale", "Returns information about the connection."),
         ("kill", -3, "admin noscript loading stale", "Terminates open connections."),
         ("list", -2, "admin noscript loading stale", "Lists open connections."),
+        ("no-evict", 3, "admin noscript loading stale", "Sets the client eviction mode of the connection."),
+        ("pause", -3, "admin noscript loading stale", "Suspends commands processing."),
         ("setname", 3, "noscript loading stale", "Sets the connection name."),
+        ("unpause", 2, "admin noscript loading stale", "Resumes processing of clients that were paused."),
     ]),
     cmd!("command", -1, "loading stale", NOKEY, "server", "2.8.13", "O(N) where N is the total number of Redis commands", S, "Returns detailed information about all commands.", &[
         ("count", 2, "loading stale", "Returns a count of commands."),

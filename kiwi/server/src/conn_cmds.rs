@@ -275,8 +275,14 @@ const CLIENT_HELP: &[&str] = &[
     "    Return information about client connections. Options:",
     "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
     "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
     "HELP",
     "    Print this help.",
 ];
@@ -359,6 +365,44 @@ fn client(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Fram
             Ok(text_reply(state, text))
         }
         "kill" => client_kill(state, shared, args),
+        "pause" => {
+            if args.len() > 4 {
+                // Redis dispatches CLIENT subcommands by argument count.
+                return Err(err(
+                    "ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.",
+                ));
+            }
+            let timeout_ms =
+                int(&args[2]).map_err(|_| err("ERR timeout is not an integer or out of range"))?;
+            if timeout_ms < 0 {
+                return Err(err("ERR timeout is negative"));
+            }
+            let all = match args.get(3) {
+                None => true,
+                Some(m) if is(m, "ALL") => true,
+                Some(m) if is(m, "WRITE") => false,
+                Some(_) => return Err(err("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+            };
+            shared
+                .pause
+                .pause(now.saturating_add(timeout_ms as u64), all);
+            Ok(Frame::ok())
+        }
+        "unpause" => {
+            shared.pause.unpause();
+            Ok(Frame::ok())
+        }
+        "no-evict" => {
+            let on = if is(&args[2], "ON") {
+                true
+            } else if is(&args[2], "OFF") {
+                false
+            } else {
+                return Err(syntax());
+            };
+            state.client.no_evict.store(on, Relaxed);
+            Ok(Frame::ok())
+        }
         "help" => Ok(Frame::Array(
             CLIENT_HELP
                 .iter()

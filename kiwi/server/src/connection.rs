@@ -217,6 +217,22 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 pubsub::not_allowed(spec.name).encode(state.proto, &mut out);
                 continue;
             }
+            let writes = pausable_by_write_pause(spec)
+                || (spec.name == "exec" && state.multi.as_ref().is_some_and(|m| m.has_writes()));
+            if shared
+                .pause
+                .blocks(kiwi_runtime::time::now_ms(), writes)
+                .is_some()
+            {
+                // CLIENT PAUSE: what came before runs and is answered; this
+                // command waits for the pause to end.
+                if !flush_batch(&deps, &state, &mut batch, &mut out).await
+                    || !write_out(&shared, &mut wr, &mut out).await
+                    || !wait_unpaused(&shared, &client, &mut shutdown, writes).await
+                {
+                    break 'conn;
+                }
+            }
             if state.multi.is_some() && !transaction::runs_immediately(spec.name) {
                 transaction::queue(&mut state, &deps, spec, args).encode(state.proto, &mut out);
                 continue;
@@ -386,6 +402,38 @@ fn route(
         Route::Connection | Route::Transaction | Route::PubSub => {
             let (frame, after) = conn_cmds::execute(state, shared, spec.name, args);
             Routed::Local(frame, after)
+        }
+    }
+}
+
+/// Whether a WRITE-mode CLIENT PAUSE holds `spec` back: it may change data
+/// or be propagated (Redis's write and may-replicate commands).
+pub fn pausable_by_write_pause(spec: &CommandSpec) -> bool {
+    spec.is_write() || matches!(spec.name, "publish" | "pfcount")
+}
+
+/// Waits until CLIENT PAUSE lets a command through; false if the
+/// connection must close meanwhile (killed, shutdown). Each round lasts
+/// until the pause's end or an UNPAUSE; the rounds are bounded by time, as
+/// a pause may be extended while it lasts.
+async fn wait_unpaused(
+    shared: &Shared,
+    client: &ClientHandle,
+    shutdown: &mut watch::Receiver<bool>,
+    writes: bool,
+) -> bool {
+    loop {
+        // Registered before the check, so an UNPAUSE in between still wakes us.
+        let unpaused = shared.pause.changed.notified();
+        let Some(wait_ms) = shared.pause.blocks(kiwi_runtime::time::now_ms(), writes) else {
+            return true;
+        };
+        tokio::select! {
+            biased; // replayable order: see kiwi_runtime's crate docs
+            _ = client.kill_signal.notified() => return false,
+            _ = shutdown.changed() => return false,
+            _ = unpaused => {}
+            _ = kiwi_runtime::time::sleep(Duration::from_millis(wait_ms)) => {}
         }
     }
 }

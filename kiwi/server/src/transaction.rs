@@ -42,6 +42,13 @@ struct Queued {
 
 impl Multi {
     /// Marks the transaction as failed (a command was refused while queuing).
+    /// Whether EXEC would change data (CLIENT PAUSE WRITE holds it back).
+    pub fn has_writes(&self) -> bool {
+        self.queued
+            .iter()
+            .any(|q| crate::connection::pausable_by_write_pause(q.spec))
+    }
+
     pub fn abort(&mut self) {
         self.aborted = true;
     }

@@ -589,3 +589,56 @@ fn commandstats_errorstats_and_slowlog_like_redis() {
     c.call(&["GET", "k"]);
     assert_eq!(c.call(&["SLOWLOG", "LEN"]), Frame::Integer(0));
 }
+
+/// CLIENT PAUSE WRITE holds back writes (and a transaction with one) but
+/// lets reads through; CLIENT UNPAUSE releases the held commands, which
+/// then run in order. CLIENT PAUSE ALL holds back everything until it ends.
+#[test]
+fn client_pause_holds_writes_until_unpause() {
+    let kiwi = Kiwi::start();
+    let mut admin = kiwi.client();
+    let mut writer = kiwi.client();
+    let mut reader = kiwi.client();
+    assert_eq!(admin.call(&["SET", "k", "before"]), Frame::ok());
+    assert_eq!(
+        admin.call(&["CLIENT", "PAUSE", "60000", "WRITE"]),
+        Frame::ok()
+    );
+    writer.send_raw(&RespClient::encode(&["SET", "k", "during"]));
+    writer.send_raw(&RespClient::encode(&["GET", "k"]));
+    writer.set_read_timeout(Some(Duration::from_millis(300)));
+    assert_eq!(writer.read_frame(), None, "a write waits out the pause");
+    assert_eq!(reader.call(&["GET", "k"]), bulk("before"), "reads pass");
+    assert_eq!(reader.call(&["MULTI"]), Frame::simple("OK"));
+    assert_eq!(reader.call(&["GET", "k"]), Frame::simple("QUEUED"));
+    assert_eq!(reader.call(&["EXEC"]), Frame::Array(vec![bulk("before")]));
+    assert_eq!(admin.call(&["CLIENT", "UNPAUSE"]), Frame::ok());
+    writer.set_read_timeout(Some(Duration::from_secs(30)));
+    assert_eq!(writer.read_frame(), Some(Frame::ok()));
+    assert_eq!(writer.read_frame(), Some(bulk("during")));
+
+    assert_eq!(admin.call(&["CLIENT", "PAUSE", "2000"]), Frame::ok());
+    reader.send_raw(&RespClient::encode(&["GET", "k"]));
+    reader.set_read_timeout(Some(Duration::from_millis(300)));
+    assert_eq!(reader.read_frame(), None, "ALL holds reads too");
+    reader.set_read_timeout(Some(Duration::from_secs(30)));
+    assert_eq!(reader.read_frame(), Some(bulk("during")), "until it ends");
+
+    for (args, want) in [
+        (
+            &["CLIENT", "PAUSE", "x"][..],
+            "-ERR timeout is not an integer or out of range",
+        ),
+        (&["CLIENT", "PAUSE", "-1"][..], "-ERR timeout is negative"),
+        (
+            &["CLIENT", "PAUSE", "1", "SOME"][..],
+            "-ERR CLIENT PAUSE mode must be WRITE or ALL",
+        ),
+        (&["CLIENT", "NO-EVICT", "maybe"][..], "-ERR syntax error"),
+    ] {
+        assert_eq!(show(&admin.call(args)), want, "{args:?}");
+    }
+    assert_eq!(admin.call(&["CLIENT", "NO-EVICT", "on"]), Frame::ok());
+    let info = show(&admin.call(&["CLIENT", "INFO"]));
+    assert!(info.contains(" flags=e "), "{info}");
+}
