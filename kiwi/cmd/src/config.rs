@@ -47,6 +47,10 @@ pub struct Config {
     /// Cluster mode (Raft); absent = standalone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterConfig>,
+    /// The file this configuration was loaded from (CONFIG REWRITE's
+    /// target); not a setting itself.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 /// The `[cluster]` section: this node's place in a Raft cluster.
@@ -136,6 +140,7 @@ impl Default for Config {
             block_cache_bytes: 128 * 1024 * 1024,
             io_threads: 0,
             cluster: None,
+            config_file: None,
         }
     }
 }
@@ -214,6 +219,27 @@ impl Config {
             c.validate()?;
         }
         Ok(())
+    }
+
+    /// CONFIG REWRITE: `existing` (the configuration file's TOML) with every
+    /// setting brought up to this configuration. Keys already in the file
+    /// keep their place and comments and change value only if it differs;
+    /// settings missing from the file are appended when they differ from
+    /// the default. Other keys and comments are left alone.
+    pub fn rewrite_toml(&self, existing: &str) -> Result<String, String> {
+        let parse = |text: &str| {
+            text.parse::<toml_edit::DocumentMut>()
+                .map_err(|e| e.to_string())
+        };
+        let mut doc = parse(existing)?;
+        let current = parse(&toml::to_string(self).map_err(|e| e.to_string())?)?;
+        let defaults = parse(&toml::to_string(&Config::default()).map_err(|e| e.to_string())?)?;
+        merge_settings(
+            doc.as_table_mut(),
+            current.as_table(),
+            Some(defaults.as_table()),
+        );
+        Ok(doc.to_string())
     }
 
     /// Parameter names matching `pattern` with their current values.
@@ -340,6 +366,52 @@ impl Config {
             .and_then(|classes| classes.into_iter().find(|(c, _)| c == "pubsub"))
             .map(|(_, [hard, ..])| hard)
             .unwrap_or(0)
+    }
+}
+
+/// Brings the settings of `file` up to `current` (see [`Config::rewrite_toml`]);
+/// `defaults` decides which missing keys are worth appending (`None`: all).
+fn merge_settings(
+    file: &mut toml_edit::Table,
+    current: &toml_edit::Table,
+    defaults: Option<&toml_edit::Table>,
+) {
+    // A value without its surrounding whitespace and comments.
+    let bare = |v: &toml_edit::Value| {
+        let mut v = v.clone();
+        v.decor_mut().clear();
+        v.to_string()
+    };
+    for (key, item) in current.iter() {
+        let default = defaults.and_then(|d| d.get(key));
+        if let Some(section) = item.as_table() {
+            let entry = file
+                .entry(key)
+                .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+            if let Some(target) = entry.as_table_mut() {
+                merge_settings(target, section, default.and_then(|d| d.as_table()));
+            }
+            continue;
+        }
+        let Some(value) = item.as_value() else {
+            continue;
+        };
+        match file.get_mut(key).and_then(|i| i.as_value_mut()) {
+            Some(old) if bare(old) != bare(value) => {
+                let decor = old.decor().clone();
+                *old = value.clone();
+                *old.decor_mut() = decor;
+            }
+            Some(_) => {}
+            None => {
+                let is_default = default
+                    .and_then(|d| d.as_value())
+                    .is_some_and(|d| bare(d) == bare(value));
+                if !is_default {
+                    file.insert(key, item.clone());
+                }
+            }
+        }
     }
 }
 

@@ -304,8 +304,10 @@ const CONFIG_HELP: &[&str] = &[
     "    Set the configuration <directive> to <value>.",
     "RESETSTAT",
     "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 fn check_sub_arity(cmd: &str, args: &[Bytes]) -> CmdResult<()> {
@@ -370,6 +372,27 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.shared.stats.reset();
             ctx.shared.calls.reset();
             Ok(Frame::ok())
+        }
+        "rewrite" => {
+            let cfg = ctx.shared.config();
+            let Some(path) = &cfg.config_file else {
+                return Err(err("ERR The server is running without a config file"));
+            };
+            // Redis logs the reason and answers a generic error.
+            let rewritten = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| cfg.rewrite_toml(&text))
+                .and_then(|text| {
+                    kiwi_runtime::sys::write_file_atomically(path, text.as_bytes())
+                        .map_err(|e| e.to_string())
+                });
+            match rewritten {
+                Ok(()) => Ok(Frame::ok()),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "CONFIG REWRITE failed");
+                    Err(err(format!("ERR Rewriting config file: {e}")))
+                }
+            }
         }
         "help" => Ok(help_frame(CONFIG_HELP)),
         _ => Err(unknown_subcommand(&args[1], "CONFIG")),

@@ -243,6 +243,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ("get", -3, "admin noscript loading stale", "Returns the effective values of configuration parameters."),
         ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),
         ("resetstat", 2, "admin noscript loading stale", "Resets the server's statistics."),
+        ("rewrite", 2, "admin noscript loading stale", "Persists the effective configuration to file."),
         ("set", -4, "admin noscript loading stale", "Sets configuration parameters in-flight."),
     ]),
     cmd!("copy", -3, "write denyoom", K12, "generic", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", S, "Copies the value of a key to a new key."),

@@ -1,6 +1,27 @@
 //! Process facts for INFO (pid, resident memory, CPU time), read from the
 //! OS here so the rest of Kiwi stays free of direct OS access.
 
+/// Replaces the file at `path` with `contents` atomically and durably:
+/// written beside it, synced, renamed over it, and the directory synced, so
+/// a crash leaves either the old file or the new one (CONFIG REWRITE).
+pub fn write_file_atomically(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".rewrite-tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// This process's id.
 pub fn pid() -> u32 {
     std::process::id()

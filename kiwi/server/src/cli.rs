@@ -59,7 +59,10 @@ impl Cli {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("reading {}: {e}", path.display()))?;
-                Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+                let mut cfg =
+                    Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                cfg.config_file = Some(path.clone());
+                cfg
             }
             None => Config::default(),
         };

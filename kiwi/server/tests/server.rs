@@ -642,3 +642,54 @@ fn client_pause_holds_writes_until_unpause() {
     let info = show(&admin.call(&["CLIENT", "INFO"]));
     assert!(info.contains(" flags=e "), "{info}");
 }
+
+/// CONFIG REWRITE writes what CONFIG SET changed into the TOML file the
+/// server started from, keeping its comments and other keys, and a restart
+/// from that file has the new settings. Without a file it is Redis's error.
+#[test]
+fn config_rewrite_updates_the_toml_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("kiwi.toml");
+    std::fs::write(
+        &file,
+        "# operator's notes stay\nmaxclients = 500 # per node\nhz = 10\n",
+    )
+    .expect("write config");
+    let data = tmp.path().join("data");
+    let file_arg = file.to_string_lossy().into_owned();
+    let kiwi = Kiwi::start_in(&data, &["-c", &file_arg]);
+    let mut c = kiwi.client();
+    for (k, v) in [
+        ("maxclients", "123"),
+        ("notify-keyspace-events", "KEA"),
+        ("slowlog-max-len", "7"),
+    ] {
+        assert_eq!(c.call(&["CONFIG", "SET", k, v]), Frame::ok());
+    }
+    assert_eq!(c.call(&["CONFIG", "REWRITE"]), Frame::ok());
+    let text = std::fs::read_to_string(&file).expect("read config");
+    assert!(
+        text.starts_with("# operator's notes stay\nmaxclients = 123 # per node\nhz = 10\n"),
+        "{text}"
+    );
+    assert!(text.contains("notify-keyspace-events = \"KEA\""), "{text}");
+    assert!(text.contains("slowlog-max-len = 7"), "{text}");
+    assert!(
+        !text.contains("timeout"),
+        "defaults are not spelled out: {text}"
+    );
+    drop(c);
+    kiwi.terminate();
+
+    let kiwi = Kiwi::start_in(&data, &["-c", &file_arg]);
+    let mut c = kiwi.client();
+    assert_eq!(
+        show(&c.call(&["CONFIG", "GET", "maxclients"])),
+        r#"["maxclients", "123"]"#
+    );
+    let plain = Kiwi::start();
+    assert_eq!(
+        show(&plain.client().call(&["CONFIG", "REWRITE"])),
+        "-ERR The server is running without a config file"
+    );
+}
