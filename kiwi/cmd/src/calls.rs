@@ -7,6 +7,7 @@
 //! takes no lock; the error map and the slow log take one only when there
 //! is an error or a slow command.
 
+use crate::latency::LatencyMonitor;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -54,6 +55,8 @@ pub struct CallStats {
     counters: Vec<Counters>,
     errors: Mutex<BTreeMap<String, u64>>,
     slowlog: Mutex<SlowLog>,
+    /// LATENCY's samples (see [`crate::latency`]).
+    pub latency: LatencyMonitor,
 }
 
 impl Default for CallStats {
@@ -62,6 +65,7 @@ impl Default for CallStats {
             counters: COMMANDS.iter().map(|_| Counters::default()).collect(),
             errors: Mutex::new(BTreeMap::new()),
             slowlog: Mutex::new(SlowLog::default()),
+            latency: LatencyMonitor::default(),
         }
     }
 }
@@ -93,6 +97,16 @@ impl CallStats {
         }
         if let Frame::Error(e) = reply {
             self.count_error(e);
+        }
+        let threshold_ms = cfg.latency_monitor_threshold;
+        if threshold_ms > 0 && usec / 1000 >= threshold_ms {
+            let event = if spec.flags.split(' ').any(|f| f == "fast") {
+                "fast-command"
+            } else {
+                "command"
+            };
+            let now_s = kiwi_runtime::time::now_ms() / 1000;
+            self.latency.add_sample(event, now_s, usec / 1000);
         }
         let slow_us = cfg.slowlog_log_slower_than;
         if slow_us >= 0 && usec >= slow_us as u64 && !spec.flags.contains("skip_slowlog") {

@@ -30,6 +30,9 @@ pub struct Config {
     pub slowlog_log_slower_than: i64,
     /// Slow-log entries kept.
     pub slowlog_max_len: u64,
+    /// Commands taking at least this many milliseconds are LATENCY
+    /// samples (0: the latency monitor is off).
+    pub latency_monitor_threshold: u64,
     /// Keyspace notification classes, as Redis spells them (`KEA`, `Kx`,
     /// ...; empty = off). See [`crate::notify`].
     pub notify_keyspace_events: String,
@@ -132,6 +135,7 @@ impl Default for Config {
             client_output_buffer_limit: DEFAULT_OUTPUT_LIMITS.into(),
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
             notify_keyspace_events: String::new(),
             appendfsync: "everysec".into(),
             hz: 10,
@@ -167,6 +171,7 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("client-output-buffer-limit", Mutability::Mutable),
     ("slowlog-log-slower-than", Mutability::Mutable),
     ("slowlog-max-len", Mutability::Mutable),
+    ("latency-monitor-threshold", Mutability::Mutable),
     ("notify-keyspace-events", Mutability::Mutable),
     ("appendfsync", Mutability::Mutable),
     ("hz", Mutability::Mutable),
@@ -264,6 +269,7 @@ impl Config {
             "client-output-buffer-limit" => self.client_output_buffer_limit.clone(),
             "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
             "slowlog-max-len" => self.slowlog_max_len.to_string(),
+            "latency-monitor-threshold" => self.latency_monitor_threshold.to_string(),
             "notify-keyspace-events" => crate::notify::flags_to_string(self.notify_flags()),
             "appendfsync" => self.appendfsync.clone(),
             "hz" => self.hz.to_string(),
@@ -315,6 +321,7 @@ impl Config {
                 })?
             }
             "slowlog-max-len" => next.slowlog_max_len = int(value)?,
+            "latency-monitor-threshold" => next.latency_monitor_threshold = int(value)?,
             "notify-keyspace-events" => {
                 // Kept as given: the shown form can hide `n` (behind `A`).
                 crate::notify::parse_flags(value)

@@ -28,6 +28,7 @@ pub mod glob;
 pub mod hashes;
 pub mod hll;
 pub mod keyspace;
+pub mod latency;
 pub mod lists;
 pub mod longdouble;
 pub mod notify;

@@ -292,6 +292,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("info", -1, "loading stale", NOKEY, "server", "1.0.0", "O(1)", S, "Returns information and statistics about the server."),
     cmd!("keys", 2, "readonly", NOKEY, "generic", "1.0.0", "O(N) with N being the number of keys in the database", S, "Returns all key names that match a pattern."),
     cmd!("lastsave", 1, "loading stale fast", NOKEY, "server", "1.0.0", "O(1)", S, "Returns the Unix timestamp of the last successful save to disk."),
+    cmd!("latency", -2, "", NOKEY, "server", "2.8.13", "Depends on subcommand.", C, "A container for latency diagnostics commands.", &[
+        ("doctor", 2, "admin noscript loading stale", "Returns a human-readable latency analysis report."),
+        ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),
+        ("history", 3, "admin noscript loading stale", "Returns timestamp-latency samples for an event."),
+        ("latest", 2, "admin noscript loading stale", "Returns the latest latency samples for all events."),
+        ("reset", -2, "admin noscript loading stale", "Resets the latency data for one or more events."),
+    ]),
     cmd!("lcs", -3, "readonly", K12, "string", "7.0.0", "O(N*M) where N and M are the lengths of s1 and s2, respectively", S, "Finds the longest common substring."),
     cmd!("lindex", 3, "readonly", K1, "list", "1.0.0", "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).", S, "Get an element from a list by its index"),
     cmd!("linsert", 5, "write denyoom", K1, "list", "2.2.0", "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).", S, "Insert an element before or after another element in a list"),

@@ -36,6 +36,7 @@ pub fn execute(
         "reset" => Ok(reset(state, shared)),
         "client" => client(state, shared, args),
         "slowlog" => slowlog(shared, args),
+        "latency" => latency(state, shared, args),
         _ => Err(kiwi_cmd::error::unknown_command(args)),
     };
     let frame = result.unwrap_or_else(|e| e.into_frame());
@@ -110,6 +111,70 @@ fn slowlog(shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
         )),
         ("get" | "len" | "reset" | "help", _) => Err(wrong_arity(&format!("slowlog|{sub}"))),
         _ => Err(unknown_subcommand(&args[1], "SLOWLOG")),
+    }
+}
+
+const LATENCY_HELP: &[&str] = &[
+    "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return a human readable latency analysis report.",
+    "HISTORY <event>",
+    "    Return time-latency samples for the <event> class.",
+    "LATEST",
+    "    Return the latest latency samples for all events.",
+    "RESET [<event> ...]",
+    "    Reset latency data of one or more <event> classes.",
+    "    (default: reset all data for all event classes)",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn latency(state: &ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
+    let sub = lower(&args[1]);
+    let monitor = &shared.calls.latency;
+    match (sub.as_str(), args.len()) {
+        ("latest", 2) => Ok(Frame::Array(
+            monitor
+                .latest()
+                .into_iter()
+                .map(|l| {
+                    Frame::Array(vec![
+                        Frame::bulk(l.event),
+                        Frame::Integer(l.unix_s as i64),
+                        Frame::Integer(l.latest_ms as i64),
+                        Frame::Integer(l.max_ms as i64),
+                    ])
+                })
+                .collect(),
+        )),
+        ("history", 3) => Ok(Frame::Array(
+            monitor
+                .history(&args[2])
+                .into_iter()
+                .map(|(s, ms)| {
+                    Frame::Array(vec![Frame::Integer(s as i64), Frame::Integer(ms as i64)])
+                })
+                .collect(),
+        )),
+        ("reset", _) => {
+            let names: Vec<&[u8]> = args[2..].iter().map(|a| a.as_ref()).collect();
+            Ok(Frame::Integer(monitor.reset(&names) as i64))
+        }
+        ("doctor", 2) => {
+            let threshold_ms = shared.config().latency_monitor_threshold;
+            let now_s = kiwi_runtime::time::now_ms() / 1000;
+            Ok(text_reply(state, monitor.doctor(threshold_ms, now_s)))
+        }
+        ("help", 2) => Ok(Frame::Array(
+            LATENCY_HELP
+                .iter()
+                .map(|l| Frame::Simple(Bytes::from_static(l.as_bytes())))
+                .collect(),
+        )),
+        ("latest" | "history" | "doctor" | "help", _) => {
+            Err(wrong_arity(&format!("latency|{sub}")))
+        }
+        _ => Err(unknown_subcommand(&args[1], "LATENCY")),
     }
 }
 

@@ -693,3 +693,61 @@ fn config_rewrite_updates_the_toml_file() {
         "-ERR The server is running without a config file"
     );
 }
+
+/// LATENCY's replies while nothing was recorded are Redis's, byte for
+/// byte; with a threshold set, a slow command becomes a `command` sample.
+#[test]
+fn latency_monitor_like_redis() {
+    let scenarios = [(
+        "idle latency monitor",
+        vec![
+            "LATENCY LATEST",
+            "LATENCY HISTORY command",
+            "LATENCY RESET",
+            "LATENCY RESET command fast-command",
+            "LATENCY DOCTOR",
+            // (HELP differs: GRAPH and HISTOGRAM are not implemented.)
+            "LATENCY NOPE",
+            "LATENCY LATEST extra",
+            "CONFIG SET latency-monitor-threshold 100000",
+            "LATENCY DOCTOR",
+            "CONFIG GET latency-monitor-threshold",
+            "CONFIG SET latency-monitor-threshold 0",
+        ],
+    )];
+    common::scenarios_match_redis(&scenarios, |port, steps| {
+        let mut c = RespClient::connect(port);
+        steps
+            .iter()
+            .map(|s| {
+                let args: Vec<&str> = s.split(' ').collect();
+                format!("{s}: {}", show(&c.call(&args)))
+            })
+            .collect()
+    });
+
+    let kiwi = Kiwi::start();
+    let mut c = kiwi.client();
+    c.call(&["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+    // 20 000 keys in one MSET: far more than a millisecond of RocksDB writes.
+    let mut mset = vec!["MSET".to_string()];
+    for i in 0..20_000 {
+        mset.push(format!("key:{i}"));
+        mset.push("v".into());
+    }
+    assert_eq!(c.call(&mset), Frame::ok());
+    let Frame::Array(latest) = c.call(&["LATENCY", "LATEST"]) else {
+        panic!("LATENCY LATEST is an array");
+    };
+    let events: Vec<String> = latest.iter().map(show).collect();
+    assert!(
+        events.iter().any(|e| e.starts_with(r#"["command", :"#)),
+        "{events:?}"
+    );
+    let Frame::Array(history) = c.call(&["LATENCY", "HISTORY", "command"]) else {
+        panic!("LATENCY HISTORY is an array");
+    };
+    assert!(!history.is_empty());
+    assert_eq!(c.call(&["LATENCY", "RESET"]), Frame::Integer(1));
+    assert_eq!(c.call(&["LATENCY", "LATEST"]), Frame::Array(vec![]));
+}
