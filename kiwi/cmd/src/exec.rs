@@ -884,6 +884,7 @@ fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult {
         "pexpiretime" => keyspace::ttl(ctx, args, 1, true),
         "persist" => keyspace::persist(ctx, args),
         "object" => keyspace::object(ctx, args),
+        "memory" => keyspace::memory(ctx, args),
         // server
         "dbsize" => server::dbsize(ctx),
         "flushdb" => server::flushdb(ctx, args),

@@ -313,6 +313,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("lrem", 4, "write", K1, "list", "1.0.0", "O(N+M) where N is the length of the list and M is the number of elements removed.", S, "Remove elements from a list"),
     cmd!("lset", 4, "write denyoom", K1, "list", "1.0.0", "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).", S, "Set the value of an element in a list by its index"),
     cmd!("ltrim", 4, "write", K1, "list", "1.0.0", "O(N) where N is the number of elements to be removed by the operation.", S, "Trim a list to the specified range"),
+    cmd!("memory", -2, "", NOKEY, "server", "4.0.0", "Depends on subcommand.", S, "A container for memory diagnostics commands.", &[
+        ("doctor", 2, "", "Outputs a memory problems report."),
+        ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),
+        ("malloc-stats", 2, "", "Returns the allocator statistics."),
+        ("purge", 2, "", "Asks the allocator to release memory."),
+        ("usage", -3, "readonly", "Estimates the memory usage of a key."),
+    ]),
     cmd!("mget", -2, "readonly fast", KALL, "string", "1.0.0", "O(N) where N is the number of keys to retrieve.", S, "Atomically returns the string values of one or more keys."),
     cmd!("move", 3, "write fast", K1, "generic", "1.0.0", "O(1)", S, "Moves a key to another database."),
     cmd!("mset", -3, "write denyoom", KPAIRS, "string", "1.0.1", "O(N) where N is the number of keys to set.", S, "Atomically creates or modifies the string values of one or more keys."),

@@ -751,3 +751,51 @@ fn latency_monitor_like_redis() {
     assert_eq!(c.call(&["LATENCY", "RESET"]), Frame::Integer(1));
     assert_eq!(c.call(&["LATENCY", "LATEST"]), Frame::Array(vec![]));
 }
+
+/// MEMORY USAGE: nil for a missing key and Redis's errors (differential);
+/// the estimate grows with the value and with a collection's size.
+#[test]
+fn memory_usage_like_redis() {
+    let scenarios = [(
+        "memory usage errors",
+        vec![
+            "SET s hello",
+            "MEMORY USAGE nope",
+            "MEMORY USAGE s SAMPLES -1",
+            "MEMORY USAGE s SAMPLES x",
+            "MEMORY USAGE s foo",
+            "MEMORY USAGE",
+            "MEMORY NOPE",
+            "MEMORY PURGE",
+        ],
+    )];
+    common::scenarios_match_redis(&scenarios, |port, steps| {
+        let mut c = RespClient::connect(port);
+        steps
+            .iter()
+            .map(|s| {
+                let args: Vec<&str> = s.split(' ').collect();
+                format!("{s}: {}", show(&c.call(&args)))
+            })
+            .collect()
+    });
+
+    let kiwi = Kiwi::start();
+    let mut c = kiwi.client();
+    let usage = |c: &mut RespClient, args: &[&str]| match c.call(args) {
+        Frame::Integer(n) => n,
+        other => panic!("{args:?}: {}", show(&other)),
+    };
+    c.call(&["SET", "small", "x"]);
+    c.call(&["SET", "big", &"x".repeat(10_000)]);
+    let small = usage(&mut c, &["MEMORY", "USAGE", "small"]);
+    let big = usage(&mut c, &["MEMORY", "USAGE", "big"]);
+    assert!(small > 0 && big > small + 9_000, "{small} {big}");
+    for i in 0..1_000 {
+        c.call(&["HSET", "h", &format!("field:{i}"), "value"]);
+    }
+    let all = usage(&mut c, &["MEMORY", "USAGE", "h", "SAMPLES", "0"]);
+    let sampled = usage(&mut c, &["MEMORY", "USAGE", "h"]);
+    assert!(all > 1_000 * 10, "{all}");
+    assert!(sampled > all / 2 && sampled < all * 2, "{sampled} vs {all}");
+}
