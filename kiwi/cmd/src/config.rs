@@ -368,9 +368,21 @@ impl Config {
     /// Undelivered pub/sub bytes a subscriber may have before it is
     /// disconnected (0 = no limit): the pubsub class's hard limit.
     pub fn pubsub_output_limit_bytes(&self) -> u64 {
+        self.output_limit_bytes("pubsub")
+    }
+
+    /// Undelivered MONITOR bytes a monitor may have before it is
+    /// disconnected (0 = no limit): the replica class's hard limit, the
+    /// class Redis counts monitors in.
+    pub fn monitor_output_limit_bytes(&self) -> u64 {
+        self.output_limit_bytes("slave")
+    }
+
+    /// The hard limit of an output-buffer class (`pubsub`, `slave`, `normal`).
+    fn output_limit_bytes(&self, class: &str) -> u64 {
         parse_output_limits(&self.client_output_buffer_limit)
             .ok()
-            .and_then(|classes| classes.into_iter().find(|(c, _)| c == "pubsub"))
+            .and_then(|classes| classes.into_iter().find(|(c, _)| c == class))
             .map(|(_, [hard, ..])| hard)
             .unwrap_or(0)
     }

@@ -7,9 +7,13 @@
 //! undelivered messages would pass the pubsub output-buffer limit is
 //! disconnected instead (Redis's `client-output-buffer-limit pubsub`), so a
 //! slow reader never grows the server's memory.
+//!
+//! MONITOR clients hang off the same registry: each gets a line per command
+//! the server runs, through the same bounded queue (bounded by the
+//! `replica` class limit, the class Redis puts monitors in).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -17,13 +21,15 @@ use kiwi_runtime::sync::mpsc;
 
 use crate::state::ClientHandle;
 
-/// One published message as a subscriber receives it.
+/// One published message as a subscriber receives it, or one MONITOR line
+/// (`monitor`: then `payload` is the line, the rest empty).
 #[derive(Debug, Clone)]
 pub struct Message {
     /// The pattern that matched (PSUBSCRIBE), if any.
     pub pattern: Option<Bytes>,
     pub channel: Bytes,
     pub payload: Bytes,
+    pub monitor: bool,
 }
 
 impl Message {
@@ -81,16 +87,41 @@ pub fn subscriber(client: Arc<ClientHandle>) -> (Subscriber, Inbox) {
     )
 }
 
+/// Queues `msg` for `sub`; false if it was not queued. A subscriber past
+/// `limit_bytes` of undelivered messages (0 = no limit) is disconnected.
+fn deliver(sub: &Subscriber, msg: Message, limit_bytes: u64) -> bool {
+    let size = msg.queued_bytes();
+    let queued = sub.queued_bytes.fetch_add(size, Relaxed) + size;
+    if limit_bytes > 0 && queued > limit_bytes {
+        sub.queued_bytes.fetch_sub(size, Relaxed);
+        tracing::warn!(
+            client = sub.client.id,
+            "subscriber over its output buffer limit; disconnecting"
+        );
+        sub.client.kill();
+        return false;
+    }
+    if sub.tx.send(msg).is_err() {
+        sub.queued_bytes.fetch_sub(size, Relaxed);
+        return false; // the connection is closing
+    }
+    true
+}
+
 #[derive(Default)]
 struct Registry {
     /// Channel -> subscribers by client id (ids keep delivery order stable).
     channels: HashMap<Bytes, BTreeMap<u64, Subscriber>>,
     patterns: HashMap<Bytes, BTreeMap<u64, Subscriber>>,
+    /// MONITOR clients by id.
+    monitors: BTreeMap<u64, Subscriber>,
 }
 
 #[derive(Default)]
 pub struct PubSub {
     registry: Mutex<Registry>,
+    /// How many MONITOR clients there are, read on every command.
+    monitor_count: AtomicUsize,
 }
 
 impl PubSub {
@@ -135,6 +166,44 @@ impl PubSub {
         })
     }
 
+    /// Makes `sub` a MONITOR client.
+    pub fn add_monitor(&self, sub: &Subscriber) {
+        let count = self.with(|r| {
+            r.monitors.insert(sub.client.id, sub.clone());
+            r.monitors.len()
+        });
+        self.monitor_count.store(count, Relaxed);
+    }
+
+    /// Client `id` stops monitoring.
+    pub fn remove_monitor(&self, id: u64) {
+        let count = self.with(|r| {
+            r.monitors.remove(&id);
+            r.monitors.len()
+        });
+        self.monitor_count.store(count, Relaxed);
+    }
+
+    /// Whether any client runs MONITOR (cheap: checked for every command).
+    pub fn has_monitors(&self) -> bool {
+        self.monitor_count.load(Relaxed) > 0
+    }
+
+    /// Sends `line` to every MONITOR client; one past `limit_bytes` of
+    /// undelivered lines (0 = no limit) is disconnected.
+    pub fn feed_monitors(&self, line: &Bytes, limit_bytes: u64) {
+        let targets: Vec<Subscriber> = self.with(|r| r.monitors.values().cloned().collect());
+        for sub in targets {
+            let msg = Message {
+                pattern: None,
+                channel: Bytes::new(),
+                payload: line.clone(),
+                monitor: true,
+            };
+            deliver(&sub, msg, limit_bytes);
+        }
+    }
+
     /// Delivers `payload` to every subscriber of `channel` and of every
     /// matching pattern; returns how many received it. Subscribers past
     /// `limit_bytes` of undelivered messages (0 = no limit) are disconnected.
@@ -156,23 +225,11 @@ impl PubSub {
                 pattern,
                 channel: channel.clone(),
                 payload: payload.clone(),
+                monitor: false,
             };
-            let size = msg.queued_bytes();
-            let queued = sub.queued_bytes.fetch_add(size, Relaxed) + size;
-            if limit_bytes > 0 && queued > limit_bytes {
-                sub.queued_bytes.fetch_sub(size, Relaxed);
-                tracing::warn!(
-                    client = sub.client.id,
-                    "pubsub subscriber over its output buffer limit; disconnecting"
-                );
-                sub.client.kill();
-                continue;
+            if deliver(&sub, msg, limit_bytes) {
+                received += 1;
             }
-            if sub.tx.send(msg).is_err() {
-                sub.queued_bytes.fetch_sub(size, Relaxed);
-                continue; // the connection is closing
-            }
-            received += 1;
         }
         received
     }

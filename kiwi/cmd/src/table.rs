@@ -321,6 +321,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ("usage", -3, "readonly", "Estimates the memory usage of a key."),
     ]),
     cmd!("mget", -2, "readonly fast", KALL, "string", "1.0.0", "O(N) where N is the number of keys to retrieve.", S, "Atomically returns the string values of one or more keys."),
+    cmd!("monitor", 1, "admin noscript loading stale", NOKEY, "server", "1.0.0", "", C, "Listens for all requests received by the server in real-time."),
     cmd!("move", 3, "write fast", K1, "generic", "1.0.0", "O(1)", S, "Moves a key to another database."),
     cmd!("mset", -3, "write denyoom", KPAIRS, "string", "1.0.1", "O(N) where N is the number of keys to set.", S, "Atomically creates or modifies the string values of one or more keys."),
     cmd!("msetnx", -3, "write denyoom", KPAIRS, "string", "1.0.1", "O(N) where N is the number of keys to set.", S, "Atomically modifies the string values of one or more keys only when all keys don't exist."),

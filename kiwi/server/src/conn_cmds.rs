@@ -36,6 +36,7 @@ pub fn execute(
         "reset" => Ok(reset(state, shared)),
         "client" => client(state, shared, args),
         "slowlog" => slowlog(shared, args),
+        "monitor" => Ok(crate::pubsub::monitor(state, shared)),
         "latency" => latency(state, shared, args),
         _ => Err(kiwi_cmd::error::unknown_command(args)),
     };

@@ -24,6 +24,7 @@ use kiwi_raft::node::is_raft_admin;
 use kiwi_raft::{ClusterNode, SubmitCmd};
 
 use crate::conn_cmds::{self, After};
+use crate::monitor;
 use crate::pubsub::{self, Subscriptions};
 use crate::storage_worker::{StorageCmd, StorageOp, StorageRequest};
 use crate::transaction::{self, Multi};
@@ -143,7 +144,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             _ = client.kill_signal.notified() => break,
             _ = shutdown.changed() => break,
             // Subscribers wait for messages, not for their own requests.
-            _ = kiwi_runtime::time::sleep(idle), if !pubsub::subscribed(&state) => break,
+            _ = kiwi_runtime::time::sleep(idle), if !pubsub::listening(&state) => break,
         };
         if client.killed.load(Relaxed) {
             break;
@@ -195,7 +196,12 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 continue;
             }
             let spec = match validate(&state, &shared, &args) {
-                Ok(spec) => spec,
+                Ok(spec) => {
+                    if shared.pubsub.has_monitors() {
+                        monitor::feed(&shared, &state, spec, &args);
+                    }
+                    spec
+                }
                 Err(frame) => {
                     if let Some(multi) = state.multi.as_mut() {
                         multi.abort();

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod conn_cmds;
 pub mod connection;
+pub mod monitor;
 pub mod pubsub;
 pub mod server;
 pub mod storage_worker;

@@ -24,9 +24,22 @@ pub struct Subscriptions {
     inbox: Inbox,
     channels: BTreeSet<Bytes>,
     patterns: BTreeSet<Bytes>,
+    /// After MONITOR: the inbox also carries one line per command run.
+    monitoring: bool,
 }
 
 impl Subscriptions {
+    fn new(state: &ConnState) -> Subscriptions {
+        let (sub, inbox) = subscriber(state.client.clone());
+        Subscriptions {
+            sub,
+            inbox,
+            channels: BTreeSet::new(),
+            patterns: BTreeSet::new(),
+            monitoring: false,
+        }
+    }
+
     fn count(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
@@ -36,6 +49,24 @@ impl Subscriptions {
 /// the pub/sub commands, PING, QUIT and RESET).
 pub fn subscribed(state: &ConnState) -> bool {
     state.pubsub.as_ref().is_some_and(|s| s.count() > 0)
+}
+
+/// Whether the connection waits for pushed data (subscribed or MONITOR):
+/// the idle timeout spares it.
+pub fn listening(state: &ConnState) -> bool {
+    subscribed(state) || state.pubsub.as_ref().is_some_and(|s| s.monitoring)
+}
+
+/// MONITOR: from now on this connection receives a line per command.
+pub fn monitor(state: &mut ConnState, shared: &Shared) -> Frame {
+    if state.pubsub.is_none() {
+        state.pubsub = Some(Subscriptions::new(state));
+    }
+    if let Some(subs) = state.pubsub.as_mut() {
+        subs.monitoring = true;
+        shared.pubsub.add_monitor(&subs.sub);
+    }
+    Frame::ok()
 }
 
 /// Commands a RESP2 connection in subscribed mode may run.
@@ -72,8 +103,11 @@ pub fn try_next_message(subs: &mut Option<Subscriptions>) -> Option<Message> {
     subs.as_mut().and_then(|s| s.inbox.try_recv())
 }
 
-/// A delivered message as the client sees it.
+/// A delivered message (or MONITOR line) as the client sees it.
 pub fn message_frame(proto: Protocol, msg: Message) -> Frame {
+    if msg.monitor {
+        return Frame::Simple(msg.payload);
+    }
     let parts = match msg.pattern {
         Some(p) => vec![
             Frame::bulk("pmessage"),
@@ -104,15 +138,12 @@ pub fn execute(state: &mut ConnState, deps: &ConnDeps, name: &str, args: &[Bytes
     match name {
         "subscribe" | "psubscribe" => {
             let pattern = name == "psubscribe";
-            let subs = state.pubsub.get_or_insert_with(|| {
-                let (sub, inbox) = subscriber(state.client.clone());
-                Subscriptions {
-                    sub,
-                    inbox,
-                    channels: BTreeSet::new(),
-                    patterns: BTreeSet::new(),
-                }
-            });
+            if state.pubsub.is_none() {
+                state.pubsub = Some(Subscriptions::new(state));
+            }
+            let Some(subs) = state.pubsub.as_mut() else {
+                return Vec::new();
+            };
             let mut replies = Vec::with_capacity(args.len() - 1);
             for ch in &args[1..] {
                 // Subscribing twice is harmless and answered the same way.
@@ -199,9 +230,12 @@ pub fn publish(shared: &Shared, channel: &Bytes, payload: &Bytes) -> i64 {
     shared.pubsub.publish(channel, payload, limit)
 }
 
-/// Leaves every channel and pattern (RESET, disconnect).
+/// Leaves every channel and pattern, and stops monitoring (RESET, disconnect).
 pub fn unsubscribe_all(state: &mut ConnState, shared: &Shared) {
     if let Some(subs) = state.pubsub.take() {
+        if subs.monitoring {
+            shared.pubsub.remove_monitor(state.client.id);
+        }
         for ch in &subs.channels {
             shared.pubsub.unsubscribe(state.client.id, ch, false);
         }

@@ -799,3 +799,55 @@ fn memory_usage_like_redis() {
     assert!(all > 1_000 * 10, "{all}");
     assert!(sampled > all / 2 && sampled < all * 2, "{sampled} vs {all}");
 }
+
+/// MONITOR shows what other clients run, as Redis does: the same lines
+/// once the timestamp and client address are set aside (db, quoting,
+/// redacted passwords, admin commands left out), in order.
+#[test]
+fn monitor_streams_commands_like_redis() {
+    let steps: Vec<Vec<&'static str>> = vec![
+        vec!["SET", "a", "1"],
+        vec!["GET", "a"],
+        vec!["CONFIG", "SET", "maxclients", "1000"],
+        vec!["CLIENT", "LIST"],
+        vec!["SELECT", "2"],
+        vec!["SET", "b", "x y\n\"q\"\u{1}"],
+        vec!["MULTI"],
+        vec!["INCR", "c"],
+        vec!["EXEC"],
+        vec!["AUTH", "nobody", "wrong"],
+        vec!["HELLO", "2", "AUTH", "default", "wrong"],
+        vec!["NOSUCHCOMMAND", "x"],
+        vec!["GET"],
+        vec!["ECHO", "done"],
+    ];
+    let scenarios = [("monitor", steps)];
+    common::scenarios_match_redis(&scenarios, |port, steps| {
+        let mut monitor = RespClient::connect(port);
+        assert_eq!(monitor.call(&["MONITOR"]), Frame::ok());
+        let mut c = RespClient::connect(port);
+        for s in steps {
+            c.call(s);
+        }
+        let mut lines = Vec::new();
+        loop {
+            let Some(Frame::Simple(line)) = monitor.read_frame() else {
+                panic!("MONITOR sends status lines");
+            };
+            let line = String::from_utf8_lossy(&line).into_owned();
+            // `<secs>.<micros> [<db> <addr>] args`: keep the db and args.
+            let (stamp, rest) = line.split_once(" [").expect("timestamp");
+            assert!(
+                stamp.split_once('.').is_some_and(|(_, us)| us.len() == 6),
+                "{line}"
+            );
+            let (db, rest) = rest.split_once(' ').expect("db");
+            let (_addr, args) = rest.split_once("] ").expect("address");
+            lines.push(format!("[{db}] {args}"));
+            if args == r#""ECHO" "done""# || args == r#""echo" "done""# {
+                break;
+            }
+        }
+        lines
+    });
+}
