@@ -404,6 +404,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("unlink", -2, "write fast", KALL, "generic", "4.0.0", "O(1) for each key removed regardless of its size.", S, "Asynchronously deletes one or more keys."),
     cmd!("unsubscribe", -1, "pubsub noscript loading stale", NOKEY, "pubsub", "2.0.0", "O(N) where N is the number of clients already subscribed to a channel.", P, "Stops listening to messages posted to channels."),
     cmd!("unwatch", 1, "noscript loading stale fast allow_busy", NOKEY, "transactions", "2.2.0", "O(1)", T, "Forgets about watched keys of a transaction."),
+    cmd!("wait", 3, "noscript", NOKEY, "generic", "3.0.0", "O(1)", C, "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
     cmd!("watch", -2, "noscript loading stale fast allow_busy", KALL, "transactions", "2.2.0", "O(1) for every key.", T, "Monitors changes to keys to determine the execution of a transaction."),
     cmd!("zadd", -4, "write denyoom fast", K1, "sorted-set", "1.2.0", "O(log(N)) for each item added, where N is the number of elements in the sorted set.", S, "Add one or more members to a sorted set, or update its score if it already exists"),
     cmd!("zcard", 2, "readonly fast", K1, "sorted-set", "1.2.0", "O(1)", S, "Get the number of members in a sorted set"),

@@ -645,6 +645,47 @@ impl ClusterNode {
         }
     }
 
+    /// WAIT: how many other members hold this leader's whole log as of now
+    /// (which includes every write it has acknowledged to the caller),
+    /// once at least `wanted` do or when `timeout_ms` passes (0 = no
+    /// limit). Followers refuse, as Redis replicas do.
+    pub async fn wait_replicas(&self, wanted: u64, timeout_ms: u64) -> Result<i64, Frame> {
+        let mut metrics = self.raft.metrics();
+        let (me, target) = {
+            let m = metrics.borrow_watched();
+            if m.state != ServerState::Leader {
+                return Err(Frame::error(
+                    "ERR WAIT cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.",
+                ));
+            }
+            (m.id, m.last_log_index.unwrap_or(0))
+        };
+        let count = |m: &openraft::RaftMetrics<crate::types::TypeConfig>| -> i64 {
+            m.replication.as_ref().map_or(0, |r| {
+                r.iter()
+                    .filter(|(id, matched)| {
+                        **id != me && matched.as_ref().is_some_and(|l| l.index() >= target)
+                    })
+                    .count() as i64
+            })
+        };
+        let wait = async {
+            loop {
+                let n = count(&metrics.borrow_watched());
+                if n as u64 >= wanted || metrics.changed().await.is_err() {
+                    return n;
+                }
+            }
+        };
+        if timeout_ms == 0 {
+            return Ok(wait.await);
+        }
+        match kiwi_runtime::time::timeout(Duration::from_millis(timeout_ms), wait).await {
+            Ok(n) => Ok(n),
+            Err(_) => Ok(count(&self.raft.metrics().borrow_watched())),
+        }
+    }
+
     /// Builds a snapshot now and purges the log up to it.
     async fn snapshot_now(&self) -> Frame {
         let before = self.raft.metrics().borrow_watched().snapshot;

@@ -37,6 +37,11 @@ pub fn execute(
         "client" => client(state, shared, args),
         "slowlog" => slowlog(shared, args),
         "monitor" => Ok(crate::pubsub::monitor(state, shared)),
+        // Outside MULTI the connection runs WAIT itself (it may block);
+        // queued in a transaction it never blocks, as in Redis.
+        "wait" => crate::wait::parse(args)
+            .map(|_| Frame::Integer(0))
+            .or_else(Ok),
         "latency" => latency(state, shared, args),
         _ => Err(kiwi_cmd::error::unknown_command(args)),
     };

@@ -286,6 +286,21 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 frame.encode(state.proto, &mut out);
                 continue;
             }
+            if spec.name == "wait" {
+                if !flush_batch(&deps, &state, &mut batch, &mut out).await
+                    || !write_out(&shared, &mut wr, &mut out).await
+                {
+                    break 'conn;
+                }
+                let started = kiwi_runtime::time::instant();
+                let Some(frame) = crate::wait::execute(&deps, &args, &client, &mut shutdown).await
+                else {
+                    break 'conn;
+                };
+                record_call(&state, &shared, spec, &args, started, &frame);
+                frame.encode(state.proto, &mut out);
+                continue;
+            }
             let started = kiwi_runtime::time::instant();
             match route(&mut state, &shared, spec, &args) {
                 Routed::Storage(spec) => {

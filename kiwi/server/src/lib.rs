@@ -14,5 +14,6 @@ pub mod pubsub;
 pub mod server;
 pub mod storage_worker;
 pub mod transaction;
+pub mod wait;
 
 pub use server::{run, Server, ServerError};

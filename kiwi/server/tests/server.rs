@@ -851,3 +851,35 @@ fn monitor_streams_commands_like_redis() {
         lines
     });
 }
+
+/// WAIT on a server without replicas answers as Redis does: 0, at once
+/// when no replica is wanted, after the timeout otherwise, and at once
+/// inside MULTI; its errors are Redis's.
+#[test]
+fn wait_without_replicas_like_redis() {
+    let scenarios = [(
+        "wait",
+        vec![
+            "SET k v",
+            "WAIT 0 0",
+            "WAIT 1 50",
+            "WAIT -1 0",
+            "WAIT x 0",
+            "WAIT 1 x",
+            "WAIT 1 -1",
+            "MULTI",
+            "WAIT 5 0",
+            "EXEC",
+        ],
+    )];
+    common::scenarios_match_redis(&scenarios, |port, steps| {
+        let mut c = RespClient::connect(port);
+        steps
+            .iter()
+            .map(|s| {
+                let args: Vec<&str> = s.split(' ').collect();
+                format!("{s}: {}", show(&c.call(&args)))
+            })
+            .collect()
+    });
+}
