@@ -30,6 +30,8 @@ impl Harness {
     pub fn open(dir: &std::path::Path) -> Harness {
         let config = Config {
             proto_max_bulk_len: 1 << 20,
+            // Every keyspace event on: commands' notification paths run too.
+            notify_keyspace_events: "KEAmn".into(),
             ..Config::default()
         };
         let engine = match Engine::open(dir, &EngineOptions::default()) {
