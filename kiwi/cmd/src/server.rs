@@ -82,6 +82,9 @@ pub fn function(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 // ---- INFO -----------------------------------------------------------------
 
+/// The sections plain INFO shows, in Redis 7.0's order. `modules` is an
+/// empty header (Kiwi has no modules); `cluster` says Redis Cluster is off
+/// (Kiwi's Raft cluster is its own `raft` section).
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -90,56 +93,69 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Every section Kiwi has, in the order Redis 7.0 prints them (`all`,
+/// `everything`); `commandstats` only when asked for or with those.
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
     "keyspace",
 ];
 
 pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let mut wanted: Vec<String> = args[1..].iter().map(|a| lower(a)).collect();
-    // Cluster mode's `raft` section: asked for by name, or with all/everything.
-    let raft = wanted
-        .iter()
-        .any(|w| w == "raft" || w == "all" || w == "everything");
-    if wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| w == "default" || w == "all" || w == "everything")
-    {
-        wanted = DEFAULT_SECTIONS.iter().map(|s| s.to_string()).collect();
-    }
+    let asked: Vec<String> = args[1..].iter().map(|a| lower(a)).collect();
+    let everything = asked.iter().any(|w| w == "all" || w == "everything");
+    let default = asked.is_empty() || everything || asked.iter().any(|w| w == "default");
+    let wanted = |name: &str| asked.iter().any(|w| w == name);
     let mut out = String::new();
-    for section in DEFAULT_SECTIONS
-        .iter()
-        .filter(|s| wanted.iter().any(|w| w == *s))
-    {
+    let section = |out: &mut String, title: &str| {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
-        info_section(ctx, section, &mut out);
-    }
-    // Sections outside the default set: by name, or with all/everything.
-    let everything = args[1..]
-        .iter()
-        .any(|a| is(a, "all") || is(a, "everything"));
-    for (name, title) in [
-        ("commandstats", "# Commandstats\r\n"),
-        ("errorstats", "# Errorstats\r\n"),
-    ] {
-        if everything || args[1..].iter().any(|a| is(a, name)) {
-            if !out.is_empty() {
-                out.push_str("\r\n");
+        out.push_str(title);
+    };
+    for name in SECTIONS {
+        let shown = if DEFAULT_SECTIONS.contains(name) {
+            default || wanted(name)
+        } else {
+            everything || wanted(name)
+        };
+        if !shown {
+            continue;
+        }
+        match *name {
+            "commandstats" => {
+                section(&mut out, "# Commandstats\r\n");
+                ctx.shared.calls.commandstats(&mut out);
             }
-            out.push_str(title);
-            match name {
-                "commandstats" => ctx.shared.calls.commandstats(&mut out),
-                _ => ctx.shared.calls.errorstats(&mut out),
+            "errorstats" => {
+                section(&mut out, "# Errorstats\r\n");
+                ctx.shared.calls.errorstats(&mut out);
+            }
+            _ => {
+                section(&mut out, "");
+                info_section(ctx, name, &mut out);
             }
         }
     }
-    if let Some(section) = raft.then(|| ctx.shared.raft_info()).flatten() {
-        if !out.is_empty() {
-            out.push_str("\r\n");
+    if everything || wanted("raft") {
+        if let Some(raft) = ctx.shared.raft_info() {
+            section(&mut out, &raft);
         }
-        out.push_str(&section);
     }
     let text = Bytes::from(out);
     Ok(match ctx.proto {
@@ -151,12 +167,21 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     })
 }
 
+/// One INFO section: every field Redis 7.0 prints there, in its order, with
+/// Kiwi's values (zero, `ok` or `-1` where the mechanism does not exist in
+/// Kiwi: forks, RDB/AOF, replication streams, scripts, defragmentation),
+/// then Kiwi's own fields.
 fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
     let s = &ctx.shared;
     let stats = &s.stats;
     let now_ms = ctx.now_ms;
     let uptime_s = now_ms.saturating_sub(s.started_ms) / 1000;
     let cfg = s.config();
+    let zeros = |out: &mut String, names: &[&str]| {
+        for name in names {
+            kv(out, name, "0".into());
+        }
+    };
     match section {
         "server" => {
             out.push_str("# Server\r\n");
@@ -167,8 +192,12 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
             kv(out, "redis_mode", "standalone".into());
             kv(out, "os", std::env::consts::OS.into());
             kv(out, "arch_bits", "64".into());
+            kv(out, "monotonic_clock", "POSIX clock_gettime".into());
             kv(out, "multiplexing_api", "epoll".into());
+            kv(out, "atomicvar_api", "c11-builtin".into());
+            kv(out, "gcc_version", "0.0.0".into());
             kv(out, "process_id", kiwi_runtime::sys::pid().to_string());
+            kv(out, "process_supervised", "no".into());
             kv(out, "run_id", s.run_id.clone());
             kv(out, "tcp_port", s.tcp_port.to_string());
             kv(
@@ -179,36 +208,135 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
             kv(out, "uptime_in_seconds", uptime_s.to_string());
             kv(out, "uptime_in_days", (uptime_s / 86400).to_string());
             kv(out, "hz", cfg.hz.to_string());
+            kv(out, "configured_hz", cfg.hz.to_string());
+            // Redis's LRU clock: seconds, 24 bits.
+            kv(out, "lru_clock", ((now_ms / 1000) & 0xff_ffff).to_string());
+            kv(out, "executable", kiwi_runtime::sys::executable());
+            let config_file = cfg
+                .config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            kv(out, "config_file", config_file);
+            kv(out, "io_threads_active", "0".into());
             kv(out, "kiwi_version", crate::KIWI_VERSION.into());
             kv(out, "kiwi_storage", "rocksdb".into());
         }
         "clients" => {
             out.push_str("# Clients\r\n");
             kv(out, "connected_clients", s.connected_clients().to_string());
+            kv(out, "cluster_connections", "0".into());
             kv(out, "maxclients", cfg.maxclients.to_string());
+            zeros(
+                out,
+                &[
+                    "client_recent_max_input_buffer",
+                    "client_recent_max_output_buffer",
+                ],
+            );
             kv(
                 out,
                 "blocked_clients",
                 s.stats.blocked_clients.load(Relaxed).to_string(),
             );
-            kv(out, "tracking_clients", "0".into());
+            zeros(out, &["tracking_clients", "clients_in_timeout_table"]);
         }
         "memory" => {
             out.push_str("# Memory\r\n");
+            // Kiwi's data lives in RocksDB: memory is the process's
+            // resident set (block cache and memtables included).
             let rss = kiwi_runtime::sys::rss_bytes();
+            let peak = stats.used_memory_peak.fetch_max(rss, Relaxed).max(rss);
+            let system = kiwi_runtime::sys::total_memory_bytes();
             kv(out, "used_memory", rss.to_string());
             kv(out, "used_memory_human", human_bytes(rss));
             kv(out, "used_memory_rss", rss.to_string());
             kv(out, "used_memory_rss_human", human_bytes(rss));
+            kv(out, "used_memory_peak", peak.to_string());
+            kv(out, "used_memory_peak_human", human_bytes(peak));
+            kv(
+                out,
+                "used_memory_peak_perc",
+                format!("{:.2}%", rss as f64 * 100.0 / peak.max(1) as f64),
+            );
+            zeros(out, &["used_memory_overhead", "used_memory_startup"]);
+            kv(out, "used_memory_dataset", rss.to_string());
+            kv(out, "used_memory_dataset_perc", "100.00%".into());
+            for name in [
+                "allocator_allocated",
+                "allocator_active",
+                "allocator_resident",
+            ] {
+                kv(out, name, rss.to_string());
+            }
+            kv(out, "total_system_memory", system.to_string());
+            kv(out, "total_system_memory_human", human_bytes(system));
+            zeros(out, &["used_memory_lua", "used_memory_vm_eval"]);
+            kv(out, "used_memory_lua_human", "0B".into());
+            zeros(
+                out,
+                &[
+                    "used_memory_scripts_eval",
+                    "number_of_cached_scripts",
+                    "number_of_functions",
+                    "number_of_libraries",
+                    "used_memory_vm_functions",
+                    "used_memory_vm_total",
+                ],
+            );
+            kv(out, "used_memory_vm_total_human", "0B".into());
+            zeros(out, &["used_memory_functions", "used_memory_scripts"]);
+            kv(out, "used_memory_scripts_human", "0B".into());
             kv(out, "maxmemory", "0".into());
             kv(out, "maxmemory_human", "0B".into());
             kv(out, "maxmemory_policy", "noeviction".into());
+            for (ratio, bytes) in [
+                ("allocator_frag_ratio", "allocator_frag_bytes"),
+                ("allocator_rss_ratio", "allocator_rss_bytes"),
+                ("rss_overhead_ratio", "rss_overhead_bytes"),
+                ("mem_fragmentation_ratio", "mem_fragmentation_bytes"),
+            ] {
+                kv(out, ratio, "1.00".into());
+                kv(out, bytes, "0".into());
+            }
+            zeros(
+                out,
+                &[
+                    "mem_not_counted_for_evict",
+                    "mem_replication_backlog",
+                    "mem_total_replication_buffers",
+                    "mem_clients_slaves",
+                    "mem_clients_normal",
+                    "mem_cluster_links",
+                    "mem_aof_buffer",
+                ],
+            );
+            kv(out, "mem_allocator", "mimalloc".into());
+            zeros(
+                out,
+                &[
+                    "active_defrag_running",
+                    "lazyfree_pending_objects",
+                    "lazyfreed_objects",
+                ],
+            );
             kv(out, "used_disk_bytes", ctx.engine.disk_bytes().to_string());
         }
         "persistence" => {
             out.push_str("# Persistence\r\n");
-            kv(out, "loading", "0".into());
-            kv(out, "async_loading", "0".into());
+            zeros(
+                out,
+                &[
+                    "loading",
+                    "async_loading",
+                    "current_cow_peak",
+                    "current_cow_size",
+                    "current_cow_size_age",
+                    "current_fork_perc",
+                    "current_save_keys_processed",
+                    "current_save_keys_total",
+                ],
+            );
             kv(
                 out,
                 "rdb_changes_since_last_save",
@@ -221,49 +349,159 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
                 s.lastsave_s.load(Relaxed).to_string(),
             );
             kv(out, "rdb_last_bgsave_status", "ok".into());
-            kv(out, "aof_enabled", "0".into());
-            kv(out, "aof_rewrite_in_progress", "0".into());
+            kv(out, "rdb_last_bgsave_time_sec", "-1".into());
+            kv(out, "rdb_current_bgsave_time_sec", "-1".into());
+            zeros(
+                out,
+                &[
+                    "rdb_saves",
+                    "rdb_last_cow_size",
+                    "rdb_last_load_keys_expired",
+                    "rdb_last_load_keys_loaded",
+                    "aof_enabled",
+                    "aof_rewrite_in_progress",
+                    "aof_rewrite_scheduled",
+                ],
+            );
+            kv(out, "aof_last_rewrite_time_sec", "-1".into());
+            kv(out, "aof_current_rewrite_time_sec", "-1".into());
+            kv(out, "aof_last_bgrewrite_status", "ok".into());
+            zeros(out, &["aof_rewrites", "aof_rewrites_consecutive_failures"]);
+            kv(out, "aof_last_write_status", "ok".into());
+            zeros(
+                out,
+                &[
+                    "aof_last_cow_size",
+                    "module_fork_in_progress",
+                    "module_fork_last_cow_size",
+                ],
+            );
             kv(out, "kiwi_appendfsync", cfg.appendfsync.clone());
         }
         "stats" => {
             out.push_str("# Stats\r\n");
-            let zero = std::sync::atomic::AtomicU64::new(0);
-            let channels = std::sync::atomic::AtomicU64::new(s.pubsub.channels(None).len() as u64);
-            let patterns = std::sync::atomic::AtomicU64::new(s.pubsub.numpat() as u64);
-            let fields: [(&str, &std::sync::atomic::AtomicU64); 13] = [
-                (
-                    "total_connections_received",
-                    &stats.total_connections_received,
-                ),
-                ("total_commands_processed", &stats.total_commands_processed),
-                ("instantaneous_ops_per_sec", &zero),
-                ("total_net_input_bytes", &stats.total_net_input_bytes),
-                ("total_net_output_bytes", &stats.total_net_output_bytes),
-                ("rejected_connections", &stats.rejected_connections),
-                ("expired_keys", &stats.expired_keys),
-                ("evicted_keys", &zero),
-                ("keyspace_hits", &stats.keyspace_hits),
-                ("keyspace_misses", &stats.keyspace_misses),
-                ("pubsub_channels", &channels),
-                ("pubsub_patterns", &patterns),
-                ("total_error_replies", &stats.total_error_replies),
-            ];
-            for (name, counter) in fields {
-                kv(out, name, counter.load(Relaxed).to_string());
+            let n = |c: &std::sync::atomic::AtomicU64| c.load(Relaxed).to_string();
+            kv(
+                out,
+                "total_connections_received",
+                n(&stats.total_connections_received),
+            );
+            kv(
+                out,
+                "total_commands_processed",
+                n(&stats.total_commands_processed),
+            );
+            kv(out, "instantaneous_ops_per_sec", "0".into());
+            kv(
+                out,
+                "total_net_input_bytes",
+                n(&stats.total_net_input_bytes),
+            );
+            kv(
+                out,
+                "total_net_output_bytes",
+                n(&stats.total_net_output_bytes),
+            );
+            zeros(
+                out,
+                &["total_net_repl_input_bytes", "total_net_repl_output_bytes"],
+            );
+            for name in [
+                "instantaneous_input_kbps",
+                "instantaneous_output_kbps",
+                "instantaneous_input_repl_kbps",
+                "instantaneous_output_repl_kbps",
+            ] {
+                kv(out, name, "0.00".into());
             }
+            kv(out, "rejected_connections", n(&stats.rejected_connections));
+            zeros(out, &["sync_full", "sync_partial_ok", "sync_partial_err"]);
+            kv(out, "expired_keys", n(&stats.expired_keys));
+            kv(out, "expired_stale_perc", "0.00".into());
+            zeros(
+                out,
+                &[
+                    "expired_time_cap_reached_count",
+                    "expire_cycle_cpu_milliseconds",
+                    "evicted_keys",
+                    "evicted_clients",
+                    "total_eviction_exceeded_time",
+                    "current_eviction_exceeded_time",
+                ],
+            );
+            kv(out, "keyspace_hits", n(&stats.keyspace_hits));
+            kv(out, "keyspace_misses", n(&stats.keyspace_misses));
+            kv(
+                out,
+                "pubsub_channels",
+                s.pubsub.channels(None).len().to_string(),
+            );
+            kv(out, "pubsub_patterns", s.pubsub.numpat().to_string());
+            zeros(
+                out,
+                &[
+                    "pubsubshard_channels",
+                    "latest_fork_usec",
+                    "total_forks",
+                    "migrate_cached_sockets",
+                    "slave_expires_tracked_keys",
+                    "active_defrag_hits",
+                    "active_defrag_misses",
+                    "active_defrag_key_hits",
+                    "active_defrag_key_misses",
+                    "total_active_defrag_time",
+                    "current_active_defrag_time",
+                    "tracking_total_keys",
+                    "tracking_total_items",
+                    "tracking_total_prefixes",
+                    "unexpected_error_replies",
+                ],
+            );
+            kv(out, "total_error_replies", n(&stats.total_error_replies));
+            zeros(
+                out,
+                &[
+                    "dump_payload_sanitizations",
+                    "total_reads_processed",
+                    "total_writes_processed",
+                    "io_threaded_reads_processed",
+                    "io_threaded_writes_processed",
+                    "reply_buffer_shrinks",
+                    "reply_buffer_expands",
+                ],
+            );
         }
         "replication" => {
             out.push_str("# Replication\r\n");
             kv(out, "role", "master".into());
             kv(out, "connected_slaves", "0".into());
+            kv(out, "master_failover_state", "no-failover".into());
             kv(out, "master_replid", s.run_id.clone());
+            kv(out, "master_replid2", "0".repeat(40));
             kv(out, "master_repl_offset", "0".into());
+            kv(out, "second_repl_offset", "-1".into());
+            kv(out, "repl_backlog_active", "0".into());
+            kv(out, "repl_backlog_size", "1048576".into());
+            zeros(
+                out,
+                &["repl_backlog_first_byte_offset", "repl_backlog_histlen"],
+            );
         }
         "cpu" => {
             out.push_str("# CPU\r\n");
             let (user, sys) = kiwi_runtime::sys::cpu_seconds();
             kv(out, "used_cpu_sys", format!("{sys:.6}"));
             kv(out, "used_cpu_user", format!("{user:.6}"));
+            kv(out, "used_cpu_sys_children", "0.000000".into());
+            kv(out, "used_cpu_user_children", "0.000000".into());
+            // No main thread to single out: the process's totals.
+            kv(out, "used_cpu_sys_main_thread", format!("{sys:.6}"));
+            kv(out, "used_cpu_user_main_thread", format!("{user:.6}"));
+        }
+        "modules" => out.push_str("# Modules\r\n"),
+        "cluster" => {
+            out.push_str("# Cluster\r\n");
+            kv(out, "cluster_enabled", "0".into());
         }
         "keyspace" => {
             out.push_str("# Keyspace\r\n");

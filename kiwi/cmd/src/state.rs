@@ -28,6 +28,8 @@ pub struct Stats {
     pub dirty: AtomicU64,
     /// Gauge: clients parked by a blocking command.
     pub blocked_clients: AtomicU64,
+    /// The largest resident set INFO has seen (`used_memory_peak`).
+    pub used_memory_peak: AtomicU64,
 }
 
 impl Stats {

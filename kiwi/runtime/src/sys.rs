@@ -22,6 +22,26 @@ pub fn write_file_atomically(path: &std::path::Path, contents: &[u8]) -> std::io
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// The running executable's path ("" where unknown).
+pub fn executable() -> String {
+    std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// The machine's memory in bytes (0 where unavailable).
+pub fn total_memory_bytes() -> u64 {
+    let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") else {
+        return 0;
+    };
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
 /// This process's id.
 pub fn pid() -> u32 {
     std::process::id()

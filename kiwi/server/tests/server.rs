@@ -883,3 +883,41 @@ fn wait_without_replicas_like_redis() {
             .collect()
     });
 }
+
+/// Every field of Redis 7.0's default INFO sections is in Kiwi's INFO, in
+/// the same section and the same order (tools parse them by name); Kiwi's
+/// own fields come after Redis's.
+#[test]
+fn info_has_every_redis_field_in_order() {
+    let fields = |port: u16| -> Vec<(String, Vec<String>)> {
+        let Frame::Bulk(info) = RespClient::connect(port).call(&["INFO"]) else {
+            panic!("INFO is a bulk string in RESP2");
+        };
+        let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+        for line in String::from_utf8_lossy(&info).split("\r\n") {
+            if let Some(title) = line.strip_prefix("# ") {
+                sections.push((title.to_string(), Vec::new()));
+            } else if let (Some((name, _)), Some(last)) =
+                (line.split_once(':'), sections.last_mut())
+            {
+                // Database and error lines depend on the data, not the server.
+                if !last.0.eq("Keyspace") && !last.0.eq("Errorstats") {
+                    last.1.push(name.to_string());
+                }
+            }
+        }
+        sections
+    };
+    let redis = common::Redis::start();
+    let kiwi = Kiwi::start();
+    let (want, got) = (fields(redis.port), fields(kiwi.port));
+    let titles = |s: &[(String, Vec<String>)]| s.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>();
+    assert_eq!(titles(&got), titles(&want), "sections");
+    for ((title, want), (_, got)) in want.iter().zip(&got) {
+        assert_eq!(
+            &got[..want.len().min(got.len())],
+            &want[..],
+            "section {title}"
+        );
+    }
+}
