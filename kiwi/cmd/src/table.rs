@@ -228,6 +228,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ("list", -2, "admin noscript loading stale", "Lists open connections."),
         ("no-evict", 3, "admin noscript loading stale", "Sets the client eviction mode of the connection."),
         ("pause", -3, "admin noscript loading stale", "Suspends commands processing."),
+        ("reply", 3, "noscript loading stale", "Instructs the server whether to reply to commands."),
         ("setname", 3, "noscript loading stale", "Sets the connection name."),
         ("unpause", 2, "admin noscript loading stale", "Resumes processing of clients that were paused."),
     ]),

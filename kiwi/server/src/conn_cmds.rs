@@ -289,6 +289,9 @@ fn reset(state: &mut ConnState, shared: &Shared) -> Frame {
     state.db = 0;
     state.proto = Protocol::Resp2;
     state.stale_reads = false;
+    // CLIENT REPLY goes back to ON, in time for RESET's own reply.
+    state.reply_mode = crate::connection::ReplyMode::On;
+    state.silenced = false;
     state.authenticated = shared.config().requirepass.is_empty();
     state.client.db.store(0, Relaxed);
     state.client.resp.store(2, Relaxed);
@@ -350,6 +353,8 @@ const CLIENT_HELP: &[&str] = &[
     "    Stop the current client pause, resuming traffic.",
     "PAUSE <timeout> [WRITE|ALL]",
     "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
     "NO-EVICT (ON|OFF)",
@@ -461,6 +466,22 @@ fn client(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Fram
         }
         "unpause" => {
             shared.pause.unpause();
+            Ok(Frame::ok())
+        }
+        "reply" => {
+            use crate::connection::ReplyMode;
+            // OFF and SKIP are not answered; ON is.
+            let (mode, silent) = if is(&args[2], "ON") {
+                (ReplyMode::On, false)
+            } else if is(&args[2], "OFF") {
+                (ReplyMode::Off, true)
+            } else if is(&args[2], "SKIP") {
+                (ReplyMode::SkipNext, true)
+            } else {
+                return Err(syntax());
+            };
+            state.reply_mode = mode;
+            state.silenced = silent;
             Ok(Frame::ok())
         }
         "no-evict" => {

@@ -56,6 +56,21 @@ pub struct ConnState {
     pub watched_digests: Vec<(usize, Bytes, Bytes)>,
     /// Pub/sub channels and patterns (after the first SUBSCRIBE).
     pub pubsub: Option<Subscriptions>,
+    /// CLIENT REPLY: which replies this client gets.
+    pub reply_mode: ReplyMode,
+    /// The command being handled gets no reply (CLIENT REPLY OFF/SKIP);
+    /// its reply, once written to the output from `reply_mark` on, is cut.
+    pub silenced: bool,
+    pub reply_mark: usize,
+}
+
+/// CLIENT REPLY ON | OFF | SKIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// No reply for the next command, then On.
+    SkipNext,
 }
 
 /// Most commands sent to storage in one message; bounds per-message work.
@@ -96,6 +111,9 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         watching: false,
         watched_digests: Vec::new(),
         pubsub: None,
+        reply_mode: ReplyMode::On,
+        silenced: false,
+        reply_mark: 0,
     };
     let mut shutdown = deps.shutdown.clone();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
@@ -180,6 +198,25 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             };
             if args.is_empty() {
                 continue;
+            }
+            // CLIENT REPLY: cut the previous command's reply if it was
+            // silenced, and start this one from a known output position.
+            let replies_matter =
+                state.silenced || state.reply_mode != ReplyMode::On || is_client_reply(&args);
+            if replies_matter {
+                if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                    break 'conn;
+                }
+                end_silenced(&mut state, &mut out);
+                state.reply_mark = out.len();
+                state.silenced = match state.reply_mode {
+                    ReplyMode::On => false,
+                    ReplyMode::Off => true,
+                    ReplyMode::SkipNext => {
+                        state.reply_mode = ReplyMode::On;
+                        true
+                    }
+                };
             }
             if is_cluster_command(&args) {
                 if !flush_batch(&deps, &state, &mut batch, &mut out).await {
@@ -355,6 +392,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         if !flush_batch(&deps, &state, &mut batch, &mut out).await {
             break;
         }
+        end_silenced(&mut state, &mut out);
         if !write_out(&shared, &mut wr, &mut out).await {
             break;
         }
@@ -424,6 +462,26 @@ fn route(
             let (frame, after) = conn_cmds::execute(state, shared, spec.name, args);
             Routed::Local(frame, after)
         }
+    }
+}
+
+/// Whether `args` is CLIENT REPLY (which decides about its own reply).
+fn is_client_reply(args: &[Bytes]) -> bool {
+    args.len() >= 2
+        && args[0].eq_ignore_ascii_case(b"client")
+        && args[1].eq_ignore_ascii_case(b"reply")
+}
+
+/// Drops the reply of a command CLIENT REPLY silenced (it is complete in
+/// `out`: silenced commands are flushed one at a time).
+fn end_silenced(state: &mut ConnState, out: &mut BytesMut) {
+    if state.silenced {
+        debug_assert!(
+            state.reply_mark <= out.len(),
+            "the mark is inside the output"
+        );
+        out.truncate(state.reply_mark.min(out.len()));
+        state.silenced = false;
     }
 }
 

@@ -921,3 +921,49 @@ fn info_has_every_redis_field_in_order() {
         );
     }
 }
+
+/// CLIENT REPLY OFF / SKIP / ON decide which replies the client gets, as in
+/// Redis: the same pipelined script gets the same replies from both.
+#[test]
+fn client_reply_like_redis() {
+    let script: Vec<Vec<&'static str>> = vec![
+        vec!["SET", "a", "1"],
+        vec!["CLIENT", "REPLY", "SKIP"],
+        vec!["INCR", "a"],
+        vec!["GET", "a"],
+        vec!["CLIENT", "REPLY", "OFF"],
+        vec!["INCR", "a"],
+        vec!["NOSUCH"],
+        vec!["GET", "a"],
+        vec!["CLIENT", "REPLY", "ON"],
+        vec!["GET", "a"],
+        vec!["CLIENT", "REPLY", "MAYBE"],
+        vec!["CLIENT", "REPLY", "OFF"],
+        vec!["RESET"],
+        vec!["GET", "a"],
+        vec!["CLIENT", "REPLY", "SKIP"],
+        vec!["CLIENT", "REPLY", "SKIP"],
+        vec!["PING"],
+        vec!["ECHO", "last"],
+    ];
+    let scenarios = [("client reply", script)];
+    common::scenarios_match_redis(&scenarios, |port, script| {
+        let mut c = RespClient::connect(port);
+        // One pipelined write: replies must come out exactly as silenced.
+        let mut bytes = Vec::new();
+        for cmd in script {
+            bytes.extend(RespClient::encode(cmd));
+        }
+        c.send_raw(&bytes);
+        let mut replies = Vec::new();
+        loop {
+            let frame = c.read_frame().expect("reply");
+            let shown = show(&frame);
+            replies.push(shown.clone());
+            if shown == r#""last""# {
+                break;
+            }
+        }
+        replies
+    });
+}
