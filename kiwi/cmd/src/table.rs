@@ -249,6 +249,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ]),
     cmd!("copy", -3, "write denyoom", K12, "generic", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", S, "Copies the value of a key to a new key."),
     cmd!("dbsize", 1, "readonly fast", NOKEY, "server", "1.0.0", "O(1)", S, "Returns the number of keys in the database."),
+    cmd!("debug", -2, "admin noscript loading stale", NOKEY, "server", "1.0.0", "Depends on subcommand.", C, "A container for debugging commands."),
     cmd!("decr", 2, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
     cmd!("decrby", 3, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
     cmd!("del", -2, "write", KALL, "generic", "1.0.0", "O(N) where N is the number of keys that will be removed.", S, "Deletes one or more keys."),

@@ -36,6 +36,11 @@ pub fn execute(
         "reset" => Ok(reset(state, shared)),
         "client" => client(state, shared, args),
         "slowlog" => slowlog(shared, args),
+        // Redis 7 refuses DEBUG unless `enable-debug-command` allows it,
+        // which Kiwi does not offer (docs/compatibility.md).
+        "debug" => Err(err(
+            "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+        )),
         "monitor" => Ok(crate::pubsub::monitor(state, shared)),
         // Outside MULTI the connection runs WAIT itself (it may block);
         // queued in a transaction it never blocks, as in Redis.

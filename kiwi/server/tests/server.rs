@@ -767,6 +767,9 @@ fn memory_usage_like_redis() {
             "MEMORY USAGE",
             "MEMORY NOPE",
             "MEMORY PURGE",
+            // DEBUG is off in Redis 7's default configuration, and in Kiwi.
+            "DEBUG SLEEP 0",
+            "DEBUG",
         ],
     )];
     common::scenarios_match_redis(&scenarios, |port, steps| {
