@@ -265,17 +265,19 @@ impl Executor {
         &self.shared
     }
 
-    /// Executes one storage-routed command. `name` is the table's canonical
+    /// Executes one storage-routed command for `client` (None: no client
+    /// connection, e.g. the fuzz harness). `name` is the table's canonical
     /// (lower-case) name, already looked up by the connection; `args[0]` is
     /// the name as the client sent it.
     pub fn execute(
         &mut self,
+        client: Option<u64>,
         db: usize,
         proto: Protocol,
         name: &'static str,
         args: &[Bytes],
     ) -> Reply {
-        self.run(db, proto, name, args, false)
+        self.run(client, db, proto, name, args, false)
     }
 
     /// WATCH `keys` of `db` for `client`.
@@ -322,7 +324,7 @@ impl Executor {
         let frames = cmds
             .iter()
             .map(
-                |c| match self.run(c.db, c.proto, c.spec.name, &c.args, true) {
+                |c| match self.run(Some(client), c.db, c.proto, c.spec.name, &c.args, true) {
                     Reply::Frame(f) => f,
                     Reply::Blocked(_) => {
                         debug_assert!(false, "commands inside EXEC never block");
@@ -337,6 +339,7 @@ impl Executor {
     /// Runs one command; `in_multi` makes blocking commands answer at once.
     fn run(
         &mut self,
+        client: Option<u64>,
         db: usize,
         proto: Protocol,
         name: &'static str,
@@ -351,7 +354,8 @@ impl Executor {
         let blocking = blocking::is_blocking(name);
         let track_writes = !self.blocked.is_empty() || blocking;
         let watching = !self.watches.is_empty();
-        self.engine.set_track_modified(watching);
+        let tracking = self.shared.tracking.is_active();
+        self.engine.set_track_modified(watching || tracking);
         let replaced = if watching {
             self.watched_before_replace(db, name, args)
         } else {
@@ -365,7 +369,7 @@ impl Executor {
             proto,
             track_writes,
             written: Vec::new(),
-            track_touches: watching,
+            track_touches: watching || tracking,
             touched: Vec::new(),
             rng: CmdRng::from_runtime(),
             replicated: self.replicated,
@@ -391,6 +395,9 @@ impl Executor {
         if failed {
             self.shared.stats.total_error_replies.fetch_add(1, Relaxed);
         }
+        if tracking {
+            self.track(client, name, args, &touched, failed);
+        }
         if watching {
             self.touch_watched(touched);
             if !failed {
@@ -404,6 +411,41 @@ impl Executor {
         }
         self.publish_blocked_count();
         reply
+    }
+
+    /// CLIENT TRACKING after a command of `client`: invalidates the keys it
+    /// changed (everything, for FLUSHDB/FLUSHALL/SWAPDB) and remembers the
+    /// keys a read-only command read.
+    fn track(
+        &self,
+        client: Option<u64>,
+        name: &str,
+        args: &[Bytes],
+        changed: &[(usize, Bytes)],
+        failed: bool,
+    ) {
+        let tracking = &self.shared.tracking;
+        let limit = self.shared.config().pubsub_output_limit_bytes();
+        // A command lists a key once per record it wrote: tell once.
+        let mut told = std::collections::HashSet::new();
+        for (_, key) in changed {
+            if told.insert(key) {
+                tracking.invalidate(key, client, limit);
+            }
+        }
+        if !failed && matches!(name, "flushdb" | "flushall" | "swapdb") {
+            tracking.invalidate_all(limit);
+        }
+        let Some(client) = client else {
+            return;
+        };
+        let read: Vec<Bytes> = match lookup(name.as_bytes()) {
+            Some(spec) if spec.is_readonly() && !failed => {
+                spec.key_args(args).into_iter().cloned().collect()
+            }
+            _ => Vec::new(),
+        };
+        tracking.after_command(client, &read, limit);
     }
 
     /// Tells WATCH about keys that commits just changed.
@@ -468,6 +510,7 @@ impl Executor {
     /// Serves clients blocked on keys that were just written.
     fn serve_blocked(&mut self, ready: Vec<(usize, Bytes)>) {
         let watching = !self.watches.is_empty();
+        let tracking = self.shared.tracking.is_active();
         let mut touched = Vec::new();
         let (engine, shared) = (&mut self.engine, &self.shared);
         blocking::serve_ready(
@@ -483,7 +526,7 @@ impl Executor {
                     proto,
                     track_writes: true,
                     written: Vec::new(),
-                    track_touches: watching,
+                    track_touches: watching || tracking,
                     touched: Vec::new(),
                     rng: CmdRng::from_runtime(),
                     replicated: false,
@@ -495,6 +538,16 @@ impl Executor {
                 notify::publish(shared, ctx.notify_flags, &ctx.events);
             },
         );
+        if tracking {
+            // Served pops change keys; the served clients read nothing new.
+            let limit = self.shared.config().pubsub_output_limit_bytes();
+            let mut told = std::collections::HashSet::new();
+            for (_, key) in &touched {
+                if told.insert(key) {
+                    self.shared.tracking.invalidate(key, None, limit);
+                }
+            }
+        }
         if watching {
             self.touch_watched(touched);
         }
@@ -711,8 +764,13 @@ impl Executor {
                 let count = removed.len();
                 let flags = self.shared.notify_flags();
                 let mut events = Vec::new();
+                let tracking = self.shared.tracking.is_active();
+                let limit = self.shared.config().pubsub_output_limit_bytes();
                 for (db, key) in removed {
                     self.watches.touch(db, &key, true);
+                    if tracking {
+                        self.shared.tracking.invalidate(&key, None, limit);
+                    }
                     if notify::wanted(flags, notify::EXPIRED) {
                         events.push(KeyEvent {
                             event: "expired",

@@ -95,7 +95,7 @@ impl Harness {
             .iter()
             .map(|a| bytes::Bytes::copy_from_slice(a))
             .collect();
-        let reply = self.executor.execute(db, proto, spec.name, &args);
+        let reply = self.executor.execute(None, db, proto, spec.name, &args);
         if let Reply::Frame(frame) = reply {
             check_encoding(&frame);
         }

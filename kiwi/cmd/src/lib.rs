@@ -42,6 +42,7 @@ pub mod sort;
 pub mod state;
 pub mod strings;
 pub mod table;
+pub mod tracking;
 pub mod watch;
 pub mod zsets;
 

@@ -21,15 +21,26 @@ use kiwi_runtime::sync::mpsc;
 
 use crate::state::ClientHandle;
 
-/// One published message as a subscriber receives it, or one MONITOR line
-/// (`monitor`: then `payload` is the line, the rest empty).
+/// What a connection is handed to write out: a published message, a
+/// MONITOR line or a client-tracking invalidation.
 #[derive(Debug, Clone)]
 pub struct Message {
     /// The pattern that matched (PSUBSCRIBE), if any.
     pub pattern: Option<Bytes>,
     pub channel: Bytes,
+    /// The message; the line (MONITOR); the key (Invalidate).
     pub payload: Bytes,
-    pub monitor: bool,
+    pub kind: MessageKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Published,
+    Monitor,
+    /// CLIENT TRACKING: `payload` changed.
+    Invalidate,
+    /// CLIENT TRACKING: everything changed (FLUSHALL, FLUSHDB, SWAPDB).
+    InvalidateAll,
 }
 
 impl Message {
@@ -89,7 +100,7 @@ pub fn subscriber(client: Arc<ClientHandle>) -> (Subscriber, Inbox) {
 
 /// Queues `msg` for `sub`; false if it was not queued. A subscriber past
 /// `limit_bytes` of undelivered messages (0 = no limit) is disconnected.
-fn deliver(sub: &Subscriber, msg: Message, limit_bytes: u64) -> bool {
+pub(crate) fn deliver(sub: &Subscriber, msg: Message, limit_bytes: u64) -> bool {
     let size = msg.queued_bytes();
     let queued = sub.queued_bytes.fetch_add(size, Relaxed) + size;
     if limit_bytes > 0 && queued > limit_bytes {
@@ -115,6 +126,8 @@ struct Registry {
     patterns: HashMap<Bytes, BTreeMap<u64, Subscriber>>,
     /// MONITOR clients by id.
     monitors: BTreeMap<u64, Subscriber>,
+    /// Every connection's queue by client id (CLIENT TRACKING REDIRECT).
+    inboxes: BTreeMap<u64, Subscriber>,
 }
 
 #[derive(Default)]
@@ -198,7 +211,7 @@ impl PubSub {
                 pattern: None,
                 channel: Bytes::new(),
                 payload: line.clone(),
-                monitor: true,
+                kind: MessageKind::Monitor,
             };
             deliver(&sub, msg, limit_bytes);
         }
@@ -225,7 +238,7 @@ impl PubSub {
                 pattern,
                 channel: channel.clone(),
                 payload: payload.clone(),
-                monitor: false,
+                kind: MessageKind::Published,
             };
             if deliver(&sub, msg, limit_bytes) {
                 received += 1;
@@ -256,5 +269,25 @@ impl PubSub {
     /// Patterns with at least one subscriber.
     pub fn numpat(&self) -> usize {
         self.with(|r| r.patterns.len())
+    }
+
+    /// Registers a connection's queue under its client id.
+    pub fn register_inbox(&self, sub: &Subscriber) {
+        self.with(|r| r.inboxes.insert(sub.client.id, sub.clone()));
+    }
+
+    /// Forgets a connection's queue (it is closing).
+    pub fn unregister_inbox(&self, id: u64) {
+        self.with(|r| r.inboxes.remove(&id));
+    }
+
+    /// The queue of client `id`, if it is connected.
+    pub fn inbox_of(&self, id: u64) -> Option<Subscriber> {
+        self.with(|r| r.inboxes.get(&id).cloned())
+    }
+
+    /// Whether client `id` is subscribed to `channel` (not by a pattern).
+    pub fn is_subscribed(&self, id: u64, channel: &[u8]) -> bool {
+        self.with(|r| r.channels.get(channel).is_some_and(|s| s.contains_key(&id)))
     }
 }

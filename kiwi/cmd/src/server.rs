@@ -239,7 +239,8 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
                 "blocked_clients",
                 s.stats.blocked_clients.load(Relaxed).to_string(),
             );
-            zeros(out, &["tracking_clients", "clients_in_timeout_table"]);
+            kv(out, "tracking_clients", s.tracking.stats().0.to_string());
+            kv(out, "clients_in_timeout_table", "0".into());
         }
         "memory" => {
             out.push_str("# Memory\r\n");
@@ -451,12 +452,13 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
                     "active_defrag_key_misses",
                     "total_active_defrag_time",
                     "current_active_defrag_time",
-                    "tracking_total_keys",
-                    "tracking_total_items",
-                    "tracking_total_prefixes",
-                    "unexpected_error_replies",
                 ],
             );
+            let (_, keys, items, prefixes) = s.tracking.stats();
+            kv(out, "tracking_total_keys", keys.to_string());
+            kv(out, "tracking_total_items", items.to_string());
+            kv(out, "tracking_total_prefixes", prefixes.to_string());
+            kv(out, "unexpected_error_replies", "0".into());
             kv(out, "total_error_replies", n(&stats.total_error_replies));
             zeros(
                 out,
@@ -751,18 +753,12 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             if spec.first_key == 0 {
                 return Err(err("ERR The command has no key arguments"));
             }
-            let last = if spec.last_key < 0 {
-                cmd_args.len() as i32 + spec.last_key
-            } else {
-                spec.last_key
-            };
-            let mut keys = Vec::new();
-            let mut i = spec.first_key;
-            while i <= last && (i as usize) < cmd_args.len() {
-                keys.push(Frame::Bulk(cmd_args[i as usize].clone()));
-                i += spec.step.max(1);
-            }
-            Ok(Frame::Array(keys))
+            Ok(Frame::Array(
+                spec.key_args(cmd_args)
+                    .into_iter()
+                    .map(|k| Frame::Bulk(k.clone()))
+                    .collect(),
+            ))
         }
         "help" => Ok(help_frame(COMMAND_HELP)),
         _ => Err(unknown_subcommand(&args[1], "COMMAND")),

@@ -12,6 +12,7 @@ use crate::calls::CallStats;
 use crate::config::Config;
 use crate::pause::Pause;
 use crate::pubsub::PubSub;
+use crate::tracking::Tracking;
 
 /// Server-wide counters reported by INFO.
 #[derive(Default)]
@@ -121,6 +122,8 @@ pub struct Shared {
     pub calls: CallStats,
     /// CLIENT PAUSE (see [`crate::pause`]).
     pub pause: Pause,
+    /// CLIENT TRACKING (see [`crate::tracking`]).
+    pub tracking: Tracking,
     /// `notify-keyspace-events` as flags, read by every command the
     /// executor runs (cheaper than a configuration snapshot).
     notify_flags: AtomicU32,
@@ -159,6 +162,7 @@ impl Shared {
             pubsub: PubSub::default(),
             calls: CallStats::default(),
             pause: Pause::default(),
+            tracking: Tracking::default(),
         }
     }
 

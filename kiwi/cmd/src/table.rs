@@ -47,6 +47,30 @@ impl CommandSpec {
         self.flags.split(' ').any(|f| f == "write")
     }
 
+    pub fn is_readonly(&self) -> bool {
+        self.flags.split(' ').any(|f| f == "readonly")
+    }
+
+    /// The key arguments of `args` (the command name at `args[0]`) by the
+    /// table's first/last/step positions, as COMMAND GETKEYS reports them.
+    pub fn key_args<'a>(&self, args: &'a [Bytes]) -> Vec<&'a Bytes> {
+        if self.first_key <= 0 {
+            return Vec::new();
+        }
+        let last = if self.last_key < 0 {
+            args.len() as i32 + self.last_key
+        } else {
+            self.last_key
+        };
+        let mut keys = Vec::new();
+        let mut i = self.first_key;
+        while i <= last && (i as usize) < args.len() {
+            keys.push(&args[i as usize]);
+            i += self.step.max(1);
+        }
+        keys
+    }
+
     /// The `COMMAND INFO` entry: Redis's own, else one built from the table.
     pub fn info_frame(&self) -> Frame {
         crate::redis_docs::info(self.name).unwrap_or_else(|| self.built_info_frame())
@@ -220,7 +244,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("bzpopmax", -3, "write noscript blocking fast", (1, -2, 1), "sorted-set", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", S, "Remove and return the member with the highest score from one or more sorted sets, or block until one is available"),
     cmd!("bzpopmin", -3, "write noscript blocking fast", (1, -2, 1), "sorted-set", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", S, "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available"),
     cmd!("client", -2, "", NOKEY, "connection", "2.4.0", "Depends on subcommand.", C, "A container for client connection commands.", &[
+        ("caching", 3, "noscript loading stale", "Instructs the server whether to track the keys in the next request."),
         ("getname", 2, "noscript loading stale", "Returns the name of the connection."),
+        ("getredir", 2, "noscript loading stale", "Returns the client ID to which the connection's tracking notifications are redirected."),
         ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),
         ("id", 2, "noscript loading stale", "Returns the unique client ID of the connection."),
         ("info", 2, "noscript loading stale", "Returns information about the connection."),
@@ -230,6 +256,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         ("pause", -3, "admin noscript loading stale", "Suspends commands processing."),
         ("reply", 3, "noscript loading stale", "Instructs the server whether to reply to commands."),
         ("setname", 3, "noscript loading stale", "Sets the connection name."),
+        ("tracking", -3, "noscript loading stale", "Controls server-assisted client-side caching for the connection."),
+        ("trackinginfo", 2, "noscript loading stale", "Returns information about server-assisted client-side caching for the connection."),
         ("unpause", 2, "admin noscript loading stale", "Resumes processing of clients that were paused."),
     ]),
     cmd!("command", -1, "loading stale", NOKEY, "server", "2.8.13", "O(N) where N is the total number of Redis commands", S, "Returns detailed information about all commands.", &[

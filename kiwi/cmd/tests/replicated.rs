@@ -123,12 +123,12 @@ fn a_replicated_executor_refuses_writes_outside_the_log() {
         Bytes::from_static(b"k"),
         Bytes::from_static(b"v"),
     ];
-    let Reply::Frame(f) = ex.execute(0, Protocol::Resp2, "set", &args) else {
+    let Reply::Frame(f) = ex.execute(None, 0, Protocol::Resp2, "set", &args) else {
         panic!("SET never blocks");
     };
     assert_eq!(f, Frame::error("ERR writes must go through the raft log"));
     let get = vec![Bytes::from_static(b"GET"), Bytes::from_static(b"k")];
-    let Reply::Frame(f) = ex.execute(0, Protocol::Resp2, "get", &get) else {
+    let Reply::Frame(f) = ex.execute(None, 0, Protocol::Resp2, "get", &get) else {
         panic!("GET never blocks");
     };
     assert_eq!(f, Frame::Null);
@@ -140,7 +140,7 @@ fn digest(ex: &mut Executor, key: &str) -> Bytes {
         Bytes::from_static(DIGEST_CMD.as_bytes()),
         Bytes::copy_from_slice(key.as_bytes()),
     ];
-    match ex.execute(0, Protocol::Resp2, DIGEST_CMD, &args) {
+    match ex.execute(None, 0, Protocol::Resp2, DIGEST_CMD, &args) {
         Reply::Frame(Frame::Array(mut d)) => match d.pop() {
             Some(Frame::Bulk(b)) => b,
             other => panic!("digest element {other:?}"),

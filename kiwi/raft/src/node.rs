@@ -498,7 +498,7 @@ impl ClusterNode {
         let n = cmds.len();
         let run = move |ex: &mut Executor| -> Vec<Frame> {
             cmds.iter()
-                .map(|c| match ex.execute(db, proto, c.name, &c.args) {
+                .map(|c| match ex.execute(None, db, proto, c.name, &c.args) {
                     Reply::Frame(f) => f,
                     Reply::Blocked(_) => {
                         Frame::error("ERR blocking commands are writes in cluster mode")

@@ -294,6 +294,7 @@ fn reset(state: &mut ConnState, shared: &Shared) -> Frame {
     state.db = 0;
     state.proto = Protocol::Resp2;
     state.stale_reads = false;
+    shared.tracking.disable(state.client.id);
     // CLIENT REPLY goes back to ON, in time for RESET's own reply.
     state.reply_mode = crate::connection::ReplyMode::On;
     state.silenced = false;
@@ -473,6 +474,66 @@ fn client(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Fram
             shared.pause.unpause();
             Ok(Frame::ok())
         }
+        "tracking" => client_tracking(state, shared, args),
+        "caching" => {
+            let opts = shared.tracking.options(state.client.id);
+            if !opts.as_ref().is_some_and(|o| o.optin || o.optout) {
+                return Err(err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"));
+            }
+            let yes = if is(&args[2], "YES") {
+                true
+            } else if is(&args[2], "NO") {
+                false
+            } else {
+                return Err(syntax());
+            };
+            shared.tracking.set_caching(state.client.id, yes);
+            Ok(Frame::ok())
+        }
+        "getredir" => Ok(Frame::Integer(
+            match shared.tracking.options(state.client.id) {
+                None => -1,
+                Some(o) => o.redirect.map_or(0, |r| r as i64),
+            },
+        )),
+        "trackinginfo" => {
+            let opts = shared.tracking.options(state.client.id);
+            let mut flags = Vec::new();
+            match &opts {
+                None => flags.push("off"),
+                Some(o) => {
+                    flags.push("on");
+                    for (on, name) in [
+                        (o.bcast, "bcast"),
+                        (o.optin, "optin"),
+                        (o.optout, "optout"),
+                        (o.noloop, "noloop"),
+                    ] {
+                        if on {
+                            flags.push(name);
+                        }
+                    }
+                }
+            }
+            let redirect = match &opts {
+                None => -1,
+                Some(o) => o.redirect.map_or(0, |r| r as i64),
+            };
+            // Redis keeps prefixes in a radix tree: sorted.
+            let mut prefixes = opts.map(|o| o.prefixes).unwrap_or_default();
+            prefixes.sort();
+            Ok(Frame::Map(vec![
+                (
+                    Frame::bulk("flags"),
+                    Frame::Set(flags.into_iter().map(Frame::bulk).collect()),
+                ),
+                (Frame::bulk("redirect"), Frame::Integer(redirect)),
+                (
+                    Frame::bulk("prefixes"),
+                    Frame::Array(prefixes.into_iter().map(Frame::Bulk).collect()),
+                ),
+            ]))
+        }
         "reply" => {
             use crate::connection::ReplyMode;
             // OFF and SKIP are not answered; ON is.
@@ -508,6 +569,124 @@ fn client(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Fram
         )),
         _ => Err(unknown_subcommand(&args[1], "CLIENT")),
     }
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
+/// [OPTOUT] [NOLOOP], with Redis's checks and error texts, in its order.
+fn client_tracking(
+    state: &mut ConnState,
+    shared: &Shared,
+    args: &[Bytes],
+) -> Result<Frame, CmdError> {
+    let mut opts = kiwi_cmd::tracking::TrackingOptions::default();
+    let mut j = 3;
+    while j < args.len() {
+        let more = j + 1 < args.len();
+        if is(&args[j], "REDIRECT") && more {
+            j += 1;
+            if opts.redirect.is_some() {
+                return Err(err(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            let id = int(&args[j])?;
+            let exists = shared.client_list().iter().any(|c| c.id as i64 == id);
+            if !exists {
+                return Err(err("ERR The client ID you want redirect to does not exist"));
+            }
+            opts.redirect = Some(id as u64);
+        } else if is(&args[j], "BCAST") {
+            opts.bcast = true;
+        } else if is(&args[j], "OPTIN") {
+            opts.optin = true;
+        } else if is(&args[j], "OPTOUT") {
+            opts.optout = true;
+        } else if is(&args[j], "NOLOOP") {
+            opts.noloop = true;
+        } else if is(&args[j], "PREFIX") && more {
+            j += 1;
+            opts.prefixes.push(args[j].clone());
+        } else {
+            return Err(syntax());
+        }
+        j += 1;
+    }
+    let id = state.client.id;
+    if shared.config().cluster.is_some() {
+        return Err(err(
+            "ERR CLIENT TRACKING is not supported in cluster mode yet",
+        ));
+    }
+    if is(&args[2], "OFF") {
+        shared.tracking.disable(id);
+        return Ok(Frame::ok());
+    }
+    if !is(&args[2], "ON") {
+        return Err(syntax());
+    }
+    let current = shared.tracking.options(id);
+    if !opts.bcast && !opts.prefixes.is_empty() {
+        return Err(err("ERR PREFIX option requires BCAST mode to be enabled"));
+    }
+    if current.as_ref().is_some_and(|c| c.bcast != opts.bcast) {
+        return Err(err("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
+    }
+    if opts.bcast && (opts.optin || opts.optout) {
+        return Err(err("ERR OPTIN and OPTOUT are not compatible with BCAST"));
+    }
+    if opts.optin && opts.optout {
+        return Err(err("ERR You can't specify both OPTIN mode and OPTOUT mode"));
+    }
+    if current
+        .as_ref()
+        .is_some_and(|c| (opts.optin && c.optout) || (opts.optout && c.optin))
+    {
+        return Err(err("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
+    }
+    if opts.bcast {
+        let existing = current
+            .as_ref()
+            .map(|c| c.prefixes.clone())
+            .unwrap_or_default();
+        check_prefixes(&existing, &opts.prefixes)?;
+        // Prefixes add up across CLIENT TRACKING ON calls, as in Redis.
+        let mut all = existing;
+        all.extend(opts.prefixes.iter().cloned());
+        opts.prefixes = all;
+    }
+    let Some(to) = crate::pubsub::tracking_target(state, shared, opts.redirect) else {
+        return Err(err("ERR The client ID you want redirect to does not exist"));
+    };
+    shared.tracking.enable(id, opts, to);
+    Ok(Frame::ok())
+}
+
+/// Redis's rule: a client's BCAST prefixes never overlap.
+fn check_prefixes(existing: &[Bytes], new: &[Bytes]) -> Result<(), CmdError> {
+    let show = |p: &Bytes| String::from_utf8_lossy(p).into_owned();
+    let overlap = |a: &Bytes, b: &Bytes| a.starts_with(b) || b.starts_with(a);
+    for (i, p) in new.iter().enumerate() {
+        if let Some(e) = existing.iter().find(|e| overlap(p, e)) {
+            return Err(err(format!(
+                "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                show(p),
+                show(e)
+            )));
+        }
+        if let Some(q) = new
+            .iter()
+            .enumerate()
+            .find(|(j, q)| *j != i && overlap(p, q))
+            .map(|(_, q)| q)
+        {
+            return Err(err(format!(
+                "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                show(p),
+                show(q)
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn client_kill(state: &ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {

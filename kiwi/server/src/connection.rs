@@ -115,6 +115,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         silenced: false,
         reply_mark: 0,
     };
+    pubsub::open_inbox(&mut state, &shared);
     let mut shutdown = deps.shutdown.clone();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut out = BytesMut::new();
@@ -139,7 +140,9 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 let mut next = msg;
                 let mut burst = 0;
                 while let Some(m) = next {
-                    pubsub::message_frame(state.proto, m).encode(state.proto, &mut out);
+                    if let Some(frame) = pubsub::message_frame(&state, m) {
+                        frame.encode(state.proto, &mut out);
+                    }
                     burst += 1;
                     next = if burst < pubsub::DRAIN_MAX_MESSAGES {
                         pubsub::try_next_message(&mut state.pubsub)
@@ -174,6 +177,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         client
             .last_interaction_ms
             .store(kiwi_runtime::time::now_ms(), Relaxed);
+        // What was queued for the client before these commands goes first.
+        pubsub::drain_into(&mut state, &mut out);
 
         let mut batch: Vec<StorageCmd> = Vec::new();
         let mut close_after = false;
@@ -187,7 +192,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 Ok(Some(args)) => args,
                 Ok(None) => break,
                 Err(e) => {
-                    if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                    if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                         break 'conn;
                     }
                     tracing::debug!(%peer, error = %e, "protocol error; closing connection");
@@ -204,7 +209,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             let replies_matter =
                 state.silenced || state.reply_mode != ReplyMode::On || is_client_reply(&args);
             if replies_matter {
-                if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                     break 'conn;
                 }
                 end_silenced(&mut state, &mut out);
@@ -219,7 +224,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 };
             }
             if is_cluster_command(&args) {
-                if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                     break 'conn;
                 }
                 let frame = match state.multi.as_mut() {
@@ -243,7 +248,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                     if let Some(multi) = state.multi.as_mut() {
                         multi.abort();
                     }
-                    if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                    if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                         break 'conn;
                     }
                     frame.encode(state.proto, &mut out);
@@ -254,7 +259,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 && pubsub::subscribed(&state)
                 && !pubsub::allowed_when_subscribed(spec.name)
             {
-                if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                     break 'conn;
                 }
                 pubsub::not_allowed(spec.name).encode(state.proto, &mut out);
@@ -269,7 +274,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
             {
                 // CLIENT PAUSE: what came before runs and is answered; this
                 // command waits for the pause to end.
-                if !flush_batch(&deps, &state, &mut batch, &mut out).await
+                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await
                     || !write_out(&shared, &mut wr, &mut out).await
                     || !wait_unpaused(&shared, &client, &mut shutdown, writes).await
                 {
@@ -285,7 +290,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                     && state.proto == Protocol::Resp2
                     && pubsub::subscribed(&state))
             {
-                if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                     break 'conn;
                 }
                 let started = kiwi_runtime::time::instant();
@@ -303,7 +308,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 continue;
             }
             if spec.route == Route::Transaction || spec.name == "reset" {
-                if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                     break 'conn;
                 }
                 let started = kiwi_runtime::time::instant();
@@ -324,7 +329,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 continue;
             }
             if spec.name == "wait" {
-                if !flush_batch(&deps, &state, &mut batch, &mut out).await
+                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await
                     || !write_out(&shared, &mut wr, &mut out).await
                 {
                     break 'conn;
@@ -351,7 +356,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                     }
                     // A blocking command ends its batch: what follows it must
                     // wait until it is answered.
-                    match flush(&deps, &state, &mut batch, &mut out).await {
+                    match flush(&deps, &mut state, &mut batch, &mut out).await {
                         Flushed::Done => {}
                         Flushed::Gone => break 'conn,
                         Flushed::Blocked(ticket) => {
@@ -378,7 +383,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 }
                 Routed::Local(frame, after) => {
                     record_call(&state, &shared, spec, &args, started, &frame);
-                    if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+                    if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                         break 'conn;
                     }
                     frame.encode(state.proto, &mut out);
@@ -389,7 +394,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 }
             }
         }
-        if !flush_batch(&deps, &state, &mut batch, &mut out).await {
+        if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
             break;
         }
         end_silenced(&mut state, &mut out);
@@ -407,7 +412,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
     // Watched keys die with the connection (best effort: at shutdown the
     // storage runtime may already be gone, and then so is the registry).
     let _ = transaction::unwatch(&deps, &mut state).await;
-    pubsub::unsubscribe_all(&mut state, &shared);
+    pubsub::close(&mut state, &shared);
     shared.unregister_client(client.id);
 }
 
@@ -617,7 +622,7 @@ enum Flushed {
 /// command go through [`flush`].
 async fn flush_batch(
     deps: &ConnDeps,
-    state: &ConnState,
+    state: &mut ConnState,
     batch: &mut Vec<StorageCmd>,
     out: &mut BytesMut,
 ) -> bool {
@@ -637,7 +642,7 @@ async fn flush_batch(
 
 async fn flush(
     deps: &ConnDeps,
-    state: &ConnState,
+    state: &mut ConnState,
     batch: &mut Vec<StorageCmd>,
     out: &mut BytesMut,
 ) -> Flushed {
@@ -696,6 +701,9 @@ async fn flush(
             }
         }
     }
+    // Invalidations these commands caused follow their replies, as Redis
+    // 7 sends a client's own invalidations after the command's reply.
+    pubsub::drain_into(state, out);
     match blocked {
         Some(t) => Flushed::Blocked(t),
         None => Flushed::Done,

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use kiwi_cmd::args::lower;
 use kiwi_cmd::error::{unknown_subcommand, wrong_arity};
-use kiwi_cmd::pubsub::{subscriber, Inbox, Message, Subscriber};
+use kiwi_cmd::pubsub::{subscriber, Inbox, Message, MessageKind, Subscriber};
 use kiwi_cmd::Shared;
 use kiwi_resp::{Frame, Protocol};
 
@@ -57,6 +57,37 @@ pub fn listening(state: &ConnState) -> bool {
     subscribed(state) || state.pubsub.as_ref().is_some_and(|s| s.monitoring)
 }
 
+/// Gives the connection its queue (at connect, and again after RESET):
+/// published messages, MONITOR lines and tracking invalidations arrive there.
+pub fn open_inbox(state: &mut ConnState, shared: &Shared) {
+    if state.pubsub.is_none() {
+        let subs = Subscriptions::new(state);
+        shared.pubsub.register_inbox(&subs.sub);
+        state.pubsub = Some(subs);
+    }
+}
+
+/// The connection is closing: leaves everything and drops its queue.
+pub fn close(state: &mut ConnState, shared: &Shared) {
+    unsubscribe_all(state, shared);
+    shared.tracking.disable(state.client.id);
+    shared.pubsub.unregister_inbox(state.client.id);
+    state.pubsub = None;
+}
+
+/// CLIENT TRACKING's invalidations go to this queue: the connection's own,
+/// or its REDIRECT client's (`None` if that client is gone).
+pub fn tracking_target(
+    state: &ConnState,
+    shared: &Shared,
+    redirect: Option<u64>,
+) -> Option<Subscriber> {
+    match redirect {
+        Some(id) => shared.pubsub.inbox_of(id),
+        None => state.pubsub.as_ref().map(|s| s.sub.clone()),
+    }
+}
+
 /// MONITOR: from now on this connection receives a line per command.
 pub fn monitor(state: &mut ConnState, shared: &Shared) -> Frame {
     if state.pubsub.is_none() {
@@ -103,10 +134,27 @@ pub fn try_next_message(subs: &mut Option<Subscriptions>) -> Option<Message> {
     subs.as_mut().and_then(|s| s.inbox.try_recv())
 }
 
-/// A delivered message (or MONITOR line) as the client sees it.
-pub fn message_frame(proto: Protocol, msg: Message) -> Frame {
-    if msg.monitor {
-        return Frame::Simple(msg.payload);
+/// What the client sees of a delivered message, MONITOR line or tracking
+/// invalidation (`None`: nothing, as Redis sends no invalidation to a RESP2
+/// connection that is not in pub/sub mode).
+pub fn message_frame(state: &ConnState, msg: Message) -> Option<Frame> {
+    let proto = state.proto;
+    let invalidated = match msg.kind {
+        MessageKind::Monitor => return Some(Frame::Simple(msg.payload)),
+        MessageKind::Published => None,
+        MessageKind::Invalidate => Some(Frame::Array(vec![Frame::Bulk(msg.payload.clone())])),
+        MessageKind::InvalidateAll => Some(Frame::Null),
+    };
+    if let Some(keys) = invalidated {
+        return match proto {
+            Protocol::Resp3 => Some(Frame::Push(vec![Frame::bulk("invalidate"), keys])),
+            Protocol::Resp2 if subscribed(state) => Some(Frame::Array(vec![
+                Frame::bulk("message"),
+                Frame::bulk(TRACKING_CHANNEL),
+                keys,
+            ])),
+            Protocol::Resp2 => None,
+        };
     }
     let parts = match msg.pattern {
         Some(p) => vec![
@@ -121,8 +169,25 @@ pub fn message_frame(proto: Protocol, msg: Message) -> Frame {
             Frame::Bulk(msg.payload),
         ],
     };
-    push(proto, parts)
+    Some(push(proto, parts))
 }
+
+/// Writes out what is queued for the connection now (at most
+/// [`DRAIN_MAX_MESSAGES`]), so it reaches the client before the replies
+/// that follow.
+pub fn drain_into(state: &mut ConnState, out: &mut bytes::BytesMut) {
+    for _ in 0..DRAIN_MAX_MESSAGES {
+        let Some(msg) = try_next_message(&mut state.pubsub) else {
+            break;
+        };
+        if let Some(frame) = message_frame(state, msg) {
+            frame.encode(state.proto, out);
+        }
+    }
+}
+
+/// The channel RESP2 clients receive redirected invalidations on.
+pub const TRACKING_CHANNEL: &str = "__redis__:invalidate";
 
 fn push(proto: Protocol, parts: Vec<Frame>) -> Frame {
     match proto {
@@ -232,9 +297,10 @@ pub fn publish(shared: &Shared, channel: &Bytes, payload: &Bytes) -> i64 {
 
 /// Leaves every channel and pattern, and stops monitoring (RESET, disconnect).
 pub fn unsubscribe_all(state: &mut ConnState, shared: &Shared) {
-    if let Some(subs) = state.pubsub.take() {
+    if let Some(subs) = state.pubsub.as_mut() {
         if subs.monitoring {
             shared.pubsub.remove_monitor(state.client.id);
+            subs.monitoring = false;
         }
         for ch in &subs.channels {
             shared.pubsub.unsubscribe(state.client.id, ch, false);
@@ -242,6 +308,8 @@ pub fn unsubscribe_all(state: &mut ConnState, shared: &Shared) {
         for p in &subs.patterns {
             shared.pubsub.unsubscribe(state.client.id, p, true);
         }
+        subs.channels.clear();
+        subs.patterns.clear();
     }
 }
 

@@ -147,7 +147,13 @@ fn run_op(executor: &mut Executor, req: &StorageRequest) -> Vec<Reply> {
             cmds.iter()
                 .map(|c| {
                     let started = kiwi_runtime::time::instant();
-                    let reply = executor.execute(req.db, req.proto, c.spec.name, &c.args);
+                    let reply = executor.execute(
+                        Some(req.client.id),
+                        req.db,
+                        req.proto,
+                        c.spec.name,
+                        &c.args,
+                    );
                     if let Reply::Frame(frame) = &reply {
                         let usec = started.elapsed().as_micros() as u64;
                         shared
