@@ -31,10 +31,23 @@ fn bit_offset(ctx: &Ctx<'_>, arg: &[u8], hash_bits: Option<u64>) -> CmdResult<u6
     Ok(v as u64)
 }
 
-/// Whether a bit command changed the string: created it, grew it or
-/// flipped a bit (Redis sends `setbit` only then).
-fn string_changed(existing: Option<&kiwi_storage::Meta>, now: &[u8]) -> bool {
-    existing.is_none_or(|m| m.payload[..] != *now)
+/// Writes the string a bit command (SETBIT, BITFIELD) produced, keeping
+/// its TTL. Redis sends `setbit` only if the command created the string,
+/// grew it or flipped a bit.
+fn store_bits(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    bits: BytesMut,
+    existing: Option<&kiwi_storage::Meta>,
+) -> CmdResult<()> {
+    let bits = bits.freeze();
+    let changed = existing.is_none_or(|m| m.payload != bits);
+    put_string(ctx, key, bits, Ttl::Keep, existing)?;
+    ctx.notify_new(existing.is_some(), key);
+    if changed {
+        ctx.notify(notify::STRING, "setbit", key);
+    }
+    Ok(())
 }
 
 /// The string at `key` grown with zero bytes to hold bit `max_bit`
@@ -78,13 +91,7 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (mut v, existing) = grown(ctx, &args[1], offset)?;
     let old = get_bit(&v, offset);
     set_bit(&mut v, offset, on);
-    let v = v.freeze();
-    let changed = string_changed(existing.as_ref(), &v);
-    put_string(ctx, &args[1], v, Ttl::Keep, existing.as_ref())?;
-    ctx.notify_new(existing.is_some(), &args[1]);
-    if changed {
-        ctx.notify(notify::STRING, "setbit", &args[1]);
-    }
+    store_bits(ctx, &args[1], v, existing.as_ref())?;
     Ok(Frame::Integer(old as i64))
 }
 
@@ -462,12 +469,6 @@ pub fn bitfield(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> CmdResult
             _ => replies.push(Frame::Null),
         }
     }
-    let v = v.freeze();
-    let changed = string_changed(existing.as_ref(), &v);
-    put_string(ctx, &args[1], v, Ttl::Keep, existing.as_ref())?;
-    ctx.notify_new(existing.is_some(), &args[1]);
-    if changed {
-        ctx.notify(notify::STRING, "setbit", &args[1]);
-    }
+    store_bits(ctx, &args[1], v, existing.as_ref())?;
     Ok(Frame::Array(replies))
 }

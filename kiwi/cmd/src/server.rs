@@ -82,25 +82,11 @@ pub fn function(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 // ---- INFO -----------------------------------------------------------------
 
-/// The sections plain INFO shows, in Redis 7.0's order. `modules` is an
-/// empty header (Kiwi has no modules); `cluster` says Redis Cluster is off
-/// (Kiwi's Raft cluster is its own `raft` section).
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
-];
-
-/// Every section Kiwi has, in the order Redis 7.0 prints them (`all`,
-/// `everything`); `commandstats` only when asked for or with those.
+/// Every section Kiwi has, in the order Redis 7.0 prints them. Plain INFO
+/// shows all but `commandstats` (asked for by name, or with `all` /
+/// `everything`). `modules` is an empty header (Kiwi has no modules);
+/// `cluster` says Redis Cluster is off (Kiwi's Raft cluster is its own
+/// `raft` section).
 const SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -129,11 +115,8 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         out.push_str(title);
     };
     for name in SECTIONS {
-        let shown = if DEFAULT_SECTIONS.contains(name) {
-            default || wanted(name)
-        } else {
-            everything || wanted(name)
-        };
+        let in_default = *name != "commandstats";
+        let shown = wanted(name) || if in_default { default } else { everything };
         if !shown {
             continue;
         }

@@ -715,16 +715,7 @@ fn latency_monitor_like_redis() {
             "CONFIG SET latency-monitor-threshold 0",
         ],
     )];
-    common::scenarios_match_redis(&scenarios, |port, steps| {
-        let mut c = RespClient::connect(port);
-        steps
-            .iter()
-            .map(|s| {
-                let args: Vec<&str> = s.split(' ').collect();
-                format!("{s}: {}", show(&c.call(&args)))
-            })
-            .collect()
-    });
+    common::scenarios_match_redis(&scenarios, replies_to);
 
     let kiwi = Kiwi::start();
     let mut c = kiwi.client();
@@ -772,16 +763,7 @@ fn memory_usage_like_redis() {
             "DEBUG",
         ],
     )];
-    common::scenarios_match_redis(&scenarios, |port, steps| {
-        let mut c = RespClient::connect(port);
-        steps
-            .iter()
-            .map(|s| {
-                let args: Vec<&str> = s.split(' ').collect();
-                format!("{s}: {}", show(&c.call(&args)))
-            })
-            .collect()
-    });
+    common::scenarios_match_redis(&scenarios, replies_to);
 
     let kiwi = Kiwi::start();
     let mut c = kiwi.client();
@@ -875,16 +857,7 @@ fn wait_without_replicas_like_redis() {
             "EXEC",
         ],
     )];
-    common::scenarios_match_redis(&scenarios, |port, steps| {
-        let mut c = RespClient::connect(port);
-        steps
-            .iter()
-            .map(|s| {
-                let args: Vec<&str> = s.split(' ').collect();
-                format!("{s}: {}", show(&c.call(&args)))
-            })
-            .collect()
-    });
+    common::scenarios_match_redis(&scenarios, replies_to);
 }
 
 /// Every field of Redis 7.0's default INFO sections is in Kiwi's INFO, in
@@ -969,4 +942,17 @@ fn client_reply_like_redis() {
         }
         replies
     });
+}
+
+/// Runs each step (arguments split on spaces) on one connection and
+/// returns `step: reply` lines, for [`common::scenarios_match_redis`].
+fn replies_to(port: u16, steps: &Vec<&'static str>) -> Vec<String> {
+    let mut c = RespClient::connect(port);
+    steps
+        .iter()
+        .map(|s| {
+            let args: Vec<&str> = s.split(' ').collect();
+            format!("{s}: {}", show(&c.call(&args)))
+        })
+        .collect()
 }
