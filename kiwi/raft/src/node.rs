@@ -540,6 +540,15 @@ impl ClusterNode {
 
     /// A batch forwarded to us: run it as leader, never forward again.
     async fn serve_forward(&self, fwd: Forward) -> Vec<Frame> {
+        if let [args] = &fwd.cmds[..] {
+            if args.len() == 3 && args[0].eq_ignore_ascii_case(b"WAIT") {
+                let int = |a: &Bytes| kiwi_resp::request::parse_i64(a).unwrap_or(0).max(0) as u64;
+                let counted = self
+                    .wait_replicas_from(int(&args[1]), int(&args[2]), false)
+                    .await;
+                return vec![counted.map_or_else(|e| e, Frame::Integer)];
+            }
+        }
         if fwd.cmds.first().is_some_and(|a| is_raft_admin(a)) {
             let mut frames = Vec::new();
             for args in fwd.cmds {
@@ -645,20 +654,28 @@ impl ClusterNode {
         }
     }
 
-    /// WAIT: how many other members hold this leader's whole log as of now
-    /// (which includes every write it has acknowledged to the caller),
-    /// once at least `wanted` do or when `timeout_ms` passes (0 = no
-    /// limit). Followers refuse, as Redis replicas do.
+    /// WAIT: how many other members hold the leader's whole log as of now
+    /// (which includes every write acknowledged to the caller), once at
+    /// least `wanted` do or when `timeout_ms` passes (0 = no limit). A
+    /// follower asks the leader (within the request timeout, which then
+    /// also bounds the wait) or, in MOVED mode, redirects.
     pub async fn wait_replicas(&self, wanted: u64, timeout_ms: u64) -> Result<i64, Frame> {
+        self.wait_replicas_from(wanted, timeout_ms, true).await
+    }
+
+    async fn wait_replicas_from(
+        &self,
+        wanted: u64,
+        timeout_ms: u64,
+        may_forward: bool,
+    ) -> Result<i64, Frame> {
         let mut metrics = self.raft.metrics();
-        let (me, target) = {
+        let leading = {
             let m = metrics.borrow_watched();
-            if m.state != ServerState::Leader {
-                return Err(Frame::error(
-                    "ERR WAIT cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.",
-                ));
-            }
-            (m.id, m.last_log_index.unwrap_or(0))
+            (m.state == ServerState::Leader).then(|| (m.id, m.last_log_index.unwrap_or(0)))
+        };
+        let Some((me, target)) = leading else {
+            return self.forward_wait(wanted, timeout_ms, may_forward).await;
         };
         let count = |m: &openraft::RaftMetrics<crate::types::TypeConfig>| -> i64 {
             m.replication.as_ref().map_or(0, |r| {
@@ -683,6 +700,45 @@ impl ClusterNode {
         match kiwi_runtime::time::timeout(Duration::from_millis(timeout_ms), wait).await {
             Ok(n) => Ok(n),
             Err(_) => Ok(count(&self.raft.metrics().borrow_watched())),
+        }
+    }
+
+    /// WAIT on a follower: the leader counts. Its wait is capped below the
+    /// forwarding timeout so the answer arrives.
+    async fn forward_wait(
+        &self,
+        wanted: u64,
+        timeout_ms: u64,
+        may_forward: bool,
+    ) -> Result<i64, Frame> {
+        let node = match self.leader() {
+            Some((id, _)) if id == self.opts.node_id => return Err(clusterdown()),
+            Some((_, node)) if may_forward => node,
+            _ => return Err(clusterdown()),
+        };
+        if self.opts.moved_redirects {
+            return Err(Frame::error(format!("MOVED 0 {}", node.resp_addr)));
+        }
+        let cap_ms = (self.opts.request_timeout_ms * 3 / 4).max(1);
+        let timeout_ms = if timeout_ms == 0 {
+            cap_ms
+        } else {
+            timeout_ms.min(cap_ms)
+        };
+        let wait = vec![
+            Bytes::from_static(b"WAIT"),
+            Bytes::from(wanted.to_string()),
+            Bytes::from(timeout_ms.to_string()),
+        ];
+        let fwd = Forward {
+            db: 0,
+            proto: Protocol::Resp2,
+            cmds: vec![wait],
+        };
+        match self.forward(&node.raft_addr, fwd, 1).await.pop() {
+            Some(Frame::Integer(n)) => Ok(n),
+            Some(other) => Err(other),
+            None => Err(Frame::error("ERR unexpected reply from the raft leader")),
         }
     }
 

@@ -6,8 +6,9 @@
 //! leader counts the other members whose log reaches its own last entry,
 //! which covers every write it acknowledged to this client (writes are
 //! acknowledged once committed, so a majority already holds them); a
-//! follower refuses, as a Redis replica does. Inside MULTI, WAIT never
-//! blocks and answers 0 (see docs/compatibility.md).
+//! follower forwards WAIT to the leader, its wait then bounded by the
+//! cluster's request timeout. Inside MULTI, WAIT never blocks and answers 0
+//! (see docs/compatibility.md).
 
 use std::time::Duration;
 
