@@ -10,6 +10,7 @@
 //! its time runs out. A new pause while one is active keeps the later end
 //! and the stricter mode.
 
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use kiwi_runtime::sync::Notify;
@@ -22,6 +23,9 @@ struct Paused {
 
 #[derive(Default)]
 pub struct Pause {
+    /// Whether a pause may be on: every command reads it, so the lock is
+    /// taken only while one is.
+    active: AtomicBool,
     state: Mutex<Option<Paused>>,
     /// Wakes waiting connections on UNPAUSE.
     pub changed: Notify,
@@ -47,22 +51,30 @@ impl Pause {
                 None => Paused { until_ms, all },
             };
             *s = Some(next);
+            self.active.store(true, Relaxed);
         });
     }
 
     /// Ends any pause and wakes the connections waiting on it.
     pub fn unpause(&self) {
-        self.with(|s| *s = None);
+        self.with(|s| {
+            *s = None;
+            self.active.store(false, Relaxed);
+        });
         self.changed.notify_waiters();
     }
 
     /// Milliseconds a command must still wait at `now_ms` (`None`: it may
     /// run). `writes` says whether it may change data or be propagated.
     pub fn blocks(&self, now_ms: u64, writes: bool) -> Option<u64> {
+        if !self.active.load(Relaxed) {
+            return None;
+        }
         self.with(|s| {
             let p = (*s)?;
             if now_ms >= p.until_ms {
                 *s = None;
+                self.active.store(false, Relaxed);
                 return None;
             }
             (p.all || writes).then(|| p.until_ms - now_ms)
