@@ -280,6 +280,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 {
                     break 'conn;
                 }
+                state.reply_mark = 0; // the output was written and emptied
             }
             if state.multi.is_some() && !transaction::runs_immediately(spec.name) {
                 transaction::queue(&mut state, &deps, spec, args).encode(state.proto, &mut out);
@@ -334,6 +335,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                 {
                     break 'conn;
                 }
+                state.reply_mark = 0; // the output was written and emptied
                 let started = kiwi_runtime::time::instant();
                 let Some(frame) = crate::wait::execute(&deps, &args, &client, &mut shutdown).await
                 else {
@@ -364,6 +366,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
                             if !write_out(&shared, &mut wr, &mut out).await {
                                 break 'conn;
                             }
+                            state.reply_mark = 0; // the output was emptied
                             let limit = cfg.client_query_buffer_limit;
                             let waited = wait_blocked(
                                 ticket,

@@ -920,6 +920,13 @@ fn client_reply_like_redis() {
         vec!["CLIENT", "REPLY", "SKIP"],
         vec!["CLIENT", "REPLY", "SKIP"],
         vec!["PING"],
+        // A silenced command that blocks, then times out, stays silent.
+        vec!["CLIENT", "REPLY", "SKIP"],
+        vec!["BLPOP", "nokey", "0.05"],
+        vec!["CLIENT", "REPLY", "OFF"],
+        vec!["BLPOP", "nokey", "0.05"],
+        vec!["WAIT", "1", "10"],
+        vec!["CLIENT", "REPLY", "ON"],
         vec!["ECHO", "last"],
     ];
     let scenarios = [("client reply", script)];
