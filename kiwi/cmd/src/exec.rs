@@ -426,13 +426,7 @@ impl Executor {
     ) {
         let tracking = &self.shared.tracking;
         let limit = self.shared.config().pubsub_output_limit_bytes();
-        // A command lists a key once per record it wrote: tell once.
-        let mut told = std::collections::HashSet::new();
-        for (_, key) in changed {
-            if told.insert(key) {
-                tracking.invalidate(key, client, limit);
-            }
-        }
+        self.invalidate_changed(changed, client, limit);
         if !failed && matches!(name, "flushdb" | "flushall" | "swapdb") {
             tracking.invalidate_all(limit);
         }
@@ -446,6 +440,18 @@ impl Executor {
             _ => Vec::new(),
         };
         tracking.after_command(client, &read, limit);
+    }
+
+    /// CLIENT TRACKING: tells tracking clients about keys a command of
+    /// `by` changed. A command lists a key once per record it wrote: each
+    /// key is told once.
+    fn invalidate_changed(&self, changed: &[(usize, Bytes)], by: Option<u64>, limit: u64) {
+        let mut told = std::collections::HashSet::new();
+        for (_, key) in changed {
+            if told.insert(key) {
+                self.shared.tracking.invalidate(key, by, limit);
+            }
+        }
     }
 
     /// Tells WATCH about keys that commits just changed.
@@ -541,12 +547,7 @@ impl Executor {
         if tracking {
             // Served pops change keys; the served clients read nothing new.
             let limit = self.shared.config().pubsub_output_limit_bytes();
-            let mut told = std::collections::HashSet::new();
-            for (_, key) in &touched {
-                if told.insert(key) {
-                    self.shared.tracking.invalidate(key, None, limit);
-                }
-            }
+            self.invalidate_changed(&touched, None, limit);
         }
         if watching {
             self.touch_watched(touched);
