@@ -8,6 +8,7 @@
 //! is an error or a slow command.
 
 use crate::latency::LatencyMonitor;
+use crate::metrics::Histogram;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -26,12 +27,14 @@ const SLOW_MAX_ARG_BYTES: usize = 128;
 /// new codes are not counted, so hostile error texts cannot grow memory.
 const ERROR_CODES_MAX: usize = 128;
 
+/// One command's figures (INFO commandstats, `kiwi_command_*` metrics).
 #[derive(Default)]
-struct Counters {
-    calls: AtomicU64,
-    usec: AtomicU64,
-    rejected: AtomicU64,
-    failed: AtomicU64,
+pub struct Counters {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected: AtomicU64,
+    pub failed: AtomicU64,
+    pub latency: Histogram,
 }
 
 /// One SLOWLOG entry.
@@ -91,6 +94,7 @@ impl CallStats {
         if let Some(c) = self.counters(spec) {
             c.calls.fetch_add(1, Relaxed);
             c.usec.fetch_add(usec, Relaxed);
+            c.latency.record_us(usec);
             if reply.is_error() {
                 c.failed.fetch_add(1, Relaxed);
             }
@@ -195,6 +199,19 @@ impl CallStats {
         }
     }
 
+    /// Every command's counters, in the order of [`COMMANDS`].
+    pub fn per_command(&self) -> &[Counters] {
+        &self.counters
+    }
+
+    /// (error code, replies) for every code counted (INFO errorstats).
+    pub fn error_counts(&self) -> Vec<(String, u64)> {
+        self.errors
+            .lock()
+            .map(|e| e.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+
     /// INFO commandstats lines.
     pub fn commandstats(&self, out: &mut String) {
         for (spec, c) in COMMANDS.iter().zip(&self.counters) {
@@ -217,10 +234,8 @@ impl CallStats {
 
     /// INFO errorstats lines.
     pub fn errorstats(&self, out: &mut String) {
-        if let Ok(errors) = self.errors.lock() {
-            for (code, count) in errors.iter() {
-                out.push_str(&format!("errorstat_{code}:count={count}\r\n"));
-            }
+        for (code, count) in self.error_counts() {
+            out.push_str(&format!("errorstat_{code}:count={count}\r\n"));
         }
     }
 
@@ -230,6 +245,7 @@ impl CallStats {
             for a in [&c.calls, &c.usec, &c.rejected, &c.failed] {
                 a.store(0, Relaxed);
             }
+            c.latency.reset();
         }
         if let Ok(mut errors) = self.errors.lock() {
             errors.clear();

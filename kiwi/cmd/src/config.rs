@@ -41,6 +41,11 @@ pub struct Config {
     /// Background task frequency (active expiry cycles per second).
     pub hz: u64,
     pub loglevel: String,
+    /// `text` (human-readable lines) or `json` (one object per line).
+    pub log_format: String,
+    /// Where the Prometheus/OpenMetrics endpoint listens (`GET /metrics`);
+    /// empty = off. Unauthenticated: keep it on loopback or a private network.
+    pub metrics_addr: String,
     /// Depth of the bounded queue between network and storage runtimes.
     pub storage_queue_depth: usize,
     pub block_cache_bytes: u64,
@@ -140,6 +145,8 @@ impl Default for Config {
             appendfsync: "everysec".into(),
             hz: 10,
             loglevel: "notice".into(),
+            log_format: "text".into(),
+            metrics_addr: String::new(),
             storage_queue_depth: 1024,
             block_cache_bytes: 128 * 1024 * 1024,
             io_threads: 0,
@@ -176,6 +183,8 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("appendfsync", Mutability::Mutable),
     ("hz", Mutability::Mutable),
     ("loglevel", Mutability::Mutable),
+    ("log-format", Mutability::Immutable),
+    ("metrics-addr", Mutability::Immutable),
     ("storage-queue-depth", Mutability::Immutable),
     ("block-cache-bytes", Mutability::Immutable),
     ("io-threads", Mutability::Immutable),
@@ -206,6 +215,12 @@ impl Config {
         }
         if self.storage_queue_depth == 0 {
             return Err("storage-queue-depth must be > 0".into());
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(format!(
+                "log-format must be text or json, not {:?}",
+                self.log_format
+            ));
         }
         if self.io_threads > 128 {
             return Err("io-threads must be in 0..=128".into());
@@ -277,6 +292,8 @@ impl Config {
             "storage-queue-depth" => self.storage_queue_depth.to_string(),
             "block-cache-bytes" => self.block_cache_bytes.to_string(),
             "io-threads" => self.io_threads.to_string(),
+            "log-format" => self.log_format.clone(),
+            "metrics-addr" => self.metrics_addr.clone(),
             "databases" => kiwi_storage::DATABASES.to_string(),
             "save" => String::new(),
             "appendonly" => "no".into(),

@@ -743,6 +743,7 @@ impl Executor {
 
     /// The once-a-second fsync of `appendfsync everysec`.
     pub fn tick_second(&mut self) {
+        crate::metrics::publish_engine_figures(&self.engine, &self.shared);
         if self.engine.sync_mode() == SyncMode::EverySec {
             if let Err(e) = self.engine.sync_wal() {
                 tracing::error!(error = %e, "periodic WAL sync failed");

@@ -31,6 +31,7 @@ pub mod keyspace;
 pub mod latency;
 pub mod lists;
 pub mod longdouble;
+pub mod metrics;
 pub mod notify;
 pub mod pause;
 pub mod pubsub;

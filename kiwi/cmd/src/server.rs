@@ -135,9 +135,15 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             }
         }
     }
+    // Kiwi's own sections: by name, or with all / everything.
+    if everything || wanted("rocksdb") {
+        section(&mut out, "");
+        let figures = crate::metrics::publish_engine_figures(ctx.engine, ctx.shared);
+        crate::metrics::rocksdb_info(&figures.rocksdb, &ctx.shared.storage_queue, &mut out);
+    }
     if everything || wanted("raft") {
-        if let Some(raft) = ctx.shared.raft_info() {
-            section(&mut out, &raft);
+        if let Some(raft) = ctx.shared.raft_figures() {
+            section(&mut out, &raft.info());
         }
     }
     let text = Bytes::from(out);

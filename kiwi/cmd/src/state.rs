@@ -10,6 +10,7 @@ use kiwi_runtime::sync::Notify;
 
 use crate::calls::CallStats;
 use crate::config::Config;
+use crate::metrics::{EngineFigures, RaftFigures, StorageQueueStats};
 use crate::pause::Pause;
 use crate::pubsub::PubSub;
 use crate::tracking::Tracking;
@@ -114,8 +115,12 @@ pub struct Shared {
     pub lastsave_s: AtomicU64,
     pub run_id: String,
     pub tcp_port: u16,
-    /// Cluster mode: renders INFO's `raft` section (set once the Raft node runs).
-    raft_info: OnceLock<RaftInfoFn>,
+    /// Cluster mode: reads Raft's figures (set once the Raft node runs).
+    raft_figures: OnceLock<RaftFiguresFn>,
+    /// RocksDB's figures, copied by the storage worker once a second.
+    engine_figures: Mutex<EngineFigures>,
+    /// The connections → storage runtime queue (see [`crate::metrics`]).
+    pub storage_queue: StorageQueueStats,
     /// Pub/sub subscriptions (see [`crate::pubsub`]).
     pub pubsub: PubSub,
     /// INFO commandstats / errorstats and SLOWLOG (see [`crate::calls`]).
@@ -129,20 +134,31 @@ pub struct Shared {
     notify_flags: AtomicU32,
 }
 
-/// Renders the `# Raft` INFO section.
-pub type RaftInfoFn = Box<dyn Fn() -> String + Send + Sync>;
+/// Reads the Raft node's figures (`None` once the node is gone).
+pub type RaftFiguresFn = Box<dyn Fn() -> Option<RaftFigures> + Send + Sync>;
 
 impl Shared {
-    /// Installs the INFO `raft` section renderer (cluster mode, once).
-    pub fn set_raft_info(&self, render: RaftInfoFn) {
-        let _ = self.raft_info.set(render);
+    /// Installs the Raft figures reader (cluster mode, once).
+    pub fn set_raft_figures(&self, read: RaftFiguresFn) {
+        let _ = self.raft_figures.set(read);
+    }
+
+    /// Raft's figures; `None` in standalone mode.
+    pub fn raft_figures(&self) -> Option<RaftFigures> {
+        self.raft_figures.get().and_then(|read| read())
+    }
+
+    pub fn engine_figures(&self) -> EngineFigures {
+        self.engine_figures.lock().map(|f| *f).unwrap_or_default()
+    }
+
+    pub fn set_engine_figures(&self, figures: EngineFigures) {
+        if let Ok(mut f) = self.engine_figures.lock() {
+            *f = figures;
+        }
     }
 
     /// The INFO `raft` section, in cluster mode.
-    pub fn raft_info(&self) -> Option<String> {
-        self.raft_info.get().map(|render| render())
-    }
-
     pub fn new(config: Config, tcp_port: u16) -> Shared {
         let now_ms = kiwi_runtime::time::now_ms();
         let run_id: String = (0..40)
@@ -158,7 +174,9 @@ impl Shared {
             lastsave_s: AtomicU64::new(now_ms / 1000),
             run_id,
             tcp_port,
-            raft_info: OnceLock::new(),
+            raft_figures: OnceLock::new(),
+            engine_figures: Mutex::new(EngineFigures::default()),
+            storage_queue: StorageQueueStats::default(),
             pubsub: PubSub::default(),
             calls: CallStats::default(),
             pause: Pause::default(),

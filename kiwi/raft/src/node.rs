@@ -14,11 +14,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use kiwi_cmd::metrics::RaftFigures;
 use kiwi_cmd::watch::{DIGEST_CMD, GUARD_CMD};
 use kiwi_cmd::{CommandSpec, Executor, ExecutorJob, ReplicatedCmd, Reply};
 use kiwi_resp::{Frame, Protocol};
@@ -31,7 +33,7 @@ use openraft::{ChangeMembers, ReadPolicy, ServerState, SnapshotPolicy};
 
 use crate::codec::{read_frame, write_frame};
 use crate::log_store::LogStore;
-use crate::state_machine::{on_executor, StateMachine};
+use crate::state_machine::{on_executor, RaftStats, StateMachine};
 use crate::transport::{Forward, NetworkFactory, Peer, RaftReply, RaftRpc, StreamReply};
 use crate::types::{KiwiNode, NodeId, Raft, Request, Snapshot, SnapshotMeta, TypeConfig};
 
@@ -157,6 +159,8 @@ pub struct ClusterNode {
     deliver: OnceLock<DeliverFn>,
     /// Per peer (raft address): the queue of its relay task.
     relays: Mutex<HashMap<String, mpsc::Sender<(Bytes, Bytes)>>>,
+    /// Snapshot and ReadIndex figures (shared with the state machine).
+    stats: Arc<RaftStats>,
 }
 
 /// Delivers (channel, payload) to local subscribers; returns how many got it.
@@ -186,7 +190,13 @@ impl ClusterNode {
         jobs: mpsc::Sender<ExecutorJob>,
     ) -> io::Result<Arc<ClusterNode>> {
         let log_store = LogStore::open(&opts.dir.join("raft"))?;
-        let sm = StateMachine::new(jobs.clone(), opts.dir.clone(), opts.engine_opts.clone());
+        let stats = Arc::new(RaftStats::default());
+        let sm = StateMachine::new(
+            jobs.clone(),
+            stats.clone(),
+            opts.dir.clone(),
+            opts.engine_opts.clone(),
+        );
         let config = openraft::Config {
             cluster_name: "kiwi".into(),
             election_timeout_min: opts.election_timeout_ms,
@@ -218,6 +228,7 @@ impl ClusterNode {
             forward_pool: Mutex::new(HashMap::new()),
             deliver: OnceLock::new(),
             relays: Mutex::new(HashMap::new()),
+            stats,
         });
         tracing::info!(id = node.opts.node_id, raft = %node.opts.raft_addr, "raft node started");
         kiwi_runtime::task::spawn(serve_rpc(listener, node.clone()));
@@ -422,7 +433,12 @@ impl ClusterNode {
         // to catch: reads skip the ReadIndex barrier.
         let barrier = !cfg!(feature = "canary-stale-read");
         if barrier {
-            if let Err(e) = self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            let started = kiwi_runtime::time::instant();
+            let linearizable = self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await;
+            self.stats
+                .read_index
+                .record_us(started.elapsed().as_micros() as u64);
+            if let Err(e) = linearizable {
                 tracing::debug!(error = %e, "read barrier failed");
                 return vec![clusterdown(); n];
             }
@@ -579,7 +595,7 @@ impl ClusterNode {
         match (name.as_str(), sub.as_str()) {
             ("raft.info", _) => Frame::Verbatim {
                 format: *b"txt",
-                text: Bytes::from(self.info()),
+                text: Bytes::from(self.figures().info()),
             },
             ("raft.leader", _) => match self.leader() {
                 Some((_, node)) => Frame::bulk(node.resp_addr),
@@ -796,8 +812,8 @@ impl ClusterNode {
         }
     }
 
-    /// RAFT.INFO / INFO raft text.
-    pub fn info(&self) -> String {
+    /// Raft's figures now (INFO raft, RAFT.INFO, the `kiwi_raft_*` metrics).
+    pub fn figures(&self) -> RaftFigures {
         let m = self.raft.metrics().borrow_watched().clone();
         let role = match m.state {
             ServerState::Leader => "leader",
@@ -806,56 +822,39 @@ impl ClusterNode {
             ServerState::Learner => "learner",
             ServerState::Shutdown => "shutdown",
         };
-        let idx = |l: &Option<crate::types::LogId>| {
-            l.as_ref()
-                .map(|l| l.index().to_string())
-                .unwrap_or("-".into())
-        };
+        let index = |l: &Option<crate::types::LogId>| l.as_ref().map(|l| l.index());
         let membership = m.membership_config.membership();
-        let leader = self.leader();
-        let mut out = String::new();
-        out.push_str("# Raft\r\n");
-        out.push_str(&format!("raft_node_id:{}\r\n", m.id));
-        out.push_str(&format!("raft_role:{role}\r\n"));
-        out.push_str(&format!("raft_current_term:{}\r\n", m.current_term));
-        out.push_str(&format!(
-            "raft_leader_id:{}\r\n",
-            leader
-                .as_ref()
-                .map(|(id, _)| id.to_string())
-                .unwrap_or("-".into())
-        ));
-        out.push_str(&format!(
-            "raft_leader_addr:{}\r\n",
-            leader
-                .as_ref()
-                .map(|(_, n)| n.resp_addr.clone())
-                .unwrap_or("-".into())
-        ));
-        out.push_str(&format!(
-            "raft_last_log_index:{}\r\n",
-            m.last_log_index
-                .map(|i| i.to_string())
-                .unwrap_or("-".into())
-        ));
-        out.push_str(&format!(
-            "raft_commit_index:{}\r\n",
-            idx(&m.cluster_committed)
-        ));
-        out.push_str(&format!("raft_applied_index:{}\r\n", idx(&m.last_applied)));
-        out.push_str(&format!("raft_snapshot_index:{}\r\n", idx(&m.snapshot)));
-        out.push_str(&format!("raft_purged_index:{}\r\n", idx(&m.purged)));
-        let voters: Vec<String> = membership.voter_ids().map(|v| v.to_string()).collect();
-        let learners: Vec<String> = membership.learner_ids().map(|v| v.to_string()).collect();
-        out.push_str(&format!("raft_voters:{}\r\n", voters.join(",")));
-        out.push_str(&format!("raft_learners:{}\r\n", learners.join(",")));
-        for (id, node) in membership.nodes() {
-            out.push_str(&format!(
-                "raft_node{id}:raft={},resp={}\r\n",
-                node.raft_addr, node.resp_addr
-            ));
+        let last_log = m.last_log_index.unwrap_or(0);
+        let follower_lag = m
+            .replication
+            .iter()
+            .flatten()
+            .filter(|(id, _)| **id != m.id)
+            .map(|(id, matched)| (*id, last_log.saturating_sub(index(matched).unwrap_or(0))))
+            .collect();
+        RaftFigures {
+            node_id: m.id,
+            role,
+            term: m.current_term,
+            leader: self.leader().map(|(id, n)| (id, n.resp_addr)),
+            last_log_index: m.last_log_index,
+            commit_index: index(&m.cluster_committed),
+            applied_index: index(&m.last_applied),
+            snapshot_index: index(&m.snapshot),
+            purged_index: index(&m.purged),
+            voters: membership.voter_ids().collect(),
+            learners: membership.learner_ids().collect(),
+            nodes: membership
+                .nodes()
+                .map(|(id, n)| (*id, n.raft_addr.clone(), n.resp_addr.clone()))
+                .collect(),
+            follower_lag,
+            snapshots_built: self.stats.snapshots_built.load(Relaxed),
+            snapshots_installed: self.stats.snapshots_installed.load(Relaxed),
+            snapshot_build: self.stats.snapshot_build.snapshot(),
+            snapshot_install: self.stats.snapshot_install.snapshot(),
+            read_index: self.stats.read_index.snapshot(),
         }
-        out
     }
 }
 

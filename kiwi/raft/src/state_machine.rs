@@ -18,8 +18,11 @@
 use std::fs::{self, File};
 use std::io::{self, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 use futures_util::{Stream, TryStreamExt};
+use kiwi_cmd::metrics::Histogram;
 use kiwi_cmd::{Executor, ExecutorJob, ReplicatedBatch};
 use kiwi_resp::Frame;
 use kiwi_runtime::sync::{mpsc, oneshot};
@@ -47,9 +50,20 @@ enum Op {
     StampOnly,
 }
 
+/// Snapshot and read-barrier figures the node reports (INFO raft, metrics).
+#[derive(Default)]
+pub struct RaftStats {
+    pub snapshots_built: AtomicU64,
+    pub snapshots_installed: AtomicU64,
+    pub snapshot_build: Histogram,
+    pub snapshot_install: Histogram,
+    pub read_index: Histogram,
+}
+
 #[derive(Clone)]
 pub struct StateMachine {
     jobs: mpsc::Sender<ExecutorJob>,
+    stats: Arc<RaftStats>,
     /// The node's data directory: `db/`, `snapshots/`.
     dir: PathBuf,
     engine_opts: EngineOptions,
@@ -142,11 +156,13 @@ fn switch_db_dir(dir: &Path, name: &str) -> io::Result<()> {
 impl StateMachine {
     pub fn new(
         jobs: mpsc::Sender<ExecutorJob>,
+        stats: Arc<RaftStats>,
         dir: PathBuf,
         engine_opts: EngineOptions,
     ) -> StateMachine {
         StateMachine {
             jobs,
+            stats,
             dir,
             engine_opts,
             membership: StoredMembership::default(),
@@ -271,6 +287,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     type SnapshotData = File;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let started = kiwi_runtime::time::instant();
         let snaps = snapshot_dir(&self.dir);
         fs::create_dir_all(&snaps)?;
         let staging = snaps.join("building");
@@ -304,6 +321,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         fs::remove_dir_all(&staging)?;
         let path = self.keep_snapshot(&meta, &tar_tmp)?;
         tracing::info!(last_log_id = ?meta.last_log_id, "raft snapshot built");
+        self.stats.snapshots_built.fetch_add(1, Relaxed);
+        self.stats
+            .snapshot_build
+            .record_us(started.elapsed().as_micros() as u64);
         Ok(Snapshot {
             meta,
             snapshot: File::open(path)?,
@@ -406,6 +427,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         mut snapshot: File,
     ) -> Result<(), io::Error> {
+        let started = kiwi_runtime::time::instant();
         let snaps = snapshot_dir(&self.dir);
         fs::create_dir_all(&snaps)?;
         // Keep our own copy: it becomes this node's current snapshot.
@@ -449,6 +471,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.partial = None;
         self.keep_snapshot(meta, &copy)?;
         tracing::info!(last_log_id = ?meta.last_log_id, "raft snapshot installed");
+        self.stats.snapshots_installed.fetch_add(1, Relaxed);
+        self.stats
+            .snapshot_install
+            .record_us(started.elapsed().as_micros() as u64);
         Ok(())
     }
 

@@ -36,6 +36,13 @@ pub struct Cli {
     /// Log level: debug | verbose | notice | warning | nothing
     #[arg(long)]
     pub loglevel: Option<String>,
+    /// Log lines as `text` or `json` (one object per line). RUST_LOG, when
+    /// set, filters them (e.g. `RUST_LOG=kiwi_raft=debug,info`).
+    #[arg(long)]
+    pub log_format: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9121).
+    #[arg(long)]
+    pub metrics_addr: Option<String>,
     /// Network worker threads (0 = CPU cores - 1, at least 1)
     #[arg(long)]
     pub io_threads: Option<usize>,
@@ -89,6 +96,12 @@ impl Cli {
         }
         if let Some(v) = &self.loglevel {
             cfg.loglevel = v.clone();
+        }
+        if let Some(v) = &self.log_format {
+            cfg.log_format = v.clone();
+        }
+        if let Some(v) = &self.metrics_addr {
+            cfg.metrics_addr = v.clone();
         }
         if self.node_id.is_some() || self.raft_addr.is_some() || self.init_cluster {
             let cluster = cfg.cluster.get_or_insert_with(Default::default);

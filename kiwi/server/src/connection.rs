@@ -680,13 +680,13 @@ async fn flush(
         return Flushed::Done;
     }
     let (tx, rx) = oneshot::channel();
-    let req = StorageRequest {
-        db: state.db,
-        proto: state.proto,
-        client: state.client.clone(),
-        op: StorageOp::Commands(cmds),
-        reply: tx,
-    };
+    let req = StorageRequest::new(
+        state.db,
+        state.proto,
+        state.client.clone(),
+        StorageOp::Commands(cmds),
+        tx,
+    );
     if deps.storage.send(req).await.is_err() {
         return Flushed::Gone;
     }

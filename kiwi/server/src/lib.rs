@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod conn_cmds;
 pub mod connection;
+pub mod metrics_http;
 pub mod monitor;
 pub mod pubsub;
 pub mod server;

@@ -30,10 +30,13 @@ fn main() -> std::process::ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(&config.loglevel)));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format.as_str() {
+        "json" => logs.json().init(),
+        _ => logs.init(),
+    }
     let io_threads = config.io_threads;
     let served = kiwi_runtime::network::block_on(io_threads, async move {
         kiwi_server::run(config, kiwi_runtime::signal::shutdown()).await

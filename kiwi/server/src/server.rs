@@ -68,6 +68,18 @@ impl Server {
             .local_addr()
             .map_err(|e| ServerError::Bind(bind.clone(), e))?;
         let shared = Arc::new(Shared::new(config.clone(), addr.port()));
+        shared
+            .storage_queue
+            .capacity
+            .store(config.storage_queue_depth as u64, Ordering::Relaxed);
+        let metrics_listener = match config.metrics_addr.as_str() {
+            "" => None,
+            at => Some(
+                TcpListener::bind(at)
+                    .await
+                    .map_err(|e| ServerError::Bind(at.to_string(), e))?,
+            ),
+        };
 
         let (tx, rx) = mpsc::channel(config.storage_queue_depth);
         let (executor, jobs) = match &config.cluster {
@@ -113,9 +125,7 @@ impl Server {
                     node.init_cluster().await.map_err(ServerError::Cluster)?;
                 }
                 let weak = Arc::downgrade(&node);
-                shared.set_raft_info(Box::new(move || {
-                    weak.upgrade().map(|n| n.info()).unwrap_or_default()
-                }));
+                shared.set_raft_figures(Box::new(move || weak.upgrade().map(|n| n.figures())));
                 let subscribers = Arc::downgrade(&shared);
                 node.set_publish_delivery(Box::new(move |channel, payload| {
                     subscribers
@@ -135,6 +145,16 @@ impl Server {
             shutdown: shutdown_rx.clone(),
             cluster: cluster.clone(),
         };
+        if let Some(listener) = metrics_listener {
+            if let Ok(at) = listener.local_addr() {
+                tracing::info!(%at, "metrics endpoint ready: GET /metrics");
+            }
+            kiwi_runtime::task::spawn(crate::metrics_http::serve(
+                listener,
+                shared.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
         tracing::info!(%addr, dir = %config.dir.display(), "kiwi-server ready to accept connections");
         kiwi_runtime::task::spawn(accept_loop(
             listener,

@@ -9,6 +9,7 @@
 //! the Raft adapters (apply, snapshot, linearizable reads); active expiry is
 //! then the leader's business (it proposes expiry entries), not a local tick.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use bytes::Bytes;
 use kiwi_cmd::{ClientHandle, CommandSpec, Executor, ExecutorJob, QueuedCmd, Reply};
 use kiwi_resp::Protocol;
 use kiwi_runtime::sync::{mpsc, oneshot};
-use kiwi_runtime::time::{interval, MissedTickBehavior};
+use kiwi_runtime::time::{interval, Instant, MissedTickBehavior};
 
 /// One command for the executor: its canonical name from the command table
 /// (looked up once, by the connection) and its arguments.
@@ -33,6 +34,27 @@ pub struct StorageRequest {
     pub client: Arc<ClientHandle>,
     pub op: StorageOp,
     pub reply: oneshot::Sender<Vec<Reply>>,
+    /// When the connection asked to queue it (the queue wait metric).
+    pub queued_at: Instant,
+}
+
+impl StorageRequest {
+    pub fn new(
+        db: usize,
+        proto: Protocol,
+        client: Arc<ClientHandle>,
+        op: StorageOp,
+        reply: oneshot::Sender<Vec<Reply>>,
+    ) -> StorageRequest {
+        StorageRequest {
+            db,
+            proto,
+            client,
+            op,
+            reply,
+            queued_at: kiwi_runtime::time::instant(),
+        }
+    }
 }
 
 pub enum StorageOp {
@@ -97,6 +119,11 @@ pub async fn run(
                         Ok(r) => reqs.push(r),
                         Err(_) => break,
                     }
+                }
+                let queue = &executor.shared().storage_queue;
+                queue.depth.store(rx.len() as u64, Relaxed);
+                for req in &reqs {
+                    queue.wait.record_us(req.queued_at.elapsed().as_micros() as u64);
                 }
                 let replies: Vec<Vec<Reply>> = reqs
                     .iter()

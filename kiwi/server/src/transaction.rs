@@ -246,13 +246,7 @@ pub async fn unwatch(deps: &ConnDeps, state: &mut ConnState) -> Option<()> {
 
 async fn storage_call(deps: &ConnDeps, state: &ConnState, op: StorageOp) -> Option<Frame> {
     let (tx, rx) = oneshot::channel();
-    let req = StorageRequest {
-        db: state.db,
-        proto: state.proto,
-        client: state.client.clone(),
-        op,
-        reply: tx,
-    };
+    let req = StorageRequest::new(state.db, state.proto, state.client.clone(), op, tx);
     deps.storage.send(req).await.ok()?;
     match rx.await.ok()?.pop() {
         Some(Reply::Frame(f)) => Some(f),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{
-    check_transaction_atomicity, check_watch_compare_and_set, free_port, Kiwi, RespClient,
+    check_transaction_atomicity, check_watch_compare_and_set, free_port, scrape, Kiwi, RespClient,
 };
 use kiwi_resp::Frame;
 
@@ -19,6 +19,7 @@ const REQUEST_TIMEOUT_MS: u64 = 2_000;
 struct Node {
     id: u64,
     raft_port: u16,
+    metrics_port: u16,
     dir: PathBuf,
     config: PathBuf,
     proc: Option<Kiwi>,
@@ -108,9 +109,11 @@ impl Cluster {
         let dir = tmp.path().join(format!("n{id}"));
         std::fs::create_dir_all(&dir).expect("node dir");
         let raft_port = free_port();
+        let metrics_port = free_port();
         let config = tmp.path().join(format!("n{id}.toml"));
         let toml = format!(
-            "[cluster]\nnode-id = {id}\nraft-addr = \"127.0.0.1:{raft_port}\"\n\
+            "metrics-addr = \"127.0.0.1:{metrics_port}\"\n\
+             [cluster]\nnode-id = {id}\nraft-addr = \"127.0.0.1:{raft_port}\"\n\
              election-timeout-ms = {ELECTION_TIMEOUT_MS}\nheartbeat-interval-ms = 100\n\
              request-timeout-ms = {REQUEST_TIMEOUT_MS}\nfollower-mode = \"{follower_mode}\"\n"
         );
@@ -118,6 +121,7 @@ impl Cluster {
         Node {
             id,
             raft_port,
+            metrics_port,
             dir,
             config,
             proc: None,
@@ -238,6 +242,8 @@ fn a_new_node_joins_through_a_snapshot_and_nodes_can_be_removed() {
         );
     }
     assert_eq!(c.call(&["RPUSH", "list", "a", "b", "c"]), Frame::Integer(3));
+    assert_eq!(c.call(&["SET", "ttl", "v", "EX", "1000"]), Frame::ok());
+    assert!(matches!(c.call(&["GET"]), Frame::Error(_)));
     // Snapshot and purge the log, so a new node cannot catch up from entries.
     assert_eq!(c.call(&["RAFT.SNAPSHOT"]), Frame::ok());
     let purged: u64 = cluster.nodes[leader]
@@ -270,9 +276,61 @@ fn a_new_node_joins_through_a_snapshot_and_nodes_can_be_removed() {
         },
     );
     assert_eq!(local_get(&fourth, "key:199"), bulk("199"));
+    // The snapshot shows in INFO raft and in the metrics of both ends.
+    assert_eq!(fourth.info("raft_snapshots_installed"), "1");
+    assert!(cluster.nodes[leader].info("raft_snapshots_built") != "0");
+    let joined = scrape(fourth.metrics_port);
+    assert_eq!(joined["kiwi_raft_snapshots_installed_total"], 1.0);
+    assert_eq!(joined["kiwi_raft_snapshot_install_seconds_count"], 1.0);
+    assert_eq!(joined["kiwi_raft_is_leader"], 0.0);
+    assert_eq!(joined["kiwi_raft_node_id"], 4.0);
+    // Engine figures (keys per db) are copied once a second.
+    let led_port = cluster.nodes[leader].metrics_port;
+    wait_for("the leader's key counts", Duration::from_secs(10), || {
+        scrape(led_port).contains_key("kiwi_expiring_keys{db=\"0\"}")
+    });
+    let led = scrape(led_port);
+    assert_eq!(led["kiwi_raft_is_leader"], 1.0);
+    assert_eq!(led["kiwi_raft_leader_id"], cluster.nodes[leader].id as f64);
+    assert_eq!(led["kiwi_raft_voters"], 4.0);
+    assert!(led["kiwi_raft_snapshot_build_seconds_count"] >= 1.0);
+    assert!(led["kiwi_raft_commit_index"] >= purged as f64);
+    // The leader tracks every follower's lag, the new learner included.
+    for id in cluster.nodes.iter().map(|n| n.id).chain([4]) {
+        if id != cluster.nodes[leader].id {
+            let lag = format!("kiwi_raft_follower_lag_entries{{follower=\"{id}\"}}");
+            assert!(led.contains_key(&lag), "no {lag}");
+        }
+    }
+    // Every metric the example Grafana dashboard graphs exists (so the
+    // dashboard cannot drift from the exposition).
+    let dashboard = include_str!("../../../docs/ops/grafana-dashboard.json");
+    let graphed: std::collections::BTreeSet<&str> = dashboard
+        .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+        .filter(|w| w.starts_with("kiwi_"))
+        .collect();
+    assert!(graphed.len() > 20, "the dashboard graphs {graphed:?}");
+    for name in graphed {
+        assert!(
+            led.keys()
+                .any(|k| k == name || k.starts_with(&format!("{name}{{"))),
+            "the dashboard graphs {name}, which the leader does not export"
+        );
+    }
+    // Linearizable reads on the leader pass a ReadIndex barrier each.
+    let reads_before: u64 = cluster.nodes[leader]
+        .info("raft_read_index_calls")
+        .parse()
+        .expect("count");
+    assert_eq!(c.call(&["GET", "key:1"]), bulk("1"));
+    let reads_after: u64 = cluster.nodes[leader]
+        .info("raft_read_index_calls")
+        .parse()
+        .expect("count");
+    assert_eq!(reads_after, reads_before + 1);
     let mut local = fourth.client();
     assert_eq!(local.call(&["READONLY"]), Frame::ok());
-    assert_eq!(local.call(&["DBSIZE"]), Frame::Integer(201));
+    assert_eq!(local.call(&["DBSIZE"]), Frame::Integer(202));
     assert_eq!(
         local.call(&["LRANGE", "list", "0", "-1"]),
         Frame::Array(vec![bulk("a"), bulk("b"), bulk("c")])

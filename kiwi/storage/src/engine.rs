@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use rocksdb::statistics::{StatsLevel, Ticker};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode,
     Options, ReadOptions, WriteBatch, WriteOptions, DB,
@@ -70,8 +71,34 @@ impl Default for EngineOptions {
     }
 }
 
+/// RocksDB's health figures an operator graphs (INFO rocksdb, the
+/// Prometheus endpoint). Sizes are summed over Kiwi's column families.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub memtable_bytes: u64,
+    pub sst_bytes: u64,
+    pub live_data_bytes: u64,
+    pub pending_compaction_bytes: u64,
+    pub running_compactions: u64,
+    pub running_flushes: u64,
+    /// 1 while RocksDB refuses writes until compaction catches up.
+    pub write_stopped: u64,
+    /// Bytes per second RocksDB throttles writes to (0: not delayed).
+    pub delayed_write_rate: u64,
+    pub stall_micros: u64,
+    pub block_cache_usage_bytes: u64,
+    pub block_cache_capacity_bytes: u64,
+    pub block_cache_hits: u64,
+    pub block_cache_misses: u64,
+    pub wal_synced: u64,
+}
+
 pub struct Engine {
     db: Arc<DB>,
+    /// The DB's options: RocksDB's statistics (ticker counts) live there.
+    db_opts: Options,
+    cache: Cache,
+    block_cache_bytes: usize,
     filter: FilterHandle,
     /// Logical db number -> physical slot (SWAPDB swaps entries).
     db_map: [u8; DATABASES],
@@ -179,6 +206,9 @@ impl Engine {
         // The WAL is written to the OS once per request batch (group commit,
         // see `make_durable`) instead of one write(2) per command.
         db_opts.set_manual_wal_flush(true);
+        // Tickers only (block cache hits, stalls): no per-operation timers.
+        db_opts.enable_statistics();
+        db_opts.set_statistics_level(StatsLevel::ExceptHistogramOrTimers);
 
         let table = |bloom: bool| {
             let mut t = BlockBasedOptions::default();
@@ -240,6 +270,9 @@ impl Engine {
         };
         Ok(Engine {
             db,
+            db_opts,
+            cache,
+            block_cache_bytes: opts.block_cache_bytes,
             filter,
             db_map,
             key_counts,
@@ -797,6 +830,40 @@ impl Engine {
             .ok()
             .flatten()
             .unwrap_or(0)
+    }
+
+    /// RocksDB's figures right now (see [`EngineStats`]).
+    pub fn stats(&self) -> EngineStats {
+        let sum = |property: &str| -> u64 {
+            [CF_DEFAULT, CF_META, CF_DATA, CF_EXPIRE]
+                .iter()
+                .filter_map(|name| self.db.cf_handle(name))
+                .filter_map(|cf| self.db.property_int_value_cf(cf, property).ok().flatten())
+                .sum()
+        };
+        let db_wide = |property: &str| -> u64 {
+            self.db
+                .property_int_value(property)
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+        };
+        EngineStats {
+            memtable_bytes: sum("rocksdb.cur-size-all-mem-tables"),
+            sst_bytes: sum("rocksdb.total-sst-files-size"),
+            live_data_bytes: sum("rocksdb.estimate-live-data-size"),
+            pending_compaction_bytes: sum("rocksdb.estimate-pending-compaction-bytes"),
+            running_compactions: db_wide("rocksdb.num-running-compactions"),
+            running_flushes: db_wide("rocksdb.num-running-flushes"),
+            write_stopped: db_wide("rocksdb.is-write-stopped"),
+            delayed_write_rate: db_wide("rocksdb.actual-delayed-write-rate"),
+            stall_micros: self.db_opts.get_ticker_count(Ticker::StallMicros),
+            block_cache_usage_bytes: self.cache.get_usage() as u64,
+            block_cache_capacity_bytes: self.block_cache_bytes as u64,
+            block_cache_hits: self.db_opts.get_ticker_count(Ticker::BlockCacheHit),
+            block_cache_misses: self.db_opts.get_ticker_count(Ticker::BlockCacheMiss),
+            wal_synced: self.db_opts.get_ticker_count(Ticker::WalFileSynced),
+        }
     }
 
     /// Flushes memtables and the WAL; called on graceful shutdown.

@@ -27,6 +27,6 @@ pub mod filter;
 pub mod keys;
 pub mod meta;
 
-pub use engine::{Batch, Engine, EngineOptions, SyncMode, DATABASES};
+pub use engine::{Batch, Engine, EngineOptions, EngineStats, SyncMode, DATABASES};
 pub use error::{StorageError, StorageResult};
 pub use meta::{KeyKind, Meta};

@@ -420,3 +420,42 @@ pub fn scenarios_match_redis<S>(scenarios: &[(&str, S)], play: impl Fn(u16, &S) 
         );
     }
 }
+
+/// One HTTP GET of `path` on `port` (the metrics endpoint): (status line, body).
+pub fn http_get(port: u16, path: &str) -> (String, String) {
+    try_http_get(port, path).expect("an HTTP response")
+}
+
+/// [`http_get`], or the I/O error if the server closed without answering.
+pub fn try_http_get(port: u16, path: &str) -> std::io::Result<(String, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: kiwi\r\n\r\n")?;
+    let mut response = String::new();
+    s.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or(std::io::ErrorKind::InvalidData)?;
+    let status = head.lines().next().unwrap_or_default().to_string();
+    Ok((status, body.to_string()))
+}
+
+/// The samples of an OpenMetrics scrape: `name{labels}` → value.
+pub fn scrape(port: u16) -> std::collections::BTreeMap<String, f64> {
+    let (status, body) = http_get(port, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert!(
+        body.ends_with("# EOF\n"),
+        "an OpenMetrics exposition ends with # EOF"
+    );
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').expect("sample: name value");
+            (
+                name.to_string(),
+                value.parse().expect("numeric sample value"),
+            )
+        })
+        .collect()
+}
