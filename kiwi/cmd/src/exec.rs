@@ -729,6 +729,7 @@ impl Executor {
             Ok(()) => Frame::ok(),
             Err(e) => crate::error::CmdError::from(e).into_frame(),
         };
+        self.publish_key_counts();
         for (tx, frame) in self.deliveries.drain(..) {
             let reply = if status.is_error() {
                 status.clone()
@@ -741,7 +742,15 @@ impl Executor {
         status
     }
 
-    /// The once-a-second fsync of `appendfsync everysec`.
+    /// Copies the key counts INFO keyspace shows into [`Shared`]; called
+    /// before anyone is told of a change (replies, Raft job results), so
+    /// INFO, which the connection answers, sees every acknowledged write.
+    pub fn publish_key_counts(&self) {
+        crate::metrics::publish_key_counts(&self.engine, &self.shared);
+    }
+
+    /// The once-a-second fsync of `appendfsync everysec` (and the copy of
+    /// RocksDB's figures for INFO and metrics).
     pub fn tick_second(&mut self) {
         crate::metrics::publish_engine_figures(&self.engine, &self.shared);
         if self.engine.sync_mode() == SyncMode::EverySec {
@@ -950,7 +959,6 @@ fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult {
         "flushdb" => server::flushdb(ctx, args),
         "flushall" => server::flushall(ctx, args),
         "swapdb" => server::swapdb(ctx, args),
-        "info" => server::info(ctx, args),
         "config" => server::config(ctx, args),
         "command" => server::command(ctx, args),
         "time" => server::time(),

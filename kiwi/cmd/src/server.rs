@@ -13,6 +13,7 @@ use crate::config::{Config, SetError};
 use crate::error::{db_out_of_range, err, syntax, unknown_subcommand, wrong_arity, CmdResult};
 use crate::exec::Ctx;
 use crate::keyspace::help_frame;
+use crate::metrics::EngineFigures;
 use crate::table::{self, COMMANDS};
 
 pub fn dbsize(ctx: &mut Ctx<'_>) -> CmdResult {
@@ -102,11 +103,16 @@ const SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
-pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+/// INFO. Answered by the connection, never queued behind the storage
+/// runtime: engine figures come from the copy the storage worker keeps in
+/// [`crate::Shared`] (key counts after every group commit, RocksDB's
+/// figures every second), so INFO stays fast while storage is saturated.
+pub fn info(shared: &crate::Shared, proto: Protocol, args: &[Bytes]) -> CmdResult {
     let asked: Vec<String> = args[1..].iter().map(|a| lower(a)).collect();
     let everything = asked.iter().any(|w| w == "all" || w == "everything");
     let default = asked.is_empty() || everything || asked.iter().any(|w| w == "default");
     let wanted = |name: &str| asked.iter().any(|w| w == name);
+    let figures = shared.engine_figures();
     let mut out = String::new();
     let section = |out: &mut String, title: &str| {
         if !out.is_empty() {
@@ -123,31 +129,30 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         match *name {
             "commandstats" => {
                 section(&mut out, "# Commandstats\r\n");
-                ctx.shared.calls.commandstats(&mut out);
+                shared.calls.commandstats(&mut out);
             }
             "errorstats" => {
                 section(&mut out, "# Errorstats\r\n");
-                ctx.shared.calls.errorstats(&mut out);
+                shared.calls.errorstats(&mut out);
             }
             _ => {
                 section(&mut out, "");
-                info_section(ctx, name, &mut out);
+                info_section(shared, &figures, name, &mut out);
             }
         }
     }
     // Kiwi's own sections: by name, or with all / everything.
     if everything || wanted("rocksdb") {
         section(&mut out, "");
-        let figures = crate::metrics::publish_engine_figures(ctx.engine, ctx.shared);
-        crate::metrics::rocksdb_info(&figures.rocksdb, &ctx.shared.storage_queue, &mut out);
+        crate::metrics::rocksdb_info(&figures.rocksdb, &shared.storage_queue, &mut out);
     }
     if everything || wanted("raft") {
-        if let Some(raft) = ctx.shared.raft_figures() {
+        if let Some(raft) = shared.raft_figures() {
             section(&mut out, &raft.info());
         }
     }
     let text = Bytes::from(out);
-    Ok(match ctx.proto {
+    Ok(match proto {
         Protocol::Resp3 => Frame::Verbatim {
             format: *b"txt",
             text,
@@ -160,10 +165,9 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// Kiwi's values (zero, `ok` or `-1` where the mechanism does not exist in
 /// Kiwi: forks, RDB/AOF, replication streams, scripts, defragmentation),
 /// then Kiwi's own fields.
-fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
-    let s = &ctx.shared;
+fn info_section(s: &crate::Shared, figures: &EngineFigures, section: &str, out: &mut String) {
     let stats = &s.stats;
-    let now_ms = ctx.now_ms;
+    let now_ms = kiwi_runtime::time::now_ms();
     let uptime_s = now_ms.saturating_sub(s.started_ms) / 1000;
     let cfg = s.config();
     let zeros = |out: &mut String, names: &[&str]| {
@@ -310,7 +314,11 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
                     "lazyfreed_objects",
                 ],
             );
-            kv(out, "used_disk_bytes", ctx.engine.disk_bytes().to_string());
+            kv(
+                out,
+                "used_disk_bytes",
+                figures.rocksdb.sst_bytes.to_string(),
+            );
         }
         "persistence" => {
             out.push_str("# Persistence\r\n");
@@ -497,11 +505,11 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
             for db in 0..DATABASES {
-                let keys = ctx.engine.dbsize(db);
+                let keys = figures.keys[db];
                 if keys == 0 {
                     continue;
                 }
-                let expires = ctx.engine.expires(db);
+                let expires = figures.expires[db];
                 let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
             }
         }

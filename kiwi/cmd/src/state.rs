@@ -152,9 +152,9 @@ impl Shared {
         self.engine_figures.lock().map(|f| *f).unwrap_or_default()
     }
 
-    pub fn set_engine_figures(&self, figures: EngineFigures) {
+    pub fn update_engine_figures(&self, update: impl FnOnce(&mut EngineFigures)) {
         if let Ok(mut f) = self.engine_figures.lock() {
-            *f = figures;
+            update(&mut f);
         }
     }
 

@@ -319,7 +319,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("incr", 2, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
     cmd!("incrby", 3, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
     cmd!("incrbyfloat", 3, "write denyoom fast", K1, "string", "2.6.0", "O(1)", S, "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
-    cmd!("info", -1, "loading stale", NOKEY, "server", "1.0.0", "O(1)", S, "Returns information and statistics about the server."),
+    cmd!("info", -1, "loading stale", NOKEY, "server", "1.0.0", "O(1)", C, "Returns information and statistics about the server."),
     cmd!("keys", 2, "readonly", NOKEY, "generic", "1.0.0", "O(N) with N being the number of keys in the database", S, "Returns all key names that match a pattern."),
     cmd!("lastsave", 1, "loading stale fast", NOKEY, "server", "1.0.0", "O(1)", S, "Returns the Unix timestamp of the last successful save to disk."),
     cmd!("latency", -2, "", NOKEY, "server", "2.8.13", "Depends on subcommand.", C, "A container for latency diagnostics commands.", &[

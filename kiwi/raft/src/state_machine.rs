@@ -82,7 +82,10 @@ pub async fn on_executor<T: Send + 'static>(
 ) -> io::Result<T> {
     let (tx, rx) = oneshot::channel();
     let job: ExecutorJob = Box::new(move |ex| {
-        let _ = tx.send(f(ex));
+        let result = f(ex);
+        // INFO keyspace sees what the job changed before anyone hears of it.
+        ex.publish_key_counts();
+        let _ = tx.send(result);
     });
     jobs.send(job)
         .await

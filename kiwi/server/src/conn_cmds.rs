@@ -36,6 +36,7 @@ pub fn execute(
         "reset" => Ok(reset(state, shared)),
         "client" => client(state, shared, args),
         "slowlog" => slowlog(shared, args),
+        "info" => kiwi_cmd::server::info(shared, state.proto, args),
         // Redis 7 refuses DEBUG unless `enable-debug-command` allows it,
         // which Kiwi does not offer (docs/compatibility.md).
         "debug" => Err(err(

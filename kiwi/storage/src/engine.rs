@@ -823,15 +823,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Approximate on-disk size of live SST files, in bytes.
-    pub fn disk_bytes(&self) -> u64 {
-        self.db
-            .property_int_value("rocksdb.total-sst-files-size")
-            .ok()
-            .flatten()
-            .unwrap_or(0)
-    }
-
     /// RocksDB's figures right now (see [`EngineStats`]).
     pub fn stats(&self) -> EngineStats {
         let sum = |property: &str| -> u64 {
