@@ -1,7 +1,8 @@
 # Sourced by the benchmark scripts: builds kiwi-server (release) and starts
 # it and a real redis-server side by side on free loopback ports, with fresh
 # data directories; both stop when the calling script exits.
-# Sets KIWI_PORT, REDIS_PORT and WORK (a scratch directory).
+# Sets KIWI_PORT, REDIS_PORT and WORK (a scratch directory). KIWI_ARGS
+# (optional) adds kiwi-server flags.
 
 source ci/rocksdb-env.sh
 cargo build --release --bin kiwi-server >&2
@@ -10,10 +11,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 KIWI_PORT=$(free_port)
 REDIS_PORT=$(free_port)
 WORK=$(mktemp -d)
-cleanup() { kill "$KIWI_PID" "$REDIS_PID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() {
+    kill "$KIWI_PID" "$REDIS_PID" 2>/dev/null || true
+    wait "$KIWI_PID" "$REDIS_PID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
-target/release/kiwi-server --port "$KIWI_PORT" --dir "$WORK/kiwi" --loglevel warning &
+# shellcheck disable=SC2086 # KIWI_ARGS is a list of flags
+target/release/kiwi-server --port "$KIWI_PORT" --dir "$WORK/kiwi" --loglevel warning ${KIWI_ARGS:-} &
 KIWI_PID=$!
 redis-server --port "$REDIS_PORT" --save "" --appendonly no --dir "$WORK" --logfile "$WORK/redis.log" &
 REDIS_PID=$!

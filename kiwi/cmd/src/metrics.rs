@@ -136,7 +136,7 @@ impl HistogramSnapshot {
 /// The storage runtime's request queue (connections → storage worker).
 #[derive(Default)]
 pub struct StorageQueueStats {
-    /// Requests waiting, as the worker last saw when it took a batch.
+    /// Requests that were waiting when the worker last took a batch.
     pub depth: AtomicU64,
     pub capacity: AtomicU64,
     /// Time from a connection queueing a request to the worker taking it.

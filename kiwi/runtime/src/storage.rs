@@ -10,6 +10,24 @@
 
 use std::future::Future;
 
+/// Niceness of the storage thread relative to the network threads.
+#[cfg(not(madsim))]
+const STORAGE_THREAD_NICE: i32 = 5;
+
+/// Gives the calling thread a lower CPU priority (Linux: niceness is per
+/// thread), so when cores are scarce the network runtime — PING, INFO,
+/// CLIENT, replies — runs before storage work: a write flood slows down
+/// writes, not everything. Best effort: a failure only costs isolation.
+#[cfg(not(madsim))]
+fn lower_this_threads_priority() {
+    // SAFETY: setpriority has no memory-safety preconditions; who = 0 is
+    // the calling thread on Linux.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, STORAGE_THREAD_NICE) };
+    if rc != 0 {
+        tracing::debug!("could not lower the storage thread's priority");
+    }
+}
+
 /// Handle to the storage runtime's worker; dropping it does not stop the worker.
 pub struct StorageRuntime {
     #[cfg(not(madsim))]
@@ -31,7 +49,10 @@ impl StorageRuntime {
             .build()?;
         let thread = std::thread::Builder::new()
             .name(name.to_string())
-            .spawn(move || rt.block_on(worker))?;
+            .spawn(move || {
+                lower_this_threads_priority();
+                rt.block_on(worker)
+            })?;
         Ok(StorageRuntime {
             thread: Some(thread),
         })

@@ -121,7 +121,8 @@ pub async fn run(
                     }
                 }
                 let queue = &executor.shared().storage_queue;
-                queue.depth.store(rx.len() as u64, Relaxed);
+                // Requests that were waiting when the worker came for them.
+                queue.depth.store((reqs.len() + rx.len()) as u64, Relaxed);
                 for req in &reqs {
                     queue.wait.record_us(req.queued_at.elapsed().as_micros() as u64);
                 }

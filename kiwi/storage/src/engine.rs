@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rocksdb::statistics::{StatsLevel, Ticker};
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, Env, IteratorMode,
     Options, ReadOptions, WriteBatch, WriteOptions, DB,
 };
 
@@ -202,6 +202,15 @@ impl Engine {
         db_opts.set_stats_dump_period_sec(0);
         db_opts.set_stats_persist_period_sec(0);
         db_opts.set_max_background_jobs(2);
+        // Compactions run at a lower CPU and I/O priority than Kiwi's own
+        // threads: on a small machine a compaction storm must not starve
+        // the network runtime (PING/INFO latency; docs/benchmarks.md,
+        // "Fault isolation"). Flushes keep normal priority so memtables
+        // drain and writes do not stall.
+        let mut env = Env::new()?;
+        env.lower_thread_pool_cpu_priority();
+        env.lower_thread_pool_io_priority();
+        db_opts.set_env(&env);
         db_opts.set_keep_log_file_num(4);
         // The WAL is written to the OS once per request batch (group commit,
         // see `make_durable`) instead of one write(2) per command.
