@@ -79,6 +79,8 @@ pub fn start_node(handle: &Handle, dir: PathBuf, n: u8, settings: &NodeSettings)
         .init(move || {
             let cfg = Config {
                 bind: ip(n).to_string(),
+                // Simulated clients have their own (non-loopback) addresses.
+                protected_mode: false,
                 port: RESP_PORT,
                 dir: dir.clone(),
                 cluster: Some(ClusterConfig {

@@ -41,6 +41,8 @@ async fn scenario() -> Vec<String> {
         .init(move || {
             let cfg = Config {
                 bind: SERVER_IP.to_string(),
+                // Simulated clients have their own (non-loopback) addresses.
+                protected_mode: false,
                 port: PORT,
                 dir: server_dir.clone(),
                 ..Config::default()

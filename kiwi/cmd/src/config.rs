@@ -15,6 +15,10 @@ pub struct Config {
     pub dir: PathBuf,
     /// Password of the default user; empty = no authentication.
     pub requirepass: String,
+    /// Redis's protected mode: while the default user has no password,
+    /// only loopback clients are served (others get `-DENIED ...`), so a
+    /// server bound to a public address by mistake is not open to all.
+    pub protected_mode: bool,
     pub maxclients: u64,
     /// Close connections idle for this many seconds (0 = never).
     pub timeout: u64,
@@ -133,6 +137,7 @@ impl Default for Config {
             port: 7379,
             dir: PathBuf::from("./kiwi-data"),
             requirepass: String::new(),
+            protected_mode: true,
             maxclients: 10_000,
             timeout: 0,
             proto_max_bulk_len: 512 * 1024 * 1024,
@@ -171,6 +176,7 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("port", Mutability::Immutable),
     ("dir", Mutability::Immutable),
     ("requirepass", Mutability::Mutable),
+    ("protected-mode", Mutability::Mutable),
     ("maxclients", Mutability::Mutable),
     ("timeout", Mutability::Mutable),
     ("proto-max-bulk-len", Mutability::Mutable),
@@ -277,6 +283,7 @@ impl Config {
             "port" => self.port.to_string(),
             "dir" => self.dir.display().to_string(),
             "requirepass" => self.requirepass.clone(),
+            "protected-mode" => if self.protected_mode { "yes" } else { "no" }.into(),
             "maxclients" => self.maxclients.to_string(),
             "timeout" => self.timeout.to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
@@ -323,6 +330,13 @@ impl Config {
         let mut next = self.clone();
         match name {
             "requirepass" => next.requirepass = value.to_string(),
+            "protected-mode" => {
+                next.protected_mode = match value.to_ascii_lowercase().as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Err(SetError::Invalid("argument must be 'yes' or 'no'".into())),
+                }
+            }
             "maxclients" => next.maxclients = int(value)?,
             "timeout" => next.timeout = int(value)?,
             "proto-max-bulk-len" => next.proto_max_bulk_len = mem(value)?,

@@ -27,6 +27,10 @@ pub struct Cli {
     /// Password for the default user.
     #[arg(long)]
     pub requirepass: Option<String>,
+    /// yes | no: while the default user has no password, serve only
+    /// loopback clients (Redis's protected mode; default yes).
+    #[arg(long, value_parser = ["yes", "no"])]
+    pub protected_mode: Option<String>,
     /// always | everysec | no
     #[arg(long)]
     pub appendfsync: Option<String>,
@@ -84,6 +88,9 @@ impl Cli {
         }
         if let Some(v) = &self.requirepass {
             cfg.requirepass = v.clone();
+        }
+        if let Some(v) = &self.protected_mode {
+            cfg.protected_mode = v == "yes";
         }
         if let Some(v) = &self.appendfsync {
             cfg.appendfsync = v.clone();

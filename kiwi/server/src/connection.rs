@@ -78,6 +78,9 @@ const BATCH_MAX_CMDS: usize = 1024;
 /// Read buffer growth step.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
+/// Redis 7.0's reply to a non-loopback client in protected mode, verbatim.
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
 pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
     let shared = deps.shared.clone();
     shared
@@ -97,6 +100,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         let _ = wr
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
+        let _ = wr.flush().await;
+        return;
+    }
+    if cfg.protected_mode && cfg.requirepass.is_empty() && !peer.ip().to_canonical().is_loopback() {
+        let _ = wr.write_all(PROTECTED_MODE_DENIED).await;
         let _ = wr.flush().await;
         return;
     }

@@ -129,6 +129,11 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Redis {
+        Redis::start_with(&[])
+    }
+
+    /// With extra `redis-server` arguments (later ones override earlier).
+    pub fn start_with(extra: &[&str]) -> Redis {
         let tmp = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let mut child = Command::new("redis-server")
@@ -144,6 +149,7 @@ impl Redis {
             ])
             .arg("--dir")
             .arg(tmp.path())
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (ci/test.sh installs it)");
