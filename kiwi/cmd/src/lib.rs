@@ -15,6 +15,7 @@
 //! Connection-scoped commands (HELLO, AUTH, SELECT, CLIENT, ...) are listed
 //! in the table but executed by the server crate, which owns connections.
 
+pub mod acl;
 pub mod args;
 pub mod bitmaps;
 pub mod blocking;

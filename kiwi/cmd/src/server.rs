@@ -547,7 +547,7 @@ const CONFIG_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-fn check_sub_arity(cmd: &str, args: &[Bytes]) -> CmdResult<()> {
+pub fn check_sub_arity(cmd: &str, args: &[Bytes]) -> CmdResult<()> {
     let Some(spec) = table::lookup(cmd.as_bytes()) else {
         return Ok(());
     };

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use kiwi_runtime::sync::Notify;
 
+use crate::acl::Acl;
 use crate::calls::CallStats;
 use crate::config::Config;
 use crate::metrics::{EngineFigures, RaftFigures, StorageQueueStats};
@@ -68,9 +69,21 @@ pub struct ClientHandle {
     pub no_evict: AtomicBool,
     /// Wakes the connection task when it is killed.
     pub kill_signal: Notify,
+    /// The ACL user the connection runs as (see [`crate::acl`]).
+    pub user: Mutex<String>,
 }
 
 impl ClientHandle {
+    pub fn user(&self) -> String {
+        self.user.lock().map(|u| u.clone()).unwrap_or_default()
+    }
+
+    pub fn set_user(&self, name: &str) {
+        if let Ok(mut u) = self.user.lock() {
+            name.clone_into(&mut u);
+        }
+    }
+
     pub fn kill(&self) {
         self.killed.store(true, Relaxed);
         self.kill_signal.notify_one();
@@ -80,6 +93,7 @@ impl ClientHandle {
     pub fn describe(&self, now_ms: u64) -> String {
         let name = self.name.lock().map(|n| n.clone()).unwrap_or_default();
         let cmd = self.last_cmd.lock().map(|c| c.clone()).unwrap_or_default();
+        let user = self.user.lock().map(|u| u.clone()).unwrap_or_default();
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let flags = if self.no_evict.load(Relaxed) {
             "e"
@@ -88,7 +102,7 @@ impl ClientHandle {
         };
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Relaxed)) / 1000;
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -98,6 +112,7 @@ impl ClientHandle {
             flags,
             self.db.load(Relaxed),
             if cmd.is_empty() { "NULL".to_string() } else { cmd },
+            user,
             self.resp.load(Relaxed),
         )
     }
@@ -129,6 +144,8 @@ pub struct Shared {
     pub pause: Pause,
     /// CLIENT TRACKING (see [`crate::tracking`]).
     pub tracking: Tracking,
+    /// Users and their permissions (see [`crate::acl`]).
+    pub acl: Acl,
     /// `notify-keyspace-events` as flags, read by every command the
     /// executor runs (cheaper than a configuration snapshot).
     notify_flags: AtomicU32,
@@ -160,6 +177,7 @@ impl Shared {
 
     /// The INFO `raft` section, in cluster mode.
     pub fn new(config: Config, tcp_port: u16) -> Shared {
+        let acl = Acl::new(&config.requirepass);
         let now_ms = kiwi_runtime::time::now_ms();
         let run_id: String = (0..40)
             .map(|_| format!("{:x}", kiwi_runtime::rand::index(16)))
@@ -181,6 +199,7 @@ impl Shared {
             calls: CallStats::default(),
             pause: Pause::default(),
             tracking: Tracking::default(),
+            acl,
         }
     }
 
@@ -200,6 +219,10 @@ impl Shared {
     /// Replaces the configuration (CONFIG SET).
     pub fn set_config(&self, next: Config) {
         self.notify_flags.store(next.notify_flags(), Relaxed);
+        if next.requirepass != self.config().requirepass {
+            // requirepass is the default user's password (as in Redis).
+            self.acl.set_requirepass(&next.requirepass);
+        }
         match self.config.write() {
             Ok(mut c) => *c = Arc::new(next),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
@@ -222,6 +245,7 @@ impl Shared {
             killed: AtomicBool::new(false),
             no_evict: AtomicBool::new(false),
             kill_signal: Notify::new(),
+            user: Mutex::new("default".into()),
         });
         if let Ok(mut clients) = self.clients.lock() {
             clients.insert(id, handle.clone());

@@ -71,6 +71,40 @@ impl CommandSpec {
         keys
     }
 
+    /// Every key argument, including those the first/last/step positions
+    /// cannot describe (`numkeys` commands, SORT ... STORE): what ACL key
+    /// patterns are checked against. Malformed counts add nothing; the
+    /// command itself rejects them.
+    pub fn keys_of<'a>(&self, args: &'a [Bytes]) -> Vec<&'a Bytes> {
+        let mut keys = self.key_args(args);
+        if !self.flags.split(' ').any(|f| f == "movablekeys") {
+            return keys;
+        }
+        // Where `numkeys` is; the keys follow it.
+        let numkeys_at = match self.name {
+            "lmpop" | "zmpop" | "sintercard" | "zintercard" | "zdiff" | "zinter" | "zunion" => 1,
+            "blmpop" | "bzmpop" | "zdiffstore" | "zinterstore" | "zunionstore" => 2,
+            _ => 0,
+        };
+        if numkeys_at > 0 {
+            let n = args
+                .get(numkeys_at)
+                .and_then(|a| std::str::from_utf8(a).ok())
+                .and_then(|a| a.parse::<usize>().ok())
+                .unwrap_or(0);
+            let first = numkeys_at + 1;
+            keys.extend(args.iter().skip(first).take(n));
+        } else if self.name == "sort" {
+            // SORT key ... STORE destination
+            let store = args
+                .iter()
+                .position(|a| a.eq_ignore_ascii_case(b"store"))
+                .and_then(|i| args.get(i + 1));
+            keys.extend(store);
+        }
+        keys
+    }
+
     /// The `COMMAND INFO` entry: Redis's own, else one built from the table.
     pub fn info_frame(&self) -> Frame {
         crate::redis_docs::info(self.name).unwrap_or_else(|| self.built_info_frame())
@@ -228,6 +262,17 @@ const KPAIRS: (i32, i32, i32) = (1, -1, 2);
 
 /// Every command Kiwi knows, sorted by name.
 pub static COMMANDS: &[CommandSpec] = &[
+    cmd!("acl", -2, "", NOKEY, "server", "6.0.0", "Depends on subcommand.", C, "A container for Access List Control commands.", &[
+        ("cat", -2, "noscript loading stale", "Lists the ACL categories, or the commands inside a category."),
+        ("deluser", -3, "admin noscript loading stale", "Deletes ACL users, and terminates their connections."),
+        ("genpass", -2, "noscript loading stale", "Generates a pseudorandom, secure password that can be used to identify ACL users."),
+        ("getuser", 3, "admin noscript loading stale", "Lists the ACL rules of a user."),
+        ("help", 2, "loading stale", "Returns helpful text about the different subcommands."),
+        ("list", 2, "admin noscript loading stale", "Dumps the effective rules in ACL file format."),
+        ("setuser", -3, "admin noscript loading stale", "Creates and modifies an ACL user and its rules."),
+        ("users", 2, "admin noscript loading stale", "Lists all ACL users."),
+        ("whoami", 2, "noscript loading stale", "Returns the authenticated username of the current connection."),
+    ]),
     cmd!("append", 3, "write denyoom fast", K1, "string", "2.0.0", "O(1)", S, "Appends a string to the value of a key. Creates the key if it doesn't exist."),
     cmd!("auth", -2, "noscript loading stale fast no_auth allow_busy", NOKEY, "connection", "1.0.0", "O(N)", C, "Authenticates the connection."),
     cmd!("bitcount", -2, "readonly", K1, "bitmap", "2.6.0", "O(N)", S, "Counts the number of set bits (population counting) in a string."),

@@ -36,6 +36,7 @@ pub fn execute(
         "reset" => Ok(reset(state, shared)),
         "client" => client(state, shared, args),
         "slowlog" => slowlog(shared, args),
+        "acl" => acl(state, shared, args),
         "info" => kiwi_cmd::server::info(shared, state.proto, args),
         // Redis 7 refuses DEBUG unless `enable-debug-command` allows it,
         // which Kiwi does not offer (docs/compatibility.md).
@@ -190,9 +191,28 @@ fn latency(state: &ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, 
     }
 }
 
-fn check_password(shared: &Shared, user: &[u8], pass: &[u8]) -> bool {
-    let cfg = shared.config();
-    user == b"default" && (cfg.requirepass.is_empty() || cfg.requirepass.as_bytes() == pass)
+/// AUTH / HELLO AUTH: on success the connection runs as `user`.
+fn log_in(
+    state: &mut ConnState,
+    shared: &Shared,
+    user: &[u8],
+    pass: &[u8],
+) -> Result<(), CmdError> {
+    let Some(user) = shared.acl.authenticate(user, pass) else {
+        return Err(wrongpass());
+    };
+    state.client.set_user(&user.name);
+    state.authenticated = true;
+    Ok(())
+}
+
+/// Whether a new (or RESET) connection is logged in as `default` already:
+/// the default user is on and has no password.
+pub fn default_login(shared: &Shared) -> bool {
+    shared
+        .acl
+        .user("default")
+        .is_some_and(|u| u.enabled && u.nopass)
 }
 
 fn wrongpass() -> CmdError {
@@ -202,7 +222,7 @@ fn wrongpass() -> CmdError {
 fn auth(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
     let (user, pass) = match args.len() {
         2 => {
-            if shared.config().requirepass.is_empty() {
+            if shared.acl.user("default").is_some_and(|u| u.nopass) {
                 return Err(err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
             }
             (&b"default"[..], &args[1][..])
@@ -210,12 +230,8 @@ fn auth(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame,
         3 => (&args[1][..], &args[2][..]),
         _ => return Err(syntax()),
     };
-    if check_password(shared, user, pass) {
-        state.authenticated = true;
-        Ok(Frame::ok())
-    } else {
-        Err(wrongpass())
-    }
+    log_in(state, shared, user, pass)?;
+    Ok(Frame::ok())
 }
 
 fn hello(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
@@ -248,10 +264,7 @@ fn hello(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame
         }
     }
     if let Some((user, pass)) = creds {
-        if !check_password(shared, user, pass) {
-            return Err(wrongpass());
-        }
-        state.authenticated = true;
+        log_in(state, shared, user, pass)?;
     }
     if !state.authenticated {
         return Err(err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
@@ -281,6 +294,92 @@ fn hello(state: &mut ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame
     ]))
 }
 
+const ACL_HELP: &[&str] = &[
+    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CAT [<category>]",
+    "    List all commands that belong to <category>, or all command categories",
+    "    when no category is specified.",
+    "DELUSER <username> [<username> ...]",
+    "    Delete a list of users.",
+    "GETUSER <username>",
+    "    Get the user's details.",
+    "GENPASS [<bits>]",
+    "    Generate a secure 256-bit user password. The optional `bits` argument can",
+    "    be used to specify a different size.",
+    "LIST",
+    "    Show users details in config file format.",
+    "USERS",
+    "    List all the registered usernames.",
+    "SETUSER <username> [<attribs> ...]",
+    "    Create or modify a user with the specified attributes.",
+    "WHOAMI",
+    "    Return the current connection username.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// ACL: users and permissions (see `kiwi_cmd::acl`). Per node, like
+/// Redis without an ACL file; in cluster mode each node has its own users.
+fn acl(state: &ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
+    kiwi_cmd::server::check_sub_arity("acl", args)?;
+    let sub = lower(&args[1]);
+    let text = |s: &str| Frame::bulk(s.to_string());
+    match sub.as_str() {
+        "setuser" => {
+            let name = String::from_utf8_lossy(&args[2]).into_owned();
+            shared.acl.setuser(&name, &args[3..]).map_err(err)?;
+            Ok(Frame::ok())
+        }
+        "getuser" => Ok(shared
+            .acl
+            .user(&String::from_utf8_lossy(&args[2]))
+            .map_or(Frame::Null, |u| u.getuser_frame())),
+        "deluser" => {
+            let removed = shared.acl.deluser(&args[2..]).map_err(err)?;
+            // As in Redis, a deleted user's connections are closed.
+            let gone: Vec<String> = args[2..]
+                .iter()
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .collect();
+            if let Ok(clients) = shared.clients.lock() {
+                for c in clients.values().filter(|c| gone.contains(&c.user())) {
+                    c.kill();
+                }
+            }
+            Ok(Frame::Integer(removed))
+        }
+        "list" => Ok(Frame::Array(
+            shared.acl.list().iter().map(|l| text(l)).collect(),
+        )),
+        "users" => Ok(Frame::Array(
+            shared.acl.names().iter().map(|n| text(n)).collect(),
+        )),
+        "whoami" => Ok(Frame::bulk(state.client.user())),
+        "cat" => {
+            if args.len() > 3 {
+                return Err(wrong_arity("acl|cat"));
+            }
+            Ok(kiwi_cmd::acl::cat(args.get(2)))
+        }
+        "genpass" => {
+            let bits = match args.get(2) {
+                None => 256,
+                Some(b) => match int(b) {
+                    Ok(n) if (1..=4096).contains(&n) => n as usize,
+                    _ => return Err(err("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096")),
+                },
+            };
+            let chars = bits.div_ceil(4);
+            let hex: String = (0..chars)
+                .map(|_| char::from_digit(kiwi_runtime::rand::index(16) as u32, 16).unwrap_or('0'))
+                .collect();
+            Ok(Frame::bulk(hex))
+        }
+        "help" => Ok(kiwi_cmd::keyspace::help_frame(ACL_HELP)),
+        _ => Err(unknown_subcommand(&args[1], "ACL")),
+    }
+}
+
 fn select(state: &mut ConnState, args: &[Bytes]) -> Result<Frame, CmdError> {
     let db = int(&args[1])?;
     if db < 0 || db >= DATABASES as i64 {
@@ -299,7 +398,8 @@ fn reset(state: &mut ConnState, shared: &Shared) -> Frame {
     // CLIENT REPLY goes back to ON, in time for RESET's own reply.
     state.reply_mode = crate::connection::ReplyMode::On;
     state.silenced = false;
-    state.authenticated = shared.config().requirepass.is_empty();
+    state.client.set_user("default");
+    state.authenticated = default_login(shared);
     state.client.db.store(0, Relaxed);
     state.client.resp.store(2, Relaxed);
     if let Ok(mut name) = state.client.name.lock() {

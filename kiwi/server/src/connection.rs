@@ -103,7 +103,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
         let _ = wr.flush().await;
         return;
     }
-    if cfg.protected_mode && cfg.requirepass.is_empty() && !peer.ip().to_canonical().is_loopback() {
+    let default_nopass = shared.acl.user("default").is_some_and(|u| u.nopass);
+    if cfg.protected_mode && default_nopass && !peer.ip().to_canonical().is_loopback() {
         let _ = wr.write_all(PROTECTED_MODE_DENIED).await;
         let _ = wr.flush().await;
         return;
@@ -112,7 +113,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
     let mut state = ConnState {
         db: 0,
         proto: Protocol::Resp2,
-        authenticated: cfg.requirepass.is_empty(),
+        authenticated: conn_cmds::default_login(&shared),
         client: client.clone(),
         stale_reads: false,
         multi: None,
@@ -457,12 +458,45 @@ fn validate(
     if !state.authenticated && !spec.flags.contains("no_auth") {
         return reject(Some(spec), Frame::error("NOAUTH Authentication required."));
     }
+    if !shared.acl.is_open() {
+        if let Some(denied) = acl_denies(state, shared, spec, args) {
+            return reject(Some(spec), denied);
+        }
+    }
     shared.stats.total_commands_processed.fetch_add(1, Relaxed);
     if let Ok(mut last) = state.client.last_cmd.lock() {
         last.clear();
         last.push_str(spec.name);
     }
     Ok(spec)
+}
+
+/// The NOPERM error if the connection's user may not run this call
+/// (command, keys, channels). Connections not logged in run only
+/// `no_auth` commands, which every user may run.
+fn acl_denies(
+    state: &ConnState,
+    shared: &Shared,
+    spec: &CommandSpec,
+    args: &[Bytes],
+) -> Option<Frame> {
+    if !state.authenticated {
+        return None;
+    }
+    let Some(user) = shared.acl.user(&state.client.user()) else {
+        // Deleted meanwhile: ACL DELUSER is closing this connection.
+        return Some(Frame::error("NOAUTH Authentication required."));
+    };
+    if let Some(denied) = user.check(spec, args) {
+        return Some(denied);
+    }
+    let channels_ok = match spec.name {
+        "publish" => user.may_use_channels(&args[1..2], false),
+        "subscribe" => user.may_use_channels(&args[1..], false),
+        "psubscribe" => user.may_use_channels(&args[1..], true),
+        _ => true,
+    };
+    (!channels_ok).then(kiwi_cmd::acl::channels_denied)
 }
 
 /// Decides where a validated request runs, answering connection commands here.
@@ -732,6 +766,19 @@ fn is_cluster_command(args: &[Bytes]) -> bool {
 async fn cluster_command(deps: &ConnDeps, state: &mut ConnState, args: &[Bytes]) -> Frame {
     if !state.authenticated {
         return Frame::error("NOAUTH Authentication required.");
+    }
+    let shared = &deps.shared;
+    if is_raft_admin(args)
+        && !shared.acl.is_open()
+        && !shared
+            .acl
+            .user(&state.client.user())
+            .is_some_and(|u| u.may_run_everything())
+    {
+        let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+        return Frame::error(format!(
+            "NOPERM this user has no permissions to run the '{name}' command"
+        ));
     }
     let Some(cluster) = &deps.cluster else {
         return Frame::error("ERR This instance has cluster support disabled");

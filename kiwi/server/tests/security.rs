@@ -106,3 +106,245 @@ fn protected_mode_refuses_remote_clients_like_redis_until_a_password_is_set() {
         );
     }
 }
+
+/// One step of an ACL scenario: which connection sends which command.
+type Step = (usize, &'static [&'static str]);
+
+/// Plays `steps` over fresh connections (opened on first use) and returns
+/// each reply as text.
+fn play(port: u16, steps: &[Step]) -> Vec<String> {
+    let mut conns: Vec<RespClient> = Vec::new();
+    steps
+        .iter()
+        .map(|(conn, args)| {
+            while conns.len() <= *conn {
+                conns.push(RespClient::connect(port));
+            }
+            format!(
+                "{conn} {args:?} -> {}",
+                common::show(&conns[*conn].call(args))
+            )
+        })
+        .collect()
+}
+
+const RULES_AND_LISTING: &[Step] = &[
+    (
+        0,
+        &[
+            "ACL", "SETUSER", "alice", "on", ">pw", "~cache:*", "+get", "+@string", "-set", "&ch*",
+        ],
+    ),
+    (0, &["ACL", "LIST"]),
+    (0, &["ACL", "GETUSER", "alice"]),
+    (0, &["ACL", "GETUSER", "nosuch"]),
+    (0, &["ACL", "SETUSER", "bob"]),
+    (0, &["ACL", "GETUSER", "bob"]),
+    (
+        0,
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "+@all",
+            "-@dangerous",
+            "+config|get",
+            "allkeys",
+        ],
+    ),
+    (0, &["ACL", "LIST"]),
+    (
+        0,
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "nocommands",
+            "+client|getname",
+            "-config|set",
+            "+@hash",
+            "+hget",
+        ],
+    ),
+    (0, &["ACL", "GETUSER", "bob"]),
+    (0, &["ACL", "SETUSER", "x", "on", "bogus"]),
+    (0, &["ACL", "SETUSER", "x", "+nosuchcmd"]),
+    (0, &["ACL", "SETUSER", "x", "+@nosuch"]),
+    (0, &["ACL", "SETUSER", "x", "#abc"]),
+    (0, &["ACL", "SETUSER", "x", "<nosuch"]),
+    (
+        0,
+        &[
+            "ACL",
+            "SETUSER",
+            "u2",
+            "on",
+            "nopass",
+            "allkeys",
+            "allchannels",
+            "+@all",
+        ],
+    ),
+    (0, &["ACL", "SETUSER", "u2", "~foo"]),
+    (0, &["ACL", "SETUSER", "u2", "&foo"]),
+    (
+        0,
+        &["ACL", "SETUSER", "u2", "reset", "+@read", "~a", "~b", "&c"],
+    ),
+    (0, &["ACL", "USERS"]),
+    (0, &["ACL", "LIST"]),
+    (0, &["ACL", "CAT"]),
+    (0, &["ACL", "CAT", "bogus"]),
+    (0, &["ACL", "DELUSER", "default"]),
+    (0, &["ACL", "DELUSER", "alice", "bob", "u2", "nobody"]),
+    (0, &["ACL", "USERS"]),
+    (0, &["ACL", "WHOAMI"]),
+];
+
+const PERMISSIONS: &[Step] = &[
+    (
+        0,
+        &[
+            "ACL",
+            "SETUSER",
+            "t",
+            "on",
+            ">p",
+            "~k*",
+            "&c*",
+            "+get",
+            "+set",
+            "+publish",
+            "+subscribe",
+            "+client|getname",
+            "+multi",
+            "+exec",
+            "+zunionstore",
+            "+lmpop",
+            "+sort",
+        ],
+    ),
+    (1, &["GET", "k1"]),
+    (1, &["AUTH", "t", "wrong"]),
+    (1, &["AUTH", "nobody", "p"]),
+    (1, &["HELLO", "3", "AUTH", "t", "wrong"]),
+    (1, &["AUTH", "t", "p"]),
+    (1, &["GET", "k1"]),
+    (1, &["GET", "x"]),
+    (1, &["SET", "k1", "v"]),
+    (1, &["DEL", "k1"]),
+    (1, &["MSET", "k1", "a", "x", "b"]),
+    (1, &["CLIENT", "GETNAME"]),
+    (1, &["CLIENT", "LIST"]),
+    (1, &["ACL", "WHOAMI"]),
+    (1, &["PUBLISH", "zz", "m"]),
+    (1, &["PUBLISH", "cc", "m"]),
+    (1, &["ZUNIONSTORE", "k2", "2", "k3", "secret"]),
+    (1, &["ZUNIONSTORE", "k2", "1", "k3"]),
+    (1, &["LMPOP", "2", "k1", "secret", "LEFT"]),
+    (1, &["SORT", "k1", "STORE", "secret"]),
+    (1, &["MULTI"]),
+    (1, &["SET", "k5", "v"]),
+    (1, &["DEL", "k5"]),
+    (1, &["EXEC"]),
+    (1, &["SUBSCRIBE", "zz"]),
+    (1, &["SUBSCRIBE", "c1"]),
+    // Disabling a user keeps its connections; new logins fail.
+    (0, &["ACL", "SETUSER", "t", "off"]),
+    (2, &["AUTH", "t", "p"]),
+    (0, &["ACL", "SETUSER", "t", "on", "-get"]),
+    (2, &["AUTH", "t", "p"]),
+    (2, &["GET", "k1"]),
+    (2, &["AUTH", "default", "anything"]),
+    (2, &["GET", "k1"]),
+    (0, &["ACL", "DELUSER", "t"]),
+];
+
+const DEFAULT_USER_PASSWORD: &[Step] = &[
+    (0, &["AUTH", "x"]),
+    (0, &["CONFIG", "SET", "requirepass", "s3"]),
+    (0, &["ACL", "GETUSER", "default"]),
+    (1, &["GET", "a"]),
+    (1, &["AUTH", "wrong"]),
+    (1, &["AUTH", "s3"]),
+    (1, &["ACL", "WHOAMI"]),
+    (2, &["AUTH", "default", "s3"]),
+    (2, &["HELLO", "2", "AUTH", "default", "wrong"]),
+    (0, &["ACL", "SETUSER", "default", "resetpass", ">other"]),
+    (3, &["AUTH", "s3"]),
+    (3, &["AUTH", "other"]),
+    (0, &["ACL", "SETUSER", "default", "nopass"]),
+    (0, &["CONFIG", "SET", "requirepass", ""]),
+    (0, &["ACL", "LIST"]),
+];
+
+#[test]
+fn acl_users_rules_and_permissions_match_redis() {
+    common::scenarios_match_redis(
+        &[
+            ("rules and listing", RULES_AND_LISTING),
+            ("permissions", PERMISSIONS),
+            ("default user password", DEFAULT_USER_PASSWORD),
+        ],
+        |port, steps| play(port, steps),
+    );
+}
+
+#[test]
+fn deleting_a_user_closes_its_connections() {
+    let kiwi = Kiwi::start();
+    let mut admin = kiwi.client();
+    assert_eq!(
+        admin.call(&["ACL", "SETUSER", "gone", "on", ">p", "+@all", "~*"]),
+        Frame::ok()
+    );
+    let mut c = kiwi.client();
+    let Frame::Array(hello) = c.call(&["HELLO", "2", "AUTH", "gone", "p"]) else {
+        panic!("HELLO replies with a map (an array in RESP2)");
+    };
+    assert_eq!(hello[0], common::bulk("server"));
+    assert_eq!(c.call(&["ACL", "WHOAMI"]), common::bulk("gone"));
+    let Frame::Bulk(list) = admin.call(&["CLIENT", "LIST"]) else {
+        panic!("CLIENT LIST is a bulk string");
+    };
+    assert!(String::from_utf8_lossy(&list).contains("user=gone"));
+    assert_eq!(admin.call(&["ACL", "DELUSER", "gone"]), Frame::Integer(1));
+    c.set_read_timeout(Some(Duration::from_secs(5)));
+    assert!(c.is_closed(), "the deleted user's connection is closed");
+    assert_eq!(admin.call(&["PING"]), Frame::simple("PONG"));
+}
+
+#[test]
+fn acl_categories_hold_the_same_commands_as_in_redis() {
+    let redis = Redis::start();
+    let kiwi = Kiwi::start();
+    let names = |port: u16, args: &[&str]| -> Vec<String> {
+        let Frame::Array(items) = RespClient::connect(port).call(args) else {
+            panic!("ACL CAT replies with an array");
+        };
+        let mut v: Vec<String> = items.iter().map(common::show).collect();
+        v.sort();
+        v
+    };
+    let categories = names(redis.port, &["ACL", "CAT"]);
+    assert_eq!(names(kiwi.port, &["ACL", "CAT"]), categories);
+    // Kiwi's commands (and their subcommands), as COMMAND LIST names them.
+    let kiwi_commands = names(kiwi.port, &["COMMAND", "LIST"]);
+    let is_kiwis = |entry: &String| {
+        let command = entry
+            .trim_matches('"')
+            .split('|')
+            .next()
+            .unwrap_or_default();
+        kiwi_commands.contains(&format!("\"{command}\""))
+    };
+    for category in categories {
+        let category = category.trim_matches('"').to_string();
+        let want: Vec<String> = names(redis.port, &["ACL", "CAT", &category])
+            .into_iter()
+            .filter(is_kiwis)
+            .collect();
+        let got = names(kiwi.port, &["ACL", "CAT", &category]);
+        assert_eq!(got, want, "category {category}");
+    }
+}
