@@ -386,6 +386,15 @@ impl Config {
         Ok(())
     }
 
+    /// `Some(true)` if CONFIG SET may change `name`, `Some(false)` if it is
+    /// visible but fixed at startup, `None` if CONFIG does not know it.
+    pub fn settable(name: &str) -> Option<bool> {
+        PARAMS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| *m == Mutability::Mutable)
+    }
+
     pub fn is_known(name: &str) -> bool {
         PARAMS.iter().any(|(n, _)| *n == name)
     }

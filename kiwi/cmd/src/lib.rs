@@ -22,6 +22,7 @@ pub mod blocking;
 pub mod calls;
 pub mod coll;
 pub mod config;
+pub mod config_reference;
 pub mod error;
 pub mod exec;
 pub mod fuzzing;
