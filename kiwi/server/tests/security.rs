@@ -348,3 +348,92 @@ fn acl_categories_hold_the_same_commands_as_in_redis() {
         assert_eq!(got, want, "category {category}");
     }
 }
+
+/// What the server sends back to raw `payload` until it closes the
+/// connection (`<closed>`) or stays quiet for a second (`<open>`).
+fn raw_exchange(port: u16, payload: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let _ = s.write_all(payload);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break "<closed>",
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break "<closed>",
+            Err(_) => break "<open>",
+        }
+    };
+    format!("{}{end}", String::from_utf8_lossy(&got))
+}
+
+#[test]
+fn hostile_clients_hit_limits_like_redis_and_others_stay_served() {
+    let redis = Redis::start();
+    let kiwi = Kiwi::start();
+    let mut bystander = kiwi.client();
+    assert_eq!(bystander.call(&["SET", "k", "v"]), Frame::ok());
+    let hostile: &[&[u8]] = &[
+        // A bulk longer than proto-max-bulk-len.
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000000\r\n",
+        // Garbage where a multibulk count belongs.
+        b"*x\r\n",
+        b"*3\r\n$3\r\nSET\r\n$-5\r\n",
+    ];
+    for payload in hostile {
+        assert_eq!(
+            raw_exchange(kiwi.port, payload),
+            raw_exchange(redis.port, payload),
+            "{}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+    // Before AUTH, requests must be small (Redis's unauthenticated limits).
+    for port in [redis.port, kiwi.port] {
+        let mut admin = RespClient::connect(port);
+        assert_eq!(
+            admin.call(&["CONFIG", "SET", "requirepass", "pw"]),
+            Frame::ok()
+        );
+    }
+    assert_eq!(bystander.call(&["AUTH", "pw"]), Frame::ok());
+    for payload in [&b"*100\r\n"[..], b"*2\r\n$3\r\nGET\r\n$20000\r\n"] {
+        let want = raw_exchange(redis.port, payload);
+        assert!(
+            want.starts_with("-ERR Protocol error: unauthenticated"),
+            "{want}"
+        );
+        assert_eq!(raw_exchange(kiwi.port, payload), want);
+    }
+    // The query buffer is bounded: a client streaming one endless argument
+    // is cut off at client-query-buffer-limit, not buffered.
+    assert_eq!(
+        bystander.call(&["CONFIG", "SET", "client-query-buffer-limit", "1mb"]),
+        Frame::ok()
+    );
+    let mut flood = TcpStream::connect(("127.0.0.1", kiwi.port)).expect("connect");
+    let _ = flood.write_all(b"AUTH pw\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000000\r\n");
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0usize;
+    while sent < 8 << 20 {
+        match flood.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(_) => break, // closed by the server
+        }
+    }
+    flood
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut rest = Vec::new();
+    let closed = match flood.read_to_end(&mut rest) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(
+        closed,
+        "the server kept the flooding connection open ({sent} bytes sent)"
+    );
+    assert_eq!(bystander.call(&["GET", "k"]), common::bulk("v"));
+}
