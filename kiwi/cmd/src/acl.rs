@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::args::lower;
 use crate::glob;
-use crate::table::{CommandSpec, COMMANDS};
+use crate::table::CommandSpec;
 
 /// Redis's categories, in its order (ACL CAT).
 pub const CATEGORIES: &[&str] = &[
@@ -82,6 +82,22 @@ fn categories_of(entry: &Frame) -> Vec<&'static str> {
         .collect()
 }
 
+/// Categories of a command Redis does not know (a module's), from its flags.
+fn categories_from_flags(flags: &str) -> Vec<&'static str> {
+    let has = |f: &str| flags.split(' ').any(|x| x == f);
+    let mut cats = vec![if has("fast") { "fast" } else { "slow" }];
+    if has("write") {
+        cats.push("write");
+    }
+    if has("readonly") {
+        cats.push("read");
+    }
+    if has("admin") {
+        cats.extend(["admin", "dangerous"]);
+    }
+    cats
+}
+
 fn units() -> &'static Units {
     static UNITS: OnceLock<Units> = OnceLock::new();
     UNITS.get_or_init(|| {
@@ -97,7 +113,7 @@ fn units() -> &'static Units {
             u.categories.push(cats);
             u.names.len() - 1
         };
-        for spec in COMMANDS {
+        for spec in crate::registry::all() {
             let entry = crate::redis_docs::info(spec.name);
             let subs: Vec<Frame> = match &entry {
                 Some(Frame::Array(f)) => match f.get(9) {
@@ -107,11 +123,10 @@ fn units() -> &'static Units {
                 _ => Vec::new(),
             };
             if subs.is_empty() {
-                // Kiwi's own commands (not in Redis's data) are admin ones.
                 let cats = entry
                     .as_ref()
                     .map(categories_of)
-                    .unwrap_or_else(|| vec!["admin", "slow", "dangerous"]);
+                    .unwrap_or_else(|| categories_from_flags(spec.flags));
                 add(&mut u, spec.name.to_string(), cats);
                 continue;
             }

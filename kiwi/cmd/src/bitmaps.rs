@@ -472,3 +472,14 @@ pub fn bitfield(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> CmdResult
     store_bits(ctx, &args[1], v, existing.as_ref())?;
     Ok(Frame::Array(replies))
 }
+
+/// This family's command handlers, for the registry (see [`crate::registry`]).
+pub(crate) fn register(r: &mut crate::registry::Registry) {
+    r.handle("setbit", setbit);
+    r.handle("getbit", getbit);
+    r.handle("bitcount", bitcount);
+    r.handle("bitpos", bitpos);
+    r.handle("bitop", bitop);
+    r.handle("bitfield", |ctx, args| bitfield(ctx, args, false));
+    r.handle("bitfield_ro", |ctx, args| bitfield(ctx, args, true));
+}

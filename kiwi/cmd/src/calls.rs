@@ -16,8 +16,9 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use kiwi_resp::Frame;
 
+use crate::registry;
 use crate::state::ClientHandle;
-use crate::table::{CommandSpec, COMMANDS};
+use crate::table::CommandSpec;
 
 /// Arguments kept per slow-log entry (Redis's SLOWLOG_ENTRY_MAX_ARGC).
 const SLOW_MAX_ARGS: usize = 32;
@@ -65,7 +66,7 @@ pub struct CallStats {
 impl Default for CallStats {
     fn default() -> Self {
         CallStats {
-            counters: COMMANDS.iter().map(|_| Counters::default()).collect(),
+            counters: (0..registry::len()).map(|_| Counters::default()).collect(),
             errors: Mutex::new(BTreeMap::new()),
             slowlog: Mutex::new(SlowLog::default()),
             latency: LatencyMonitor::default(),
@@ -75,9 +76,7 @@ impl Default for CallStats {
 
 impl CallStats {
     fn counters(&self, spec: &CommandSpec) -> Option<&Counters> {
-        // The table is sorted by name.
-        let i = COMMANDS.binary_search_by(|c| c.name.cmp(spec.name)).ok()?;
-        self.counters.get(i)
+        self.counters.get(registry::index_of(spec.name)?)
     }
 
     /// Records a call that ran: its time, its error if it failed, and a
@@ -199,7 +198,7 @@ impl CallStats {
         }
     }
 
-    /// Every command's counters, in the order of [`COMMANDS`].
+    /// Every command's counters, in the order of [`registry::all`].
     pub fn per_command(&self) -> &[Counters] {
         &self.counters
     }
@@ -214,7 +213,7 @@ impl CallStats {
 
     /// INFO commandstats lines.
     pub fn commandstats(&self, out: &mut String) {
-        for (spec, c) in COMMANDS.iter().zip(&self.counters) {
+        for (spec, c) in registry::all().zip(&self.counters) {
             let (calls, usec) = (c.calls.load(Relaxed), c.usec.load(Relaxed));
             let (rejected, failed) = (c.rejected.load(Relaxed), c.failed.load(Relaxed));
             if calls == 0 && rejected == 0 && failed == 0 {

@@ -14,7 +14,6 @@ use kiwi_storage::{Engine, KeyKind, Meta, SyncMode};
 
 use crate::blocking::{self, BlockRegistry, BlockedTicket, Blocking, Delivery};
 use crate::error::{wrongtype, CmdResult};
-use crate::lists::End;
 use crate::notify::{self, KeyEvent};
 use crate::rng::CmdRng;
 use crate::state::Shared;
@@ -23,7 +22,6 @@ use crate::watch::{
     key_digest, parse_guard, Guard, Replaced, WatchRegistry, DIGEST_CMD,
     MAX_WATCHED_KEYS_PER_CLIENT,
 };
-use crate::{bitmaps, hashes, hll, keyspace, lists, server, sets, sort, strings, zsets};
 
 /// What a command sees: the engine, the shared state, and the caller's
 /// database, protocol and time snapshot (Redis's `commandTimeSnapshot`).
@@ -55,6 +53,26 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Runs another registered command inside this one (same atomic step,
+    /// same db, same time): how a module builds on the built-in commands,
+    /// as a Redis module does with `RedisModule_Call`. Commands answered by
+    /// the connection or that block cannot be called.
+    pub fn call(&mut self, args: &[Bytes]) -> CmdResult {
+        let Some(spec) = args.first().and_then(|n| lookup(n)) else {
+            return Err(crate::error::unknown_command(args));
+        };
+        if !spec.arity_ok(args.len()) {
+            return Err(crate::error::wrong_arity(spec.name));
+        }
+        match crate::registry::handler(spec.name) {
+            Some(handler) => handler(self, args),
+            None => Err(crate::error::err(format!(
+                "ERR '{}' cannot be called from another command",
+                spec.name
+            ))),
+        }
+    }
+
     /// Live metadata of `key` for a read, counting a keyspace hit or miss
     /// (a miss is also the `keymiss` event).
     pub fn lookup(&mut self, key: &[u8]) -> CmdResult<Option<Meta>> {
@@ -242,6 +260,9 @@ pub struct Executor {
 
 impl Executor {
     pub fn new(engine: Engine, shared: Arc<Shared>) -> Executor {
+        // INFO and the metrics show the engine from the start, not after
+        // the first once-a-second copy.
+        crate::metrics::publish_engine_figures(&engine, &shared);
         Executor {
             engine,
             shared,
@@ -809,171 +830,18 @@ impl Executor {
 }
 
 fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> CmdResult {
-    match name {
-        // strings
-        "get" => strings::get(ctx, args),
-        "set" => strings::set(ctx, args),
-        "setnx" => strings::setnx(ctx, args),
-        "setex" => strings::setex(ctx, args, 1000, "setex"),
-        "psetex" => strings::setex(ctx, args, 1, "psetex"),
-        "getset" => strings::getset(ctx, args),
-        "getdel" => strings::getdel(ctx, args),
-        "getex" => strings::getex(ctx, args),
-        "mget" => strings::mget(ctx, args),
-        "mset" => strings::mset(ctx, args),
-        "msetnx" => strings::msetnx(ctx, args),
-        "append" => strings::append(ctx, args),
-        "strlen" => strings::strlen(ctx, args),
-        "incr" => strings::incr_by(ctx, &args[1], 1),
-        "decr" => strings::incr_by(ctx, &args[1], -1),
-        "incrby" => strings::incrby(ctx, args, false),
-        "decrby" => strings::incrby(ctx, args, true),
-        "incrbyfloat" => strings::incrbyfloat(ctx, args),
-        "getrange" | "substr" => strings::getrange(ctx, args),
-        "setrange" => strings::setrange(ctx, args),
-        "lcs" => strings::lcs(ctx, args),
-        // HyperLogLog
-        "pfadd" => hll::pfadd(ctx, args),
-        "pfcount" => hll::pfcount(ctx, args),
-        "pfmerge" => hll::pfmerge(ctx, args),
-        // bitmaps
-        "setbit" => bitmaps::setbit(ctx, args),
-        "getbit" => bitmaps::getbit(ctx, args),
-        "bitcount" => bitmaps::bitcount(ctx, args),
-        "bitpos" => bitmaps::bitpos(ctx, args),
-        "bitop" => bitmaps::bitop(ctx, args),
-        "bitfield" => bitmaps::bitfield(ctx, args, false),
-        "bitfield_ro" => bitmaps::bitfield(ctx, args, true),
-        // hashes
-        "hset" | "hmset" => hashes::hset(ctx, args, name),
-        "hsetnx" => hashes::hsetnx(ctx, args),
-        "hget" => hashes::hget(ctx, args),
-        "hmget" => hashes::hmget(ctx, args),
-        "hgetall" => hashes::hgetall(ctx, args),
-        "hkeys" => hashes::hkeys(ctx, args),
-        "hvals" => hashes::hvals(ctx, args),
-        "hlen" => hashes::hlen(ctx, args),
-        "hstrlen" => hashes::hstrlen(ctx, args),
-        "hexists" => hashes::hexists(ctx, args),
-        "hdel" => hashes::hdel(ctx, args),
-        "hincrby" => hashes::hincrby(ctx, args),
-        "hincrbyfloat" => hashes::hincrbyfloat(ctx, args),
-        "hrandfield" => hashes::hrandfield(ctx, args),
-        "hscan" => hashes::hscan(ctx, args),
-        // lists
-        "lpush" => lists::push(ctx, args, End::Left, false),
-        "rpush" => lists::push(ctx, args, End::Right, false),
-        "lpushx" => lists::push(ctx, args, End::Left, true),
-        "rpushx" => lists::push(ctx, args, End::Right, true),
-        "lpop" => lists::pop(ctx, args, End::Left),
-        "rpop" => lists::pop(ctx, args, End::Right),
-        "llen" => lists::llen(ctx, args),
-        "lindex" => lists::lindex(ctx, args),
-        "lrange" => lists::lrange(ctx, args),
-        "lset" => lists::lset(ctx, args),
-        "ltrim" => lists::ltrim(ctx, args),
-        "lrem" => lists::lrem(ctx, args),
-        "linsert" => lists::linsert(ctx, args),
-        "lpos" => lists::lpos(ctx, args),
-        "lmove" => lists::lmove(ctx, args),
-        "rpoplpush" => lists::rpoplpush(ctx, args),
-        "lmpop" => lists::lmpop(ctx, args),
-        // sets
-        "sadd" => sets::sadd(ctx, args),
-        "srem" => sets::srem(ctx, args),
-        "smembers" => sets::smembers(ctx, args),
-        "sismember" => sets::sismember(ctx, args),
-        "smismember" => sets::smismember(ctx, args),
-        "scard" => sets::scard(ctx, args),
-        "spop" => sets::spop(ctx, args),
-        "srandmember" => sets::srandmember(ctx, args),
-        "smove" => sets::smove(ctx, args),
-        "sinter" => sets::sinter(ctx, args),
-        "sintercard" => sets::sintercard(ctx, args),
-        "sinterstore" => sets::sinterstore(ctx, args),
-        "sunion" => sets::sunion(ctx, args),
-        "sunionstore" => sets::sunionstore(ctx, args),
-        "sdiff" => sets::sdiff(ctx, args),
-        "sdiffstore" => sets::sdiffstore(ctx, args),
-        "sscan" => sets::sscan(ctx, args),
-        // sorted sets
-        "zadd" => zsets::zadd(ctx, args),
-        "zincrby" => zsets::zincrby(ctx, args),
-        "zrem" => zsets::zrem(ctx, args),
-        "zcard" => zsets::zcard(ctx, args),
-        "zscore" => zsets::zscore(ctx, args),
-        "zmscore" => zsets::zmscore(ctx, args),
-        "zcount" => zsets::zcount(ctx, args),
-        "zlexcount" => zsets::zlexcount(ctx, args),
-        "zrank" => zsets::zrank(ctx, args, false),
-        "zrevrank" => zsets::zrank(ctx, args, true),
-        "zrange" => zsets::zrange(ctx, args),
-        "zrangestore" => zsets::zrangestore(ctx, args),
-        "zrevrange" => zsets::zrevrange(ctx, args),
-        "zrangebyscore" => zsets::zrangebyscore(ctx, args, false),
-        "zrevrangebyscore" => zsets::zrangebyscore(ctx, args, true),
-        "zrangebylex" => zsets::zrangebylex(ctx, args, false),
-        "zrevrangebylex" => zsets::zrangebylex(ctx, args, true),
-        "zremrangebyrank" => zsets::zremrange(ctx, args, "rank"),
-        "zremrangebyscore" => zsets::zremrange(ctx, args, "score"),
-        "zremrangebylex" => zsets::zremrange(ctx, args, "lex"),
-        "zpopmin" => zsets::zpop(ctx, args, false),
-        "zpopmax" => zsets::zpop(ctx, args, true),
-        "zmpop" => zsets::zmpop(ctx, args),
-        "zrandmember" => zsets::zrandmember(ctx, args),
-        "zunion" => zsets::zunion(ctx, args),
-        "zinter" => zsets::zinter(ctx, args),
-        "zdiff" => zsets::zdiff(ctx, args),
-        "zunionstore" => zsets::zunionstore(ctx, args),
-        "zinterstore" => zsets::zinterstore(ctx, args),
-        "zdiffstore" => zsets::zdiffstore(ctx, args),
-        "zintercard" => zsets::zintercard(ctx, args),
-        "zscan" => zsets::zscan(ctx, args),
-        "sort" => sort::sort(ctx, args, false),
-        "sort_ro" => sort::sort(ctx, args, true),
-        // keyspace
-        "del" | "unlink" => keyspace::del(ctx, args),
-        "exists" => keyspace::exists(ctx, args),
-        "touch" => keyspace::exists(ctx, args),
-        "type" => keyspace::type_(ctx, args),
-        "keys" => keyspace::keys(ctx, args),
-        "scan" => keyspace::scan(ctx, args),
-        "randomkey" => keyspace::randomkey(ctx),
-        "rename" => keyspace::rename(ctx, args, false),
-        "renamenx" => keyspace::rename(ctx, args, true),
-        "move" => keyspace::move_(ctx, args),
-        "copy" => keyspace::copy(ctx, args),
-        "expire" => keyspace::expire(ctx, args, 1000, false, "expire"),
-        "pexpire" => keyspace::expire(ctx, args, 1, false, "pexpire"),
-        "expireat" => keyspace::expire(ctx, args, 1000, true, "expireat"),
-        "pexpireat" => keyspace::expire(ctx, args, 1, true, "pexpireat"),
-        "ttl" => keyspace::ttl(ctx, args, 1000, false),
-        "pttl" => keyspace::ttl(ctx, args, 1, false),
-        "expiretime" => keyspace::ttl(ctx, args, 1000, true),
-        "pexpiretime" => keyspace::ttl(ctx, args, 1, true),
-        "persist" => keyspace::persist(ctx, args),
-        "object" => keyspace::object(ctx, args),
-        "memory" => keyspace::memory(ctx, args),
-        // server
-        "dbsize" => server::dbsize(ctx),
-        "flushdb" => server::flushdb(ctx, args),
-        "flushall" => server::flushall(ctx, args),
-        "swapdb" => server::swapdb(ctx, args),
-        "config" => server::config(ctx, args),
-        "command" => server::command(ctx, args),
-        "time" => server::time(),
-        "lastsave" => server::lastsave(ctx),
-        "function" => server::function(ctx, args),
-        // cluster mode's WATCH (never in the command table)
-        DIGEST_CMD => {
-            let mut digests = Vec::with_capacity(args.len() - 1);
-            for key in &args[1..] {
-                digests.push(Frame::Bulk(key_digest(
-                    ctx.engine, ctx.db, key, ctx.now_ms,
-                )?));
-            }
-            Ok(Frame::Array(digests))
+    if name == DIGEST_CMD {
+        // Cluster mode's WATCH (internal, never in the registry).
+        let mut digests = Vec::with_capacity(args.len() - 1);
+        for key in &args[1..] {
+            digests.push(Frame::Bulk(key_digest(
+                ctx.engine, ctx.db, key, ctx.now_ms,
+            )?));
         }
-        _ => Err(crate::error::unknown_command(args)),
+        return Ok(Frame::Array(digests));
+    }
+    match crate::registry::handler(name) {
+        Some(handler) => handler(ctx, args),
+        None => Err(crate::error::unknown_command(args)),
     }
 }

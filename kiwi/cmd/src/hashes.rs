@@ -300,3 +300,23 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     })?;
     Ok(scan_reply(next, items))
 }
+
+/// This family's command handlers, for the registry (see [`crate::registry`]).
+pub(crate) fn register(r: &mut crate::registry::Registry) {
+    r.handle("hset", |ctx, args| hset(ctx, args, "hset"));
+    r.handle("hmset", |ctx, args| hset(ctx, args, "hmset"));
+    r.handle("hsetnx", hsetnx);
+    r.handle("hget", hget);
+    r.handle("hmget", hmget);
+    r.handle("hgetall", hgetall);
+    r.handle("hkeys", hkeys);
+    r.handle("hvals", hvals);
+    r.handle("hlen", hlen);
+    r.handle("hstrlen", hstrlen);
+    r.handle("hexists", hexists);
+    r.handle("hdel", hdel);
+    r.handle("hincrby", hincrby);
+    r.handle("hincrbyfloat", hincrbyfloat);
+    r.handle("hrandfield", hrandfield);
+    r.handle("hscan", hscan);
+}

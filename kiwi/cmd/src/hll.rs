@@ -504,6 +504,13 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(Frame::ok())
 }
 
+/// This family's command handlers, for the registry (see [`crate::registry`]).
+pub(crate) fn register(r: &mut crate::registry::Registry) {
+    r.handle("pfadd", pfadd);
+    r.handle("pfcount", pfcount);
+    r.handle("pfmerge", pfmerge);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

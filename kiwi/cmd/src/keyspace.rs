@@ -536,3 +536,38 @@ fn memory_usage(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     Ok(Frame::Integer(bytes as i64))
 }
+
+/// This family's command handlers, for the registry (see [`crate::registry`]).
+pub(crate) fn register(r: &mut crate::registry::Registry) {
+    r.handle("del", del);
+    r.handle("unlink", del);
+    r.handle("exists", exists);
+    r.handle("touch", exists);
+    r.handle("type", type_);
+    r.handle("keys", keys);
+    r.handle("scan", scan);
+    r.handle("randomkey", |ctx, _| randomkey(ctx));
+    r.handle("rename", |ctx, args| rename(ctx, args, false));
+    r.handle("renamenx", |ctx, args| rename(ctx, args, true));
+    r.handle("move", move_);
+    r.handle("copy", copy);
+    r.handle("expire", |ctx, args| {
+        expire(ctx, args, 1000, false, "expire")
+    });
+    r.handle("pexpire", |ctx, args| {
+        expire(ctx, args, 1, false, "pexpire")
+    });
+    r.handle("expireat", |ctx, args| {
+        expire(ctx, args, 1000, true, "expireat")
+    });
+    r.handle("pexpireat", |ctx, args| {
+        expire(ctx, args, 1, true, "pexpireat")
+    });
+    r.handle("ttl", |ctx, args| ttl(ctx, args, 1000, false));
+    r.handle("pttl", |ctx, args| ttl(ctx, args, 1, false));
+    r.handle("expiretime", |ctx, args| ttl(ctx, args, 1000, true));
+    r.handle("pexpiretime", |ctx, args| ttl(ctx, args, 1, true));
+    r.handle("persist", persist);
+    r.handle("object", object);
+    r.handle("memory", memory);
+}

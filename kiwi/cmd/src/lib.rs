@@ -38,6 +38,7 @@ pub mod notify;
 pub mod pause;
 pub mod pubsub;
 pub mod redis_docs;
+pub mod registry;
 pub mod rng;
 pub mod server;
 pub mod sets;

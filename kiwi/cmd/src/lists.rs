@@ -649,3 +649,24 @@ pub fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let a = coll::parse_mpop(args, 1, End::parse)?;
     Ok(mpop_first(ctx, a.keys, a.from, a.count)?.unwrap_or(Frame::NullArray))
 }
+
+/// This family's command handlers, for the registry (see [`crate::registry`]).
+pub(crate) fn register(r: &mut crate::registry::Registry) {
+    r.handle("lpush", |ctx, args| push(ctx, args, End::Left, false));
+    r.handle("rpush", |ctx, args| push(ctx, args, End::Right, false));
+    r.handle("lpushx", |ctx, args| push(ctx, args, End::Left, true));
+    r.handle("rpushx", |ctx, args| push(ctx, args, End::Right, true));
+    r.handle("lpop", |ctx, args| pop(ctx, args, End::Left));
+    r.handle("rpop", |ctx, args| pop(ctx, args, End::Right));
+    r.handle("llen", llen);
+    r.handle("lindex", lindex);
+    r.handle("lrange", lrange);
+    r.handle("lset", lset);
+    r.handle("ltrim", ltrim);
+    r.handle("lrem", lrem);
+    r.handle("linsert", linsert);
+    r.handle("lpos", lpos);
+    r.handle("lmove", lmove);
+    r.handle("rpoplpush", rpoplpush);
+    r.handle("lmpop", lmpop);
+}

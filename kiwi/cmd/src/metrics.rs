@@ -24,7 +24,6 @@ use prometheus_client::registry::Registry;
 use kiwi_storage::{Engine, EngineStats, DATABASES};
 
 use crate::state::Shared;
-use crate::table::COMMANDS;
 
 /// Buckets of a [`Histogram`]: bucket `i < BUCKETS - 1` holds samples of at
 /// most 2^i µs (1 µs .. 67 s); the last holds everything slower.
@@ -521,7 +520,7 @@ impl Collector for Scrape {
         let mut failed = Vec::new();
         let mut rejected = Vec::new();
         let mut latency = Vec::new();
-        for (spec, c) in COMMANDS.iter().zip(s.calls.per_command()) {
+        for (spec, c) in crate::registry::all().zip(s.calls.per_command()) {
             let (n_calls, n_failed, n_rejected) = (n(&c.calls), n(&c.failed), n(&c.rejected));
             if n_calls == 0 && n_rejected == 0 {
                 continue;

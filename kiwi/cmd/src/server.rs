@@ -14,7 +14,8 @@ use crate::error::{db_out_of_range, err, syntax, unknown_subcommand, wrong_arity
 use crate::exec::Ctx;
 use crate::keyspace::help_frame;
 use crate::metrics::EngineFigures;
-use crate::table::{self, COMMANDS};
+use crate::registry;
+use crate::table;
 
 pub fn dbsize(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(Frame::Integer(ctx.engine.dbsize(ctx.db) as i64))
@@ -672,13 +673,13 @@ const COMMAND_HELP: &[&str] = &[
 pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if args.len() == 1 {
         return Ok(Frame::Array(
-            COMMANDS.iter().map(|c| c.info_frame()).collect(),
+            registry::all().map(|c| c.info_frame()).collect(),
         ));
     }
     check_sub_arity("command", args)?;
     let sub = lower(&args[1]);
     match sub.as_str() {
-        "count" => Ok(Frame::Integer(COMMANDS.len() as i64)),
+        "count" => Ok(Frame::Integer(registry::len() as i64)),
         "list" => {
             let pattern = match args.len() {
                 2 => None,
@@ -687,8 +688,7 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                     && (is(&args[3], "ACLCAT") || is(&args[3], "MODULE")) =>
                 {
                     let cat = lower(&args[4]);
-                    let names = COMMANDS
-                        .iter()
+                    let names = registry::all()
                         .filter(|c| {
                             is(&args[3], "ACLCAT")
                                 && (c.group == cat || (cat == "write") == c.is_write())
@@ -700,8 +700,7 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 _ => return Err(syntax()),
             };
             Ok(Frame::Array(
-                COMMANDS
-                    .iter()
+                registry::all()
                     .filter(|c| {
                         pattern.is_none_or(|p| crate::glob::matches(p, c.name.as_bytes(), true))
                     })
@@ -712,7 +711,7 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         "info" => {
             if args.len() == 2 {
                 return Ok(Frame::Array(
-                    COMMANDS.iter().map(|c| c.info_frame()).collect(),
+                    registry::all().map(|c| c.info_frame()).collect(),
                 ));
             }
             Ok(Frame::Array(
@@ -728,7 +727,7 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         "docs" => {
             let specs: Vec<_> = if args.len() == 2 {
-                COMMANDS.iter().collect()
+                registry::all().collect()
             } else {
                 args[2..].iter().filter_map(|n| table::lookup(n)).collect()
             };
@@ -760,4 +759,17 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         "help" => Ok(help_frame(COMMAND_HELP)),
         _ => Err(unknown_subcommand(&args[1], "COMMAND")),
     }
+}
+
+/// This family's command handlers, for the registry (see [`crate::registry`]).
+pub(crate) fn register(r: &mut crate::registry::Registry) {
+    r.handle("dbsize", |ctx, _| dbsize(ctx));
+    r.handle("flushdb", flushdb);
+    r.handle("flushall", flushall);
+    r.handle("swapdb", swapdb);
+    r.handle("config", config);
+    r.handle("command", command);
+    r.handle("time", |_, _| time());
+    r.handle("lastsave", |ctx, _| lastsave(ctx));
+    r.handle("function", function);
 }

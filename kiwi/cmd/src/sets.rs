@@ -344,3 +344,24 @@ pub fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     })?;
     Ok(scan_reply(next, items))
 }
+
+/// This family's command handlers, for the registry (see [`crate::registry`]).
+pub(crate) fn register(r: &mut crate::registry::Registry) {
+    r.handle("sadd", sadd);
+    r.handle("srem", srem);
+    r.handle("smembers", smembers);
+    r.handle("sismember", sismember);
+    r.handle("smismember", smismember);
+    r.handle("scard", scard);
+    r.handle("spop", spop);
+    r.handle("srandmember", srandmember);
+    r.handle("smove", smove);
+    r.handle("sinter", sinter);
+    r.handle("sintercard", sintercard);
+    r.handle("sinterstore", sinterstore);
+    r.handle("sunion", sunion);
+    r.handle("sunionstore", sunionstore);
+    r.handle("sdiff", sdiff);
+    r.handle("sdiffstore", sdiffstore);
+    r.handle("sscan", sscan);
+}

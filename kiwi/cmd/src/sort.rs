@@ -264,3 +264,9 @@ pub fn sort(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
         }
     }
 }
+
+/// This family's command handlers, for the registry (see [`crate::registry`]).
+pub(crate) fn register(r: &mut crate::registry::Registry) {
+    r.handle("sort", |ctx, args| sort(ctx, args, false));
+    r.handle("sort_ro", |ctx, args| sort(ctx, args, true));
+}

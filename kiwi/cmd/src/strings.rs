@@ -553,3 +553,29 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     Ok(Frame::bulk(out))
 }
+
+/// This family's command handlers, for the registry (see [`crate::registry`]).
+pub(crate) fn register(r: &mut crate::registry::Registry) {
+    r.handle("get", get);
+    r.handle("set", set);
+    r.handle("setnx", setnx);
+    r.handle("setex", |ctx, args| setex(ctx, args, 1000, "setex"));
+    r.handle("psetex", |ctx, args| setex(ctx, args, 1, "psetex"));
+    r.handle("getset", getset);
+    r.handle("getdel", getdel);
+    r.handle("getex", getex);
+    r.handle("mget", mget);
+    r.handle("mset", mset);
+    r.handle("msetnx", msetnx);
+    r.handle("append", append);
+    r.handle("strlen", strlen);
+    r.handle("incr", |ctx, args| incr_by(ctx, &args[1], 1));
+    r.handle("decr", |ctx, args| incr_by(ctx, &args[1], -1));
+    r.handle("incrby", |ctx, args| incrby(ctx, args, false));
+    r.handle("decrby", |ctx, args| incrby(ctx, args, true));
+    r.handle("incrbyfloat", incrbyfloat);
+    r.handle("getrange", getrange);
+    r.handle("substr", getrange);
+    r.handle("setrange", setrange);
+    r.handle("lcs", lcs);
+}

@@ -261,6 +261,25 @@ const KALL: (i32, i32, i32) = (1, -1, 1);
 const KPAIRS: (i32, i32, i32) = (1, -1, 2);
 
 /// Every command Kiwi knows, sorted by name.
+/// What a module's command starts from: a storage command that writes
+/// its first argument as a key. Override what differs:
+/// `CommandSpec { name: "cl.throttle", arity: -5, ..MODULE_SPEC_TEMPLATE }`.
+pub const MODULE_SPEC_TEMPLATE: CommandSpec = CommandSpec {
+    name: "",
+    arity: -2,
+    flags: "write",
+    first_key: 1,
+    last_key: 1,
+    step: 1,
+    group: "module",
+    summary: "",
+    since: "",
+    complexity: "",
+    route: Route::Storage,
+    subcommands: &[],
+};
+
+/// The built-in commands, sorted by name (the registry adds modules').
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!("acl", -2, "", NOKEY, "server", "6.0.0", "Depends on subcommand.", C, "A container for Access List Control commands.", &[
         ("cat", -2, "noscript loading stale", "Lists the ACL categories, or the commands inside a category."),
@@ -516,19 +535,10 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Finds a command by name, case-insensitively, without allocating.
+/// Looks a command up by name, case-insensitively: the built-in table and
+/// any module commands (see [`crate::registry`]).
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    if name.len() > 32 {
-        return None;
-    }
-    let mut lower = [0u8; 32];
-    for (i, b) in name.iter().enumerate() {
-        lower[i] = b.to_ascii_lowercase();
-    }
-    let lower = &lower[..name.len()];
-    COMMANDS
-        .binary_search_by(|c| c.name.as_bytes().cmp(lower))
-        .ok()
-        .map(|i| &COMMANDS[i])
+    crate::registry::lookup(name)
 }
 
 #[cfg(test)]

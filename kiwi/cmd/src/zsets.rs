@@ -1306,3 +1306,43 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     Ok(scan_reply(next, items))
 }
+
+/// This family's command handlers, for the registry (see [`crate::registry`]).
+pub(crate) fn register(r: &mut crate::registry::Registry) {
+    r.handle("zadd", zadd);
+    r.handle("zincrby", zincrby);
+    r.handle("zrem", zrem);
+    r.handle("zcard", zcard);
+    r.handle("zscore", zscore);
+    r.handle("zmscore", zmscore);
+    r.handle("zcount", zcount);
+    r.handle("zlexcount", zlexcount);
+    r.handle("zrank", |ctx, args| zrank(ctx, args, false));
+    r.handle("zrevrank", |ctx, args| zrank(ctx, args, true));
+    r.handle("zrange", zrange);
+    r.handle("zrangestore", zrangestore);
+    r.handle("zrevrange", zrevrange);
+    r.handle("zrangebyscore", |ctx, args| zrangebyscore(ctx, args, false));
+    r.handle("zrevrangebyscore", |ctx, args| {
+        zrangebyscore(ctx, args, true)
+    });
+    r.handle("zrangebylex", |ctx, args| zrangebylex(ctx, args, false));
+    r.handle("zrevrangebylex", |ctx, args| zrangebylex(ctx, args, true));
+    r.handle("zremrangebyrank", |ctx, args| zremrange(ctx, args, "rank"));
+    r.handle("zremrangebyscore", |ctx, args| {
+        zremrange(ctx, args, "score")
+    });
+    r.handle("zremrangebylex", |ctx, args| zremrange(ctx, args, "lex"));
+    r.handle("zpopmin", |ctx, args| zpop(ctx, args, false));
+    r.handle("zpopmax", |ctx, args| zpop(ctx, args, true));
+    r.handle("zmpop", zmpop);
+    r.handle("zrandmember", zrandmember);
+    r.handle("zunion", zunion);
+    r.handle("zinter", zinter);
+    r.handle("zdiff", zdiff);
+    r.handle("zunionstore", zunionstore);
+    r.handle("zinterstore", zinterstore);
+    r.handle("zdiffstore", zdiffstore);
+    r.handle("zintercard", zintercard);
+    r.handle("zscan", zscan);
+}

@@ -124,3 +124,56 @@ impl Cli {
         Ok(cfg)
     }
 }
+
+fn log_filter(loglevel: &str) -> &'static str {
+    match loglevel {
+        "debug" => "debug",
+        "verbose" => "info",
+        "warning" => "warn",
+        "nothing" => "off",
+        _ => "info",
+    }
+}
+
+/// The whole `kiwi-server` program with `modules`' commands added (see
+/// `kiwi_cmd::registry`): what `main` of `kiwi-server`, or of a server
+/// built with extra commands, calls.
+pub fn main_with(modules: &[kiwi_cmd::registry::Module]) -> std::process::ExitCode {
+    if let Err(e) = kiwi_cmd::registry::install(modules) {
+        eprintln!("kiwi-server: cannot register commands: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    let config = match cli.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kiwi-server: invalid configuration: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(&config.loglevel)));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format.as_str() {
+        "json" => logs.json().init(),
+        _ => logs.init(),
+    }
+    let io_threads = config.io_threads;
+    let served = kiwi_runtime::network::block_on(io_threads, async move {
+        crate::run(config, kiwi_runtime::signal::shutdown()).await
+    });
+    match served {
+        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "kiwi-server failed");
+            eprintln!("kiwi-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("kiwi-server: cannot start the network runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

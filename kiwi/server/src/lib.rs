@@ -17,4 +17,5 @@ pub mod storage_worker;
 pub mod transaction;
 pub mod wait;
 
+pub use cli::main_with;
 pub use server::{run, Server, ServerError};

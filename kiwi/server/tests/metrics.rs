@@ -140,6 +140,11 @@ fn info_rocksdb_is_asked_for_by_name() {
             .unwrap_or_default()
     };
     assert_eq!(value("storage_queue_capacity"), "1024");
+    // Published when the engine opens, then refreshed every second.
+    assert_eq!(
+        value("rocksdb_block_cache_capacity_bytes"),
+        (128u64 << 20).to_string()
+    );
     assert!(
         value("rocksdb_memtable_bytes")
             .parse::<u64>()
