@@ -92,6 +92,8 @@ pub fn start_node(handle: &Handle, dir: PathBuf, n: u8, settings: &NodeSettings)
                     snapshot_logs: s.snapshot_logs,
                     snapshot_keep_logs: s.snapshot_keep_logs,
                     init_cluster: n == 1,
+                    // Every simulated connection runs the peer handshake.
+                    secret: "sim-secret".into(),
                     ..ClusterConfig::default()
                 }),
                 ..Config::default()

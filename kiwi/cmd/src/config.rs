@@ -87,6 +87,9 @@ pub struct ClusterConfig {
     /// `forward`: followers pass commands to the leader; `moved`: they
     /// answer `-MOVED 0 <leader>` (RedisRaft style).
     pub follower_mode: String,
+    /// Shared secret every node must prove it knows before any Raft
+    /// traffic (empty: peers are not authenticated).
+    pub secret: String,
     /// Set by `--init-cluster`, never read from the file.
     #[serde(skip)]
     pub init_cluster: bool,
@@ -104,6 +107,7 @@ impl Default for ClusterConfig {
             snapshot_logs: 10_000,
             snapshot_keep_logs: 1_000,
             follower_mode: "forward".into(),
+            secret: String::new(),
             init_cluster: false,
         }
     }

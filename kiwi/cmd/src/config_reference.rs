@@ -38,6 +38,7 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     ("cluster.request-timeout-ms", "Longest a client waits for the cluster before `-TIMEOUT` or `-CLUSTERDOWN`."),
     ("cluster.snapshot-logs", "Build a snapshot after this many log entries."),
     ("cluster.snapshot-keep-logs", "Log entries kept behind a snapshot (a follower further behind is sent the snapshot)."),
+    ("cluster.secret", "Shared secret: peers prove they know it (HMAC challenge-response) before any Raft traffic, so a stranger can neither join nor send Raft messages. Empty: no authentication. Not encryption."),
     ("cluster.follower-mode", "`forward`: followers pass commands to the leader; `moved`: they answer `-MOVED 0 <leader>`."),
 ];
 

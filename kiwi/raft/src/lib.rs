@@ -20,6 +20,7 @@ pub mod codec;
 pub mod fuzzing;
 pub mod log_store;
 pub mod node;
+pub mod peer_auth;
 pub mod state_machine;
 pub mod transport;
 pub mod types;

@@ -33,6 +33,7 @@ use openraft::{ChangeMembers, ReadPolicy, ServerState, SnapshotPolicy};
 
 use crate::codec::{read_frame, write_frame};
 use crate::log_store::LogStore;
+use crate::peer_auth::PeerSecret;
 use crate::state_machine::{on_executor, RaftStats, StateMachine};
 use crate::transport::{Forward, NetworkFactory, Peer, RaftReply, RaftRpc, StreamReply};
 use crate::types::{KiwiNode, NodeId, Raft, Request, Snapshot, SnapshotMeta, TypeConfig};
@@ -60,6 +61,8 @@ pub struct ClusterOptions {
     pub moved_redirects: bool,
     /// Active-expiry proposals per second (the server's `hz`).
     pub hz: u64,
+    /// Shared secret peers prove they know (empty: no authentication).
+    pub secret: String,
 }
 
 /// Which path a command takes (from its command-table flags).
@@ -211,7 +214,9 @@ impl ClusterNode {
         let raft = Raft::new(
             opts.node_id,
             Arc::new(config),
-            NetworkFactory,
+            NetworkFactory {
+                secret: PeerSecret::new(&opts.secret),
+            },
             log_store,
             sm,
         )
@@ -268,7 +273,12 @@ impl ClusterNode {
             let tx = relays.entry(addr.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::channel(RELAY_QUEUE_DEPTH);
                 let timeout = Duration::from_millis(self.opts.request_timeout_ms);
-                kiwi_runtime::task::spawn(relay_messages(addr.clone(), rx, timeout));
+                kiwi_runtime::task::spawn(relay_messages(
+                    addr.clone(),
+                    PeerSecret::new(&self.opts.secret),
+                    rx,
+                    timeout,
+                ));
                 tx
             });
             if tx.try_send((channel.clone(), payload.clone())).is_err() {
@@ -534,7 +544,9 @@ impl ClusterNode {
             .lock()
             .ok()
             .and_then(|mut pool| pool.get_mut(leader_addr).and_then(|v| v.pop()));
-        let mut peer = pooled.unwrap_or_else(|| Peer::new(leader_addr.to_string()));
+        let mut peer = pooled.unwrap_or_else(|| {
+            Peer::new(leader_addr.to_string(), PeerSecret::new(&self.opts.secret))
+        });
         let timeout = Duration::from_millis(self.opts.request_timeout_ms);
         match peer.call(&RaftRpc::Forward(fwd), timeout).await {
             Ok(RaftReply::Forward(frames)) if frames.len() == n => {
@@ -910,8 +922,13 @@ fn write_error(e: &openraft::error::ClientWriteError<crate::types::TypeConfig>) 
 
 /// Relays published messages to one peer over one connection, in order,
 /// in batches; a failed batch is dropped (pub/sub is best effort).
-async fn relay_messages(addr: String, mut rx: mpsc::Receiver<(Bytes, Bytes)>, timeout: Duration) {
-    let mut peer = Peer::new(addr);
+async fn relay_messages(
+    addr: String,
+    secret: PeerSecret,
+    mut rx: mpsc::Receiver<(Bytes, Bytes)>,
+    timeout: Duration,
+) {
+    let mut peer = Peer::new(addr, secret);
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < RELAY_BATCH_MAX {
@@ -949,7 +966,23 @@ struct Incoming {
     written: u64,
 }
 
+/// Longest a new peer connection may take to authenticate.
+const PEER_AUTH_TIMEOUT_MS: u64 = 5_000;
+
 async fn serve_peer(mut stream: TcpStream, node: Arc<ClusterNode>) {
+    let secret = PeerSecret::new(&node.opts.secret);
+    let auth = secret.accept(&mut stream);
+    match kiwi_runtime::time::timeout(Duration::from_millis(PEER_AUTH_TIMEOUT_MS), auth).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "raft connection refused");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("raft connection refused: no authentication in time");
+            return;
+        }
+    }
     let mut incoming: Option<Incoming> = None;
     loop {
         let req = match read_frame::<RaftRpc>(&mut stream).await {

@@ -27,6 +27,8 @@ use kiwi_runtime::task::JoinHandle;
 use openraft::base::{BoxFuture, BoxStream};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+
+use crate::peer_auth::PeerSecret;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
     VoteResponse,
@@ -91,15 +93,17 @@ pub enum RaftReply {
 /// A request/reply connection to one peer's Raft address.
 pub struct Peer {
     addr: String,
+    secret: PeerSecret,
     /// Behind a mutex only to make `Peer` `Sync` (OpenRaft requires it;
     /// madsim's stream is not): `&mut self` methods use `get_mut`, no locking.
     conn: Mutex<Option<TcpStream>>,
 }
 
 impl Peer {
-    pub fn new(addr: String) -> Peer {
+    pub fn new(addr: String, secret: PeerSecret) -> Peer {
         Peer {
             addr,
+            secret,
             conn: Mutex::new(None),
         }
     }
@@ -114,7 +118,7 @@ impl Peer {
         }
         let attempt = async {
             if conn.is_none() {
-                *conn = Some(connect(&self.addr).await?);
+                *conn = Some(connect(&self.addr, &self.secret).await?);
             }
             let Some(stream) = conn.as_mut() else {
                 return Err(io::Error::other("no connection"));
@@ -138,19 +142,25 @@ impl Peer {
     }
 }
 
-/// Dials a peer's Raft address within [`CONNECT_TIMEOUT_MS`].
-async fn connect(addr: &str) -> io::Result<TcpStream> {
-    let connect = TcpStream::connect(addr);
-    let stream = kiwi_runtime::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect)
+/// Dials a peer's Raft address and authenticates both ends (see
+/// [`crate::peer_auth`]), within [`CONNECT_TIMEOUT_MS`].
+async fn connect(addr: &str, secret: &PeerSecret) -> io::Result<TcpStream> {
+    let connect = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        let _ = stream.set_nodelay(true);
+        secret.dial(&mut stream).await?;
+        Ok::<_, io::Error>(stream)
+    };
+    kiwi_runtime::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect)
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
 }
 
 /// Creates a [`Network`] per target node (OpenRaft keeps one per replication stream).
 #[derive(Clone, Default)]
-pub struct NetworkFactory;
+pub struct NetworkFactory {
+    pub secret: PeerSecret,
+}
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Network;
@@ -158,7 +168,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     async fn new_client(&mut self, target: NodeId, node: &KiwiNode) -> Network {
         Network {
             target,
-            peer: Peer::new(node.raft_addr.clone()),
+            peer: Peer::new(node.raft_addr.clone(), self.secret.clone()),
             append_conn: Mutex::new(None),
         }
     }
@@ -299,7 +309,7 @@ impl Network {
             return Ok(conn);
         }
         let open = async {
-            let mut stream = connect(&self.peer.addr).await?;
+            let mut stream = connect(&self.peer.addr, &self.peer.secret).await?;
             write_frame(&mut stream, &RaftRpc::AppendStream).await?;
             Ok::<_, io::Error>(stream)
         };

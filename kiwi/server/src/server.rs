@@ -117,6 +117,7 @@ impl Server {
                     snapshot_keep_logs: c.snapshot_keep_logs,
                     moved_redirects: c.follower_mode == "moved",
                     hz: config.hz,
+                    secret: c.secret.clone(),
                 };
                 let node = ClusterNode::start(opts, jobs_tx)
                     .await

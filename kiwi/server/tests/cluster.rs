@@ -15,6 +15,8 @@ use kiwi_resp::Frame;
 /// Short timeouts so elections happen within a second on loopback.
 const ELECTION_TIMEOUT_MS: u64 = 400;
 const REQUEST_TIMEOUT_MS: u64 = 2_000;
+/// Every test cluster authenticates its peers (see kiwi_raft::peer_auth).
+const CLUSTER_SECRET: &str = "test-secret";
 
 struct Node {
     id: u64,
@@ -115,7 +117,8 @@ impl Cluster {
             "metrics-addr = \"127.0.0.1:{metrics_port}\"\n\
              [cluster]\nnode-id = {id}\nraft-addr = \"127.0.0.1:{raft_port}\"\n\
              election-timeout-ms = {ELECTION_TIMEOUT_MS}\nheartbeat-interval-ms = 100\n\
-             request-timeout-ms = {REQUEST_TIMEOUT_MS}\nfollower-mode = \"{follower_mode}\"\n"
+             request-timeout-ms = {REQUEST_TIMEOUT_MS}\nfollower-mode = \"{follower_mode}\"\n\
+             secret = \"{CLUSTER_SECRET}\"\n"
         );
         std::fs::write(&config, toml).expect("write config");
         Node {
@@ -584,4 +587,35 @@ fn wait_counts_replicas_on_the_leader() {
     let mut f = cluster.nodes[follower].client();
     assert_eq!(f.call(&["SET", "k2", "v"]), Frame::ok());
     assert_eq!(f.call(&["WAIT", "2", "0"]), Frame::Integer(2));
+}
+
+#[test]
+fn strangers_cannot_speak_raft_to_a_node() {
+    use std::io::{Read, Write};
+    let cluster = Cluster::start(3, "forward");
+    let leader = cluster.leader();
+    let target = &cluster.nodes[(leader + 1) % 3];
+    // The node opens with its challenge; a wrong answer closes the connection.
+    let mut stranger =
+        std::net::TcpStream::connect(("127.0.0.1", target.raft_port)).expect("connect");
+    stranger
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut challenge = [0u8; 32];
+    stranger.read_exact(&mut challenge).expect("the challenge");
+    stranger.write_all(&[0u8; 64]).expect("a forged answer");
+    let mut rest = Vec::new();
+    let closed = match stranger.read_to_end(&mut rest) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(
+        closed && rest.is_empty(),
+        "the node answered a stranger: {rest:?}"
+    );
+    // A stranger who says nothing is dropped too, and the cluster is unharmed.
+    let _silent = std::net::TcpStream::connect(("127.0.0.1", target.raft_port)).expect("connect");
+    let mut c = cluster.nodes[leader].client();
+    assert_eq!(c.call(&["SET", "after", "strangers"]), Frame::ok());
+    assert_eq!(local_get(target, "after"), bulk("strangers"));
 }
