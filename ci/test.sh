@@ -11,12 +11,13 @@ need_pkgs=0
 command -v redis-server >/dev/null 2>&1 || need_pkgs=1
 command -v redis-cli >/dev/null 2>&1 || need_pkgs=1
 command -v clang >/dev/null 2>&1 || need_pkgs=1
+command -v openssl >/dev/null 2>&1 || need_pkgs=1
 dpkg -s libclang-dev >/dev/null 2>&1 || need_pkgs=1
 if [ "$need_pkgs" = 1 ]; then
     SUDO=""
     [ "$(id -u)" != 0 ] && SUDO="sudo"
     $SUDO apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y libclang-dev clang redis-server redis-tools
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y libclang-dev clang redis-server redis-tools openssl
 fi
 
 # Each step also prints the free disk and target/'s size: a full disk fails a

@@ -47,6 +47,15 @@ pub struct Config {
     pub loglevel: String,
     /// `text` (human-readable lines) or `json` (one object per line).
     pub log_format: String,
+    /// TLS listener port for clients (0: no TLS). Redis's `tls-port`.
+    pub tls_port: u16,
+    /// PEM certificate chain and private key the TLS listener presents.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    /// PEM CA that client certificates must be signed by.
+    pub tls_ca_cert_file: String,
+    /// `yes` (clients must present a certificate), `optional` or `no`.
+    pub tls_auth_clients: String,
     /// Where the Prometheus/OpenMetrics endpoint listens (`GET /metrics`);
     /// empty = off. Unauthenticated: keep it on loopback or a private network.
     pub metrics_addr: String,
@@ -156,6 +165,11 @@ impl Default for Config {
             loglevel: "notice".into(),
             log_format: "text".into(),
             metrics_addr: String::new(),
+            tls_port: 0,
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_ca_cert_file: String::new(),
+            tls_auth_clients: "yes".into(),
             storage_queue_depth: 1024,
             block_cache_bytes: 128 * 1024 * 1024,
             io_threads: 0,
@@ -195,6 +209,11 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("loglevel", Mutability::Mutable),
     ("log-format", Mutability::Immutable),
     ("metrics-addr", Mutability::Immutable),
+    ("tls-port", Mutability::Immutable),
+    ("tls-cert-file", Mutability::Immutable),
+    ("tls-key-file", Mutability::Immutable),
+    ("tls-ca-cert-file", Mutability::Immutable),
+    ("tls-auth-clients", Mutability::Immutable),
     ("storage-queue-depth", Mutability::Immutable),
     ("block-cache-bytes", Mutability::Immutable),
     ("io-threads", Mutability::Immutable),
@@ -231,6 +250,15 @@ impl Config {
                 "log-format must be text or json, not {:?}",
                 self.log_format
             ));
+        }
+        if !matches!(self.tls_auth_clients.as_str(), "yes" | "no" | "optional") {
+            return Err(format!(
+                "tls-auth-clients must be yes, no or optional, not {:?}",
+                self.tls_auth_clients
+            ));
+        }
+        if self.tls_port != 0 && (self.tls_cert_file.is_empty() || self.tls_key_file.is_empty()) {
+            return Err("tls-port needs tls-cert-file and tls-key-file".into());
         }
         if self.io_threads > 128 {
             return Err("io-threads must be in 0..=128".into());
@@ -305,6 +333,11 @@ impl Config {
             "io-threads" => self.io_threads.to_string(),
             "log-format" => self.log_format.clone(),
             "metrics-addr" => self.metrics_addr.clone(),
+            "tls-port" => self.tls_port.to_string(),
+            "tls-cert-file" => self.tls_cert_file.clone(),
+            "tls-key-file" => self.tls_key_file.clone(),
+            "tls-ca-cert-file" => self.tls_ca_cert_file.clone(),
+            "tls-auth-clients" => self.tls_auth_clients.clone(),
             "databases" => kiwi_storage::DATABASES.to_string(),
             "save" => String::new(),
             "appendonly" => "no".into(),

@@ -25,6 +25,7 @@ pub mod storage;
 pub mod sys;
 pub mod task;
 pub mod time;
+pub mod tls;
 
 /// Channels and locks are runtime-neutral (they never touch the OS), so they
 /// are re-exported unchanged.

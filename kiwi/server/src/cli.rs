@@ -47,6 +47,21 @@ pub struct Cli {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9121).
     #[arg(long)]
     pub metrics_addr: Option<String>,
+    /// TLS listener port for clients (0: none); needs --tls-cert-file and --tls-key-file.
+    #[arg(long)]
+    pub tls_port: Option<u16>,
+    /// PEM certificate chain for the TLS listener.
+    #[arg(long)]
+    pub tls_cert_file: Option<String>,
+    /// PEM private key for the TLS listener.
+    #[arg(long)]
+    pub tls_key_file: Option<String>,
+    /// PEM CA that client certificates must be signed by.
+    #[arg(long)]
+    pub tls_ca_cert_file: Option<String>,
+    /// yes | optional | no: whether TLS clients must present a certificate.
+    #[arg(long, value_parser = ["yes", "optional", "no"])]
+    pub tls_auth_clients: Option<String>,
     /// Network worker threads (0 = CPU cores - 1, at least 1)
     #[arg(long)]
     pub io_threads: Option<usize>,
@@ -109,6 +124,19 @@ impl Cli {
         }
         if let Some(v) = &self.metrics_addr {
             cfg.metrics_addr = v.clone();
+        }
+        if let Some(v) = self.tls_port {
+            cfg.tls_port = v;
+        }
+        for (flag, field) in [
+            (&self.tls_cert_file, &mut cfg.tls_cert_file),
+            (&self.tls_key_file, &mut cfg.tls_key_file),
+            (&self.tls_ca_cert_file, &mut cfg.tls_ca_cert_file),
+            (&self.tls_auth_clients, &mut cfg.tls_auth_clients),
+        ] {
+            if let Some(v) = flag {
+                field.clone_from(v);
+            }
         }
         if self.node_id.is_some() || self.raft_addr.is_some() || self.init_cluster {
             let cluster = cfg.cluster.get_or_insert_with(Default::default);

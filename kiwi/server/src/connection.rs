@@ -81,18 +81,52 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Redis 7.0's reply to a non-loopback client in protected mode, verbatim.
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
+/// Serves one client over a plain TCP connection.
 pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let _ = stream.set_nodelay(true);
+    serve_stream(stream, peer, local, deps).await;
+}
+
+/// Longest a TLS client may take to complete its handshake.
+const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+
+/// Serves one client over TLS: the handshake (bounded in time), then the
+/// same RESP connection as on the plain port.
+pub async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: kiwi_runtime::tls::TlsAcceptor,
+    deps: ConnDeps,
+) {
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let _ = stream.set_nodelay(true);
+    let handshake = tls.accept(stream);
+    match kiwi_runtime::time::timeout(Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS), handshake)
+        .await
+    {
+        Ok(Ok(tls_stream)) => serve_stream(tls_stream, peer, local, deps).await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+async fn serve_stream<S>(stream: S, peer: SocketAddr, local: String, deps: ConnDeps)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let shared = deps.shared.clone();
     shared
         .stats
         .total_connections_received
         .fetch_add(1, Relaxed);
     let cfg = shared.config();
-    let local = stream
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = split(stream);
 
     if shared.connected_clients() as u64 >= cfg.maxclients {

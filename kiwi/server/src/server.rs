@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use kiwi_cmd::{Config, Executor, Shared};
 use kiwi_raft::{ClusterNode, ClusterOptions};
-use kiwi_runtime::net::TcpListener;
+use kiwi_runtime::net::{TcpListener, TcpStream};
 use kiwi_runtime::storage::StorageRuntime;
 use kiwi_runtime::sync::{mpsc, watch, Notify};
+use kiwi_runtime::tls::{ClientAuth, TlsAcceptor};
 use kiwi_storage::{Engine, EngineOptions};
 
 use crate::connection::{self, ConnDeps};
@@ -27,6 +28,8 @@ pub enum ServerError {
     StorageRuntime(std::io::Error),
     #[error("starting cluster mode: {0}")]
     Cluster(std::io::Error),
+    #[error("loading TLS certificates: {0}")]
+    Tls(std::io::Error),
 }
 
 /// A running server.
@@ -72,6 +75,30 @@ impl Server {
             .storage_queue
             .capacity
             .store(config.storage_queue_depth as u64, Ordering::Relaxed);
+        let tls_listener = match config.tls_port {
+            0 => None,
+            tls_port => {
+                let ca = (!config.tls_ca_cert_file.is_empty())
+                    .then(|| std::path::Path::new(&config.tls_ca_cert_file));
+                let auth = match config.tls_auth_clients.as_str() {
+                    "no" => ClientAuth::None,
+                    "optional" => ClientAuth::Optional,
+                    _ => ClientAuth::Required,
+                };
+                let acceptor = TlsAcceptor::load(
+                    config.tls_cert_file.as_ref(),
+                    config.tls_key_file.as_ref(),
+                    ca,
+                    auth,
+                )
+                .map_err(ServerError::Tls)?;
+                let at = format!("{}:{}", config.bind, tls_port);
+                let listener = TcpListener::bind(&at)
+                    .await
+                    .map_err(|e| ServerError::Bind(at.clone(), e))?;
+                Some((listener, acceptor))
+            }
+        };
         let metrics_listener = match config.metrics_addr.as_str() {
             "" => None,
             at => Some(
@@ -157,8 +184,14 @@ impl Server {
             ));
         }
         tracing::info!(%addr, dir = %config.dir.display(), "kiwi-server ready to accept connections");
+        if let Some((listener, _)) = &tls_listener {
+            if let Ok(at) = listener.local_addr() {
+                tracing::info!(%at, "TLS listener ready");
+            }
+        }
         kiwi_runtime::task::spawn(accept_loop(
             listener,
+            tls_listener,
             deps,
             shutdown_rx,
             storage,
@@ -188,8 +221,20 @@ impl Server {
     }
 }
 
+/// The next TLS-port connection; pending forever without TLS.
+async fn accept_tls(
+    tls: &Option<(TcpListener, TlsAcceptor)>,
+) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match tls {
+        Some((listener, _)) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Accepts clients on the plain port and, when configured, the TLS port.
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<(TcpListener, TlsAcceptor)>,
     deps: ConnDeps,
     mut shutdown: watch::Receiver<bool>,
     storage: StorageRuntime,
@@ -197,33 +242,49 @@ async fn accept_loop(
 ) {
     let live = Arc::new(AtomicUsize::new(0));
     let all_closed = Arc::new(Notify::new());
+    let accepted_one = |accepted: std::io::Result<(TcpStream, SocketAddr)>,
+                        tls: Option<TlsAcceptor>| {
+        let (stream, peer) = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                return false;
+            }
+        };
+        let deps = deps.clone();
+        let live = live.clone();
+        let all_closed = all_closed.clone();
+        live.fetch_add(1, Ordering::SeqCst);
+        kiwi_runtime::task::spawn(async move {
+            match tls {
+                Some(tls) => connection::serve_tls(stream, peer, tls, deps).await,
+                None => connection::serve(stream, peer, deps).await,
+            }
+            if live.fetch_sub(1, Ordering::SeqCst) == 1 {
+                all_closed.notify_waiters();
+            }
+        });
+        true
+    };
     loop {
         tokio::select! {
             biased; // replayable order: see kiwi_runtime's crate docs
             _ = shutdown.changed() => break,
             accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        kiwi_runtime::time::sleep_ms(10).await;
-                        continue;
-                    }
-                };
-                let deps = deps.clone();
-                let live = live.clone();
-                let all_closed = all_closed.clone();
-                live.fetch_add(1, Ordering::SeqCst);
-                kiwi_runtime::task::spawn(async move {
-                    connection::serve(stream, peer, deps).await;
-                    if live.fetch_sub(1, Ordering::SeqCst) == 1 {
-                        all_closed.notify_waiters();
-                    }
-                });
+                if !accepted_one(accepted, None) {
+                    // Out of descriptors or similar: do not spin.
+                    kiwi_runtime::time::sleep_ms(10).await;
+                }
+            }
+            accepted = accept_tls(&tls) => {
+                if !accepted_one(accepted, tls.as_ref().map(|(_, a)| a.clone())) {
+                    kiwi_runtime::time::sleep_ms(10).await;
+                }
             }
         }
     }
     drop(listener);
+    drop(tls);
     // Connections see the shutdown signal and finish their in-flight batch.
     let wait = async {
         while live.load(Ordering::SeqCst) > 0 {

@@ -6,6 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream, UdpSocket};
+use std::path::Path;
 use std::time::Duration;
 
 use common::{Kiwi, Redis, RespClient};
@@ -436,4 +437,129 @@ fn hostile_clients_hit_limits_like_redis_and_others_stay_served() {
         "the server kept the flooding connection open ({sent} bytes sent)"
     );
     assert_eq!(bystander.call(&["GET", "k"]), common::bulk("v"));
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate,
+/// made with the `openssl` command in `dir`.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl must be installed (ci/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("ext");
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kiwi-test-ca",
+    ]);
+    for who in ["server", "client"] {
+        let (key, csr, crt, ext) = (
+            format!("{who}.key"),
+            format!("{who}.csr"),
+            format!("{who}.crt"),
+            format!("{who}.ext"),
+        );
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={who}"),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+    }
+}
+
+#[test]
+fn tls_clients_with_certificates_like_redis_cli_tls() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    make_certificates(certs.path());
+    let file = |name: &str| certs.path().join(name).display().to_string();
+    let tls_port = common::free_port().to_string();
+    let data = tempfile::tempdir().expect("tempdir");
+    let (cert, key, ca) = (file("server.crt"), file("server.key"), file("ca.crt"));
+    let kiwi = Kiwi::start_in(
+        data.path(),
+        &[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+        ],
+    );
+    let cli = |extra: &[&str], cmd: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["--tls", "--cacert", &file("ca.crt"), "-p", &tls_port])
+            .args(extra)
+            .args(cmd)
+            .output()
+            .expect("redis-cli must be installed");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    };
+    let with_cert = ["--cert", &file("client.crt"), "--key", &file("client.key")];
+    assert_eq!(cli(&with_cert, &["SET", "over", "tls"]), "OK");
+    assert_eq!(cli(&with_cert, &["GET", "over"]), "tls");
+    // The plain port serves the same data.
+    assert_eq!(kiwi.client().call(&["GET", "over"]), common::bulk("tls"));
+    // tls-auth-clients yes (the default): no client certificate, no service.
+    let refused = cli(&[], &["PING"]);
+    assert!(!refused.contains("PONG"), "{refused}");
+    // Plain RESP on the TLS port is not understood as commands either.
+    let mut plain = RespClient::connect(tls_port.parse().expect("port"));
+    plain.send_raw(b"PING\r\n");
+    plain.set_read_timeout(Some(Duration::from_secs(5)));
+    assert_ne!(plain.read_frame(), Some(Frame::simple("PONG")));
+    assert_eq!(kiwi.client().call(&["PING"]), Frame::simple("PONG"));
 }
