@@ -6,13 +6,14 @@
 //! before any Raft frame; the secret itself never crosses the wire:
 //!
 //! ```text
-//! acceptor -> dialer   nonce_a                       (32 random bytes)
-//! dialer   -> acceptor nonce_d, HMAC(secret, "dial" | nonce_a | nonce_d)
-//! acceptor -> dialer   HMAC(secret, "accept" | nonce_a | nonce_d)
+//! dialer   -> acceptor nonce_d                               (32 random bytes)
+//! acceptor -> dialer   nonce_a, HMAC(secret, "accept" | nonce_d | nonce_a)
+//! dialer   -> acceptor HMAC(secret, "dial" | nonce_d | nonce_a)
 //! ```
 //!
 //! Each side checks the other's tag in constant time and closes the
-//! connection on a mismatch. Without a secret (the default) there is no
+//! connection on a mismatch; the role labels keep one side's answer from
+//! being replayed as the other's proof. Without a secret (the default) there is no
 //! handshake. This authenticates peers; it does not encrypt the traffic.
 
 use std::io;
@@ -46,22 +47,19 @@ impl PeerSecret {
     /// The dialing side of the handshake.
     pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(&self, stream: &mut S) -> io::Result<()> {
         let Some(key) = &self.0 else { return Ok(()) };
-        let mut nonce_a = [0u8; NONCE_BYTES];
-        stream.read_exact(&mut nonce_a).await?;
         let nonce_d = nonce();
-        let tag = self
-            .tag(key, b"dial", &nonce_a, &nonce_d)?
+        send(stream, &nonce_d).await?;
+        let mut answer = [0u8; NONCE_BYTES + TAG_BYTES];
+        stream.read_exact(&mut answer).await?;
+        let (nonce_a, tag) = answer.split_at(NONCE_BYTES);
+        self.tag(key, b"accept", &nonce_d, nonce_a)?
+            .verify_slice(tag)
+            .map_err(|_| denied("the peer does not know the cluster secret"))?;
+        let proof = self
+            .tag(key, b"dial", &nonce_d, nonce_a)?
             .finalize()
             .into_bytes();
-        let mut hello = Vec::with_capacity(NONCE_BYTES + TAG_BYTES);
-        hello.extend_from_slice(&nonce_d);
-        hello.extend_from_slice(&tag);
-        stream.write_all(&hello).await?;
-        let mut answer = [0u8; TAG_BYTES];
-        stream.read_exact(&mut answer).await?;
-        self.tag(key, b"accept", &nonce_a, &nonce_d)?
-            .verify_slice(&answer)
-            .map_err(|_| denied("the peer does not know the cluster secret"))
+        send(stream, &proof).await
     }
 
     /// The accepting side of the handshake.
@@ -70,20 +68,29 @@ impl PeerSecret {
         stream: &mut S,
     ) -> io::Result<()> {
         let Some(key) = &self.0 else { return Ok(()) };
+        let mut nonce_d = [0u8; NONCE_BYTES];
+        stream.read_exact(&mut nonce_d).await?;
         let nonce_a = nonce();
-        stream.write_all(&nonce_a).await?;
-        let mut hello = [0u8; NONCE_BYTES + TAG_BYTES];
-        stream.read_exact(&mut hello).await?;
-        let (nonce_d, tag) = hello.split_at(NONCE_BYTES);
-        self.tag(key, b"dial", &nonce_a, nonce_d)?
-            .verify_slice(tag)
-            .map_err(|_| denied("a peer failed cluster authentication"))?;
-        let answer = self
-            .tag(key, b"accept", &nonce_a, nonce_d)?
+        let tag = self
+            .tag(key, b"accept", &nonce_d, &nonce_a)?
             .finalize()
             .into_bytes();
-        stream.write_all(&answer).await
+        let mut answer = Vec::with_capacity(NONCE_BYTES + TAG_BYTES);
+        answer.extend_from_slice(&nonce_a);
+        answer.extend_from_slice(&tag);
+        send(stream, &answer).await?;
+        let mut proof = [0u8; TAG_BYTES];
+        stream.read_exact(&mut proof).await?;
+        self.tag(key, b"dial", &nonce_d, &nonce_a)?
+            .verify_slice(&proof)
+            .map_err(|_| denied("a peer failed cluster authentication"))
     }
+}
+
+/// Writes and flushes (madsim's streams send only on flush).
+async fn send<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
 }
 
 fn nonce() -> [u8; NONCE_BYTES] {
@@ -128,8 +135,14 @@ mod tests {
             let (d, a) = handshake("s3cret", "s3cret").await;
             assert!(d.is_ok() && a.is_ok());
             let (d, a) = handshake("wrong", "s3cret").await;
-            assert!(a.is_err(), "the acceptor refuses a stranger");
-            assert!(d.is_err(), "and the stranger learns nothing");
+            assert!(
+                d.is_err(),
+                "the stranger cannot check the acceptor's answer"
+            );
+            assert!(a.is_err(), "and the acceptor refuses the stranger");
+            let (d, a) = handshake("s3cret", "wrong").await;
+            assert!(d.is_err(), "a dialer never talks Raft to a stranger");
+            assert!(a.is_err());
             let (d, a) = handshake("", "").await;
             assert!(d.is_ok() && a.is_ok(), "no secret, no handshake");
         });

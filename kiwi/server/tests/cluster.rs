@@ -595,15 +595,17 @@ fn strangers_cannot_speak_raft_to_a_node() {
     let cluster = Cluster::start(3, "forward");
     let leader = cluster.leader();
     let target = &cluster.nodes[(leader + 1) % 3];
-    // The node opens with its challenge; a wrong answer closes the connection.
+    // The stranger sends its challenge, gets the node's answer and
+    // challenge, and cannot answer back: the connection is closed.
     let mut stranger =
         std::net::TcpStream::connect(("127.0.0.1", target.raft_port)).expect("connect");
     stranger
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let mut challenge = [0u8; 32];
-    stranger.read_exact(&mut challenge).expect("the challenge");
-    stranger.write_all(&[0u8; 64]).expect("a forged answer");
+    stranger.write_all(&[7u8; 32]).expect("a challenge");
+    let mut answer = [0u8; 64];
+    stranger.read_exact(&mut answer).expect("the node's answer");
+    stranger.write_all(&[0u8; 32]).expect("a forged proof");
     let mut rest = Vec::new();
     let closed = match stranger.read_to_end(&mut rest) {
         Ok(_) => true,
