@@ -189,6 +189,58 @@ enum Rule {
     Category { allow: bool, name: &'static str },
 }
 
+/// Key or channel patterns: everything (`~*`, `allkeys`), or a list.
+#[derive(Clone, Debug, Default)]
+struct Patterns {
+    all: bool,
+    list: Vec<String>,
+}
+
+impl Patterns {
+    fn allow_all(&mut self) {
+        self.all = true;
+        self.list.clear();
+    }
+
+    /// Adds a pattern (`*` means all); refused after "all", with the end of
+    /// Redis's explanation (`after_all`).
+    fn add(&mut self, pattern: &str, after_all: &str) -> Result<(), String> {
+        if self.all {
+            return Err(format!(
+                "Adding a pattern after the * pattern (or the {after_all}"
+            ));
+        }
+        if pattern == "*" {
+            self.allow_all();
+        } else if !self.list.iter().any(|p| p == pattern) {
+            self.list.push(pattern.to_string());
+        }
+        Ok(())
+    }
+
+    /// Whether `name` is covered: glob-matched, or for `literal` (a
+    /// PSUBSCRIBE pattern) equal to a pattern.
+    fn matches(&self, name: &[u8], literal: bool) -> bool {
+        self.all
+            || self.list.iter().any(|p| {
+                if literal {
+                    p.as_bytes() == name
+                } else {
+                    glob::matches(p.as_bytes(), name, false)
+                }
+            })
+    }
+
+    /// `~*` / `~a ~b` (with `prefix` `~` or `&`).
+    fn text(&self, prefix: char) -> String {
+        if self.all {
+            return format!("{prefix}*");
+        }
+        let parts: Vec<String> = self.list.iter().map(|p| format!("{prefix}{p}")).collect();
+        parts.join(" ")
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct User {
     pub name: String,
@@ -197,10 +249,8 @@ pub struct User {
     /// SHA-256 of each password, lowercase hex (as ACL GETUSER shows them).
     passwords: BTreeSet<String>,
     sanitize_payload: bool,
-    all_keys: bool,
-    key_patterns: Vec<String>,
-    all_channels: bool,
-    channel_patterns: Vec<String>,
+    keys: Patterns,
+    channels: Patterns,
     /// Started from `+@all` (else `-@all`).
     base_all: bool,
     rules: Vec<Rule>,
@@ -223,10 +273,8 @@ impl User {
             nopass: false,
             passwords: BTreeSet::new(),
             sanitize_payload: false,
-            all_keys: false,
-            key_patterns: Vec::new(),
-            all_channels: false,
-            channel_patterns: Vec::new(),
+            keys: Patterns::default(),
+            channels: Patterns::default(),
             base_all: false,
             rules: Vec::new(),
             allowed: vec![false; units().names.len()],
@@ -237,8 +285,8 @@ impl User {
     fn default_user(requirepass: &str) -> User {
         let mut u = User::new("default");
         u.enabled = true;
-        u.all_keys = true;
-        u.all_channels = true;
+        u.keys.allow_all();
+        u.channels.allow_all();
         u.base_all = true;
         u.allowed.fill(true);
         u.set_requirepass(requirepass);
@@ -256,8 +304,8 @@ impl User {
     fn is_unrestricted(&self) -> bool {
         self.enabled
             && self.nopass
-            && self.all_keys
-            && self.all_channels
+            && self.keys.all
+            && self.channels.all
             && self.base_all
             && self.rules.is_empty()
     }
@@ -325,22 +373,10 @@ impl User {
                 self.nopass = false;
                 self.passwords.clear();
             }
-            "allkeys" => {
-                self.all_keys = true;
-                self.key_patterns.clear();
-            }
-            "resetkeys" => {
-                self.all_keys = false;
-                self.key_patterns.clear();
-            }
-            "allchannels" => {
-                self.all_channels = true;
-                self.channel_patterns.clear();
-            }
-            "resetchannels" => {
-                self.all_channels = false;
-                self.channel_patterns.clear();
-            }
+            "allkeys" => self.keys.allow_all(),
+            "resetkeys" => self.keys = Patterns::default(),
+            "allchannels" => self.channels.allow_all(),
+            "resetchannels" => self.channels = Patterns::default(),
             "allcommands" | "+@all" => {
                 self.base_all = true;
                 self.rules.clear();
@@ -393,28 +429,8 @@ impl User {
                             return Err("The password you are trying to remove from the user does not exist".into());
                         }
                     }
-                    "~" => {
-                        if self.all_keys {
-                            return Err("Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns".into());
-                        }
-                        if rest == "*" {
-                            self.all_keys = true;
-                            self.key_patterns.clear();
-                        } else if !self.key_patterns.iter().any(|p| p == rest) {
-                            self.key_patterns.push(rest.to_string());
-                        }
-                    }
-                    "&" => {
-                        if self.all_channels {
-                            return Err("Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels".into());
-                        }
-                        if rest == "*" {
-                            self.all_channels = true;
-                            self.channel_patterns.clear();
-                        } else if !self.channel_patterns.iter().any(|p| p == rest) {
-                            self.channel_patterns.push(rest.to_string());
-                        }
-                    }
+                    "~" => self.keys.add(rest, "'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns")?,
+                    "&" => self.channels.add(rest, "'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels")?,
                     "+" | "-" => {
                         let allow = first == "+";
                         if let Some(cat) = rest.strip_prefix('@') {
@@ -488,23 +504,17 @@ impl User {
     }
 
     fn keys_text(&self) -> String {
-        if self.all_keys {
-            return "~*".into();
-        }
-        let pats: Vec<String> = self.key_patterns.iter().map(|p| format!("~{p}")).collect();
-        pats.join(" ")
+        self.keys.text('~')
     }
 
+    /// ACL LIST says `resetchannels` before a channel list (GETUSER does not).
     fn channels_text(&self, for_list: bool) -> String {
-        if self.all_channels {
-            return "&*".into();
+        let text = self.channels.text('&');
+        match (self.channels.all, for_list, text.is_empty()) {
+            (false, true, true) => "resetchannels".into(),
+            (false, true, false) => format!("resetchannels {text}"),
+            _ => text,
         }
-        let mut parts: Vec<String> = Vec::new();
-        if for_list {
-            parts.push("resetchannels".into());
-        }
-        parts.extend(self.channel_patterns.iter().map(|p| format!("&{p}")));
-        parts.join(" ")
     }
 
     /// One ACL LIST line.
@@ -559,14 +569,11 @@ impl User {
                 )));
             }
         }
-        if !self.all_keys {
-            let keys = spec.keys_of(args);
-            let denied = keys.iter().any(|k| {
-                !self
-                    .key_patterns
-                    .iter()
-                    .any(|p| glob::matches(p.as_bytes(), k, false))
-            });
+        if !self.keys.all {
+            let denied = spec
+                .keys_of(args)
+                .iter()
+                .any(|k| !self.keys.matches(k, false));
             if denied {
                 return Some(Frame::error(
                     "NOPERM this user has no permissions to access one of the keys used as arguments",
@@ -585,16 +592,7 @@ impl User {
     /// Whether the user may use these channels (PUBLISH, SUBSCRIBE) or, for
     /// PSUBSCRIBE, these patterns (which must match a pattern literally).
     pub fn may_use_channels(&self, channels: &[Bytes], literal: bool) -> bool {
-        self.all_channels
-            || channels.iter().all(|c| {
-                self.channel_patterns.iter().any(|p| {
-                    if literal {
-                        p.as_bytes() == &c[..]
-                    } else {
-                        glob::matches(p.as_bytes(), c, false)
-                    }
-                })
-            })
+        self.channels.all || channels.iter().all(|c| self.channels.matches(c, literal))
     }
 }
 
