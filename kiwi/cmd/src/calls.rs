@@ -212,6 +212,26 @@ impl CallStats {
     }
 
     /// INFO commandstats lines.
+    /// INFO latencystats lines: p50, p99 and p99.9 of each command that
+    /// ran, in µs. Kiwi's histograms have power-of-two buckets, so each
+    /// figure is the upper bound of the bucket holding that percentile.
+    pub fn latencystats(&self, out: &mut String) {
+        for (spec, c) in registry::all().zip(&self.counters) {
+            let h = c.latency.snapshot();
+            if h.count() == 0 {
+                continue;
+            }
+            let p = |q: f64| h.quantile_bound_us(q).min(crate::metrics::HISTOGRAM_MAX_US) as f64;
+            out.push_str(&format!(
+                "latency_percentiles_usec_{}:p50={:.3},p99={:.3},p99.9={:.3}\r\n",
+                spec.name,
+                p(0.5),
+                p(0.99),
+                p(0.999)
+            ));
+        }
+    }
+
     pub fn commandstats(&self, out: &mut String) {
         for (spec, c) in registry::all().zip(&self.counters) {
             let (calls, usec) = (c.calls.load(Relaxed), c.usec.load(Relaxed));

@@ -29,6 +29,9 @@ use crate::state::Shared;
 /// most 2^i µs (1 µs .. 67 s); the last holds everything slower.
 pub const BUCKETS: usize = 28;
 
+/// What the overflow bucket reports as a value (twice the largest bound).
+pub const HISTOGRAM_MAX_US: u64 = 1 << (BUCKETS - 1);
+
 /// A latency histogram with power-of-two microsecond buckets. Recording is
 /// two relaxed atomic adds, so it sits on every command's path.
 pub struct Histogram {

@@ -85,7 +85,7 @@ pub fn function(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 // ---- INFO -----------------------------------------------------------------
 
 /// Every section Kiwi has, in the order Redis 7.0 prints them. Plain INFO
-/// shows all but `commandstats` (asked for by name, or with `all` /
+/// shows all but `commandstats` and `latencystats` (asked for by name, or with `all` /
 /// `everything`). `modules` is an empty header (Kiwi has no modules);
 /// `cluster` says Redis Cluster is off (Kiwi's Raft cluster is its own
 /// `raft` section).
@@ -100,6 +100,7 @@ const SECTIONS: &[&str] = &[
     "modules",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 ];
@@ -122,7 +123,7 @@ pub fn info(shared: &crate::Shared, proto: Protocol, args: &[Bytes]) -> CmdResul
         out.push_str(title);
     };
     for name in SECTIONS {
-        let in_default = *name != "commandstats";
+        let in_default = !matches!(*name, "commandstats" | "latencystats");
         let shown = wanted(name) || if in_default { default } else { everything };
         if !shown {
             continue;
@@ -135,6 +136,10 @@ pub fn info(shared: &crate::Shared, proto: Protocol, args: &[Bytes]) -> CmdResul
             "errorstats" => {
                 section(&mut out, "# Errorstats\r\n");
                 shared.calls.errorstats(&mut out);
+            }
+            "latencystats" => {
+                section(&mut out, "# Latencystats\r\n");
+                shared.calls.latencystats(&mut out);
             }
             _ => {
                 section(&mut out, "");

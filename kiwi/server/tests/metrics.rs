@@ -161,3 +161,53 @@ fn info_rocksdb_is_asked_for_by_name() {
         .iter()
         .any(|(k, _)| k == "rocksdb_sst_bytes"));
 }
+
+#[test]
+fn info_latencystats_has_redis_shape() {
+    // Per command: its field name and the percentile keys, each value a
+    // number with three decimals, as redis-server prints them.
+    let shape = |port: u16| -> Vec<String> {
+        let mut c = common::RespClient::connect(port);
+        for _ in 0..3 {
+            c.call(&["SET", "k", "v"]);
+            c.call(&["GET", "k"]);
+        }
+        let Frame::Bulk(text) = c.call(&["INFO", "latencystats"]) else {
+            panic!("INFO is a bulk string in RESP2");
+        };
+        let mut lines = Vec::new();
+        for line in String::from_utf8_lossy(&text).lines() {
+            let Some((name, values)) = line.split_once(':') else {
+                lines.push(line.to_string()); // the section header
+                continue;
+            };
+            if !(name.ends_with("_get") || name.ends_with("_set")) {
+                continue;
+            }
+            let keys: Vec<&str> = values
+                .split(',')
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').expect("key=value");
+                    let decimals = v.split_once('.').map_or(0, |(_, d)| d.len());
+                    assert!(v.parse::<f64>().is_ok() && decimals == 3, "{line}");
+                    k
+                })
+                .collect();
+            lines.push(format!("{name}:{}", keys.join(",")));
+        }
+        lines.sort();
+        lines
+    };
+    let redis = common::Redis::start();
+    let kiwi = Kiwi::start();
+    let want = shape(redis.port);
+    assert_eq!(
+        want,
+        vec![
+            "# Latencystats",
+            "latency_percentiles_usec_get:p50,p99,p99.9",
+            "latency_percentiles_usec_set:p50,p99,p99.9",
+        ]
+    );
+    assert_eq!(shape(kiwi.port), want);
+}
