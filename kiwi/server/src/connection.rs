@@ -83,12 +83,17 @@ const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mod
 
 /// Serves one client over a plain TCP connection.
 pub async fn serve(stream: TcpStream, peer: SocketAddr, deps: ConnDeps) {
-    let local = stream
+    let local = prepare(&stream);
+    serve_stream(stream, peer, local, deps).await;
+}
+
+/// Sets up an accepted socket (no Nagle delay); returns its local address.
+fn prepare(stream: &TcpStream) -> String {
+    let _ = stream.set_nodelay(true);
+    stream
         .local_addr()
         .map(|a| a.to_string())
-        .unwrap_or_default();
-    let _ = stream.set_nodelay(true);
-    serve_stream(stream, peer, local, deps).await;
+        .unwrap_or_default()
 }
 
 /// Longest a TLS client may take to complete its handshake.
@@ -102,11 +107,7 @@ pub async fn serve_tls(
     tls: kiwi_runtime::tls::TlsAcceptor,
     deps: ConnDeps,
 ) {
-    let local = stream
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let _ = stream.set_nodelay(true);
+    let local = prepare(&stream);
     let handshake = tls.accept(stream);
     match kiwi_runtime::time::timeout(Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS), handshake)
         .await
