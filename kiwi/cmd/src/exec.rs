@@ -53,12 +53,14 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Runs another registered command inside this one (same atomic step,
-    /// same db, same time): how a module builds on the built-in commands,
-    /// as a Redis module does with `RedisModule_Call`. Commands answered by
-    /// the connection or that block cannot be called.
+    /// Runs a built-in command inside this one (same atomic step, same db,
+    /// same time): how a module builds on the built-in commands, as a Redis
+    /// module does with `RedisModule_Call`. Only built-ins can be called
+    /// (they never call back), so calls cannot recurse; commands answered by
+    /// the connection or that block cannot be called either.
     pub fn call(&mut self, args: &[Bytes]) -> CmdResult {
-        let Some(spec) = args.first().and_then(|n| lookup(n)) else {
+        let spec = args.first().and_then(|n| lookup(n));
+        let Some(spec) = spec.filter(|s| crate::table::is_builtin(s.name)) else {
             return Err(crate::error::unknown_command(args));
         };
         if !spec.arity_ok(args.len()) {

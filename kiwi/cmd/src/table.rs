@@ -535,6 +535,11 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Finds a command by name, case-insensitively, without allocating.
+/// Whether `name` is one of Kiwi's own commands (not a module's).
+pub fn is_builtin(name: &str) -> bool {
+    COMMANDS.binary_search_by(|c| c.name.cmp(name)).is_ok()
+}
+
 /// Looks a command up by name, case-insensitively: the built-in table and
 /// any module commands (see [`crate::registry`]).
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
