@@ -421,96 +421,104 @@ impl Collector for Scrape {
         let n = |c: &AtomicU64| c.load(Relaxed);
         let mut out = Out(encoder);
         let now_ms = kiwi_runtime::time::now_ms();
-        out.gauge_u(
-            "kiwi_uptime_seconds",
-            "Seconds since the server started.",
-            now_ms.saturating_sub(s.started_ms) / 1000,
-        )?;
-        out.gauge_u(
-            "kiwi_connected_clients",
-            "Client connections open.",
-            s.connected_clients() as u64,
-        )?;
-        out.gauge_u(
-            "kiwi_max_clients",
-            "The maxclients limit.",
-            s.config().maxclients,
-        )?;
-        out.gauge_u(
-            "kiwi_blocked_clients",
-            "Clients waiting in a blocking command.",
-            n(&st.blocked_clients),
-        )?;
-        out.gauge_u(
-            "kiwi_tracking_clients",
-            "Clients with CLIENT TRACKING on.",
-            s.tracking.stats().0 as u64,
-        )?;
-        out.gauge_u(
-            "kiwi_pubsub_channels",
-            "Channels with at least one subscriber.",
-            s.pubsub.channels(None).len() as u64,
-        )?;
-        out.gauge_u(
-            "kiwi_pubsub_patterns",
-            "Pattern subscriptions.",
-            s.pubsub.numpat() as u64,
-        )?;
-        out.gauge_u(
-            "kiwi_resident_memory_bytes",
-            "Resident set size of the process.",
-            kiwi_runtime::sys::rss_bytes(),
-        )?;
-        out.counter(
-            "kiwi_connections_received",
-            "Client connections accepted.",
-            n(&st.total_connections_received),
-        )?;
-        out.counter(
-            "kiwi_rejected_connections",
-            "Connections refused (maxclients).",
-            n(&st.rejected_connections),
-        )?;
-        out.counter(
-            "kiwi_commands_processed",
-            "Commands executed.",
-            n(&st.total_commands_processed),
-        )?;
-        out.counter(
-            "kiwi_net_input_bytes",
-            "Bytes read from clients.",
-            n(&st.total_net_input_bytes),
-        )?;
-        out.counter(
-            "kiwi_net_output_bytes",
-            "Bytes written to clients.",
-            n(&st.total_net_output_bytes),
-        )?;
-        out.counter(
-            "kiwi_keyspace_hits",
-            "Key lookups that found the key.",
-            n(&st.keyspace_hits),
-        )?;
-        out.counter(
-            "kiwi_keyspace_misses",
-            "Key lookups that did not.",
-            n(&st.keyspace_misses),
-        )?;
-        out.counter(
-            "kiwi_expired_keys",
-            "Keys removed because their TTL passed.",
-            n(&st.expired_keys),
-        )?;
-        out.counter(
-            "kiwi_evicted_keys",
-            "Keys evicted for memory: always 0, Kiwi keeps its data on disk and never evicts.",
-            0,
-        )?;
-        out.counter(
-            "kiwi_error_replies",
-            "Error replies sent.",
-            n(&st.total_error_replies),
-        )?;
+        for (name, help, value) in [
+            (
+                "kiwi_uptime_seconds",
+                "Seconds since the server started.",
+                now_ms.saturating_sub(s.started_ms) / 1000,
+            ),
+            (
+                "kiwi_connected_clients",
+                "Client connections open.",
+                s.connected_clients() as u64,
+            ),
+            (
+                "kiwi_max_clients",
+                "The maxclients limit.",
+                s.config().maxclients,
+            ),
+            (
+                "kiwi_blocked_clients",
+                "Clients waiting in a blocking command.",
+                n(&st.blocked_clients),
+            ),
+            (
+                "kiwi_tracking_clients",
+                "Clients with CLIENT TRACKING on.",
+                s.tracking.stats().0 as u64,
+            ),
+            (
+                "kiwi_pubsub_channels",
+                "Channels with at least one subscriber.",
+                s.pubsub.channels(None).len() as u64,
+            ),
+            (
+                "kiwi_pubsub_patterns",
+                "Pattern subscriptions.",
+                s.pubsub.numpat() as u64,
+            ),
+            (
+                "kiwi_resident_memory_bytes",
+                "Resident set size of the process.",
+                kiwi_runtime::sys::rss_bytes(),
+            ),
+        ] {
+            out.gauge_u(name, help, value)?;
+        }
+        for (name, help, value) in [
+            (
+                "kiwi_connections_received",
+                "Client connections accepted.",
+                n(&st.total_connections_received),
+            ),
+            (
+                "kiwi_rejected_connections",
+                "Connections refused (maxclients).",
+                n(&st.rejected_connections),
+            ),
+            (
+                "kiwi_commands_processed",
+                "Commands executed.",
+                n(&st.total_commands_processed),
+            ),
+            (
+                "kiwi_net_input_bytes",
+                "Bytes read from clients.",
+                n(&st.total_net_input_bytes),
+            ),
+            (
+                "kiwi_net_output_bytes",
+                "Bytes written to clients.",
+                n(&st.total_net_output_bytes),
+            ),
+            (
+                "kiwi_keyspace_hits",
+                "Key lookups that found the key.",
+                n(&st.keyspace_hits),
+            ),
+            (
+                "kiwi_keyspace_misses",
+                "Key lookups that did not.",
+                n(&st.keyspace_misses),
+            ),
+            (
+                "kiwi_expired_keys",
+                "Keys removed because their TTL passed.",
+                n(&st.expired_keys),
+            ),
+            (
+                "kiwi_evicted_keys",
+                "Keys evicted for memory: always 0, Kiwi keeps its data on disk and never evicts.",
+                0,
+            ),
+            (
+                "kiwi_error_replies",
+                "Error replies sent.",
+                n(&st.total_error_replies),
+            ),
+        ] {
+            out.counter(name, help, value)?;
+        }
         let errors: Vec<(String, u64)> = s.calls.error_counts();
         out.counters(
             "kiwi_errors",
@@ -586,46 +594,50 @@ impl Collector for Scrape {
             &per_db(&e.expires),
         )?;
         let r = &e.rocksdb;
-        out.gauge_u(
-            "kiwi_rocksdb_memtable_bytes",
-            "Memtable bytes, all column families.",
-            r.memtable_bytes,
-        )?;
-        out.gauge_u(
-            "kiwi_rocksdb_sst_bytes",
-            "SST file bytes, all column families.",
-            r.sst_bytes,
-        )?;
-        out.gauge_u(
-            "kiwi_rocksdb_live_data_bytes",
-            "Estimated live data bytes.",
-            r.live_data_bytes,
-        )?;
-        out.gauge_u(
-            "kiwi_rocksdb_pending_compaction_bytes",
-            "Bytes compaction still has to rewrite.",
-            r.pending_compaction_bytes,
-        )?;
-        out.gauge_u(
-            "kiwi_rocksdb_running_compactions",
-            "Compactions running.",
-            r.running_compactions,
-        )?;
-        out.gauge_u(
-            "kiwi_rocksdb_running_flushes",
-            "Memtable flushes running.",
-            r.running_flushes,
-        )?;
-        out.gauge_u(
-            "kiwi_rocksdb_write_stopped",
-            "1 while RocksDB stops writes for compaction to catch up.",
-            r.write_stopped,
-        )?;
-        out.gauge_u(
-            "kiwi_rocksdb_delayed_write_rate_bytes",
-            "Write rate RocksDB throttles to (0: not delayed).",
-            r.delayed_write_rate,
-        )?;
+        for (name, help, value) in [
+            (
+                "kiwi_rocksdb_memtable_bytes",
+                "Memtable bytes, all column families.",
+                r.memtable_bytes,
+            ),
+            (
+                "kiwi_rocksdb_sst_bytes",
+                "SST file bytes, all column families.",
+                r.sst_bytes,
+            ),
+            (
+                "kiwi_rocksdb_live_data_bytes",
+                "Estimated live data bytes.",
+                r.live_data_bytes,
+            ),
+            (
+                "kiwi_rocksdb_pending_compaction_bytes",
+                "Bytes compaction still has to rewrite.",
+                r.pending_compaction_bytes,
+            ),
+            (
+                "kiwi_rocksdb_running_compactions",
+                "Compactions running.",
+                r.running_compactions,
+            ),
+            (
+                "kiwi_rocksdb_running_flushes",
+                "Memtable flushes running.",
+                r.running_flushes,
+            ),
+            (
+                "kiwi_rocksdb_write_stopped",
+                "1 while RocksDB stops writes for compaction to catch up.",
+                r.write_stopped,
+            ),
+            (
+                "kiwi_rocksdb_delayed_write_rate_bytes",
+                "Write rate RocksDB throttles to (0: not delayed).",
+                r.delayed_write_rate,
+            ),
+        ] {
+            out.gauge_u(name, help, value)?;
+        }
         out.counter(
             "kiwi_rocksdb_stall_microseconds",
             "Time writes were stalled by RocksDB.",
@@ -641,17 +653,21 @@ impl Collector for Scrape {
             "Block cache capacity.",
             r.block_cache_capacity_bytes,
         )?;
-        out.counter(
-            "kiwi_rocksdb_block_cache_hits",
-            "Block cache hits.",
-            r.block_cache_hits,
-        )?;
-        out.counter(
-            "kiwi_rocksdb_block_cache_misses",
-            "Block cache misses.",
-            r.block_cache_misses,
-        )?;
-        out.counter("kiwi_rocksdb_wal_syncs", "WAL fsyncs.", r.wal_synced)?;
+        for (name, help, value) in [
+            (
+                "kiwi_rocksdb_block_cache_hits",
+                "Block cache hits.",
+                r.block_cache_hits,
+            ),
+            (
+                "kiwi_rocksdb_block_cache_misses",
+                "Block cache misses.",
+                r.block_cache_misses,
+            ),
+            ("kiwi_rocksdb_wal_syncs", "WAL fsyncs.", r.wal_synced),
+        ] {
+            out.counter(name, help, value)?;
+        }
 
         if let Some(raft) = s.raft_figures() {
             raft_metrics(&mut out, &raft)?;
