@@ -140,7 +140,6 @@ impl HistogramSnapshot {
 pub struct StorageQueueStats {
     /// Requests that were waiting when the worker last took a batch.
     pub depth: AtomicU64,
-    pub capacity: AtomicU64,
     /// Time from a connection queueing a request to the worker taking it.
     pub wait: Histogram,
 }
@@ -258,38 +257,133 @@ impl RaftFigures {
     }
 }
 
-/// The `# Rocksdb` INFO section: the engine's figures and the storage queue.
-pub fn rocksdb_info(e: &EngineStats, queue: &StorageQueueStats, out: &mut String) {
-    let wait = queue.wait.snapshot();
-    let rows: [(&str, u64); 19] = [
-        ("rocksdb_memtable_bytes", e.memtable_bytes),
-        ("rocksdb_sst_bytes", e.sst_bytes),
-        ("rocksdb_live_data_bytes", e.live_data_bytes),
+/// How a RocksDB figure is exported.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// RocksDB's figures, listed once for both exports: (INFO field, metric
+/// name, kind, help, value).
+fn rocksdb_rows(e: &EngineStats) -> [(&'static str, &'static str, Kind, &'static str, u64); 14] {
+    use Kind::{Counter, Gauge};
+    [
+        (
+            "rocksdb_memtable_bytes",
+            "kiwi_rocksdb_memtable_bytes",
+            Gauge,
+            "Memtable bytes, all column families.",
+            e.memtable_bytes,
+        ),
+        (
+            "rocksdb_sst_bytes",
+            "kiwi_rocksdb_sst_bytes",
+            Gauge,
+            "SST file bytes, all column families.",
+            e.sst_bytes,
+        ),
+        (
+            "rocksdb_live_data_bytes",
+            "kiwi_rocksdb_live_data_bytes",
+            Gauge,
+            "Estimated live data bytes.",
+            e.live_data_bytes,
+        ),
         (
             "rocksdb_pending_compaction_bytes",
+            "kiwi_rocksdb_pending_compaction_bytes",
+            Gauge,
+            "Bytes compaction still has to rewrite.",
             e.pending_compaction_bytes,
         ),
-        ("rocksdb_running_compactions", e.running_compactions),
-        ("rocksdb_running_flushes", e.running_flushes),
-        ("rocksdb_write_stopped", e.write_stopped),
-        ("rocksdb_delayed_write_rate", e.delayed_write_rate),
-        ("rocksdb_stall_usec", e.stall_micros),
-        ("rocksdb_block_cache_usage_bytes", e.block_cache_usage_bytes),
+        (
+            "rocksdb_running_compactions",
+            "kiwi_rocksdb_running_compactions",
+            Gauge,
+            "Compactions running.",
+            e.running_compactions,
+        ),
+        (
+            "rocksdb_running_flushes",
+            "kiwi_rocksdb_running_flushes",
+            Gauge,
+            "Memtable flushes running.",
+            e.running_flushes,
+        ),
+        (
+            "rocksdb_write_stopped",
+            "kiwi_rocksdb_write_stopped",
+            Gauge,
+            "1 while RocksDB stops writes for compaction to catch up.",
+            e.write_stopped,
+        ),
+        (
+            "rocksdb_delayed_write_rate",
+            "kiwi_rocksdb_delayed_write_rate_bytes",
+            Gauge,
+            "Write rate RocksDB throttles to (0: not delayed).",
+            e.delayed_write_rate,
+        ),
+        (
+            "rocksdb_stall_usec",
+            "kiwi_rocksdb_stall_microseconds",
+            Counter,
+            "Time writes were stalled by RocksDB.",
+            e.stall_micros,
+        ),
+        (
+            "rocksdb_block_cache_usage_bytes",
+            "kiwi_rocksdb_block_cache_usage_bytes",
+            Gauge,
+            "Block cache bytes in use.",
+            e.block_cache_usage_bytes,
+        ),
         (
             "rocksdb_block_cache_capacity_bytes",
+            "kiwi_rocksdb_block_cache_capacity_bytes",
+            Gauge,
+            "Block cache capacity.",
             e.block_cache_capacity_bytes,
         ),
-        ("rocksdb_block_cache_hits", e.block_cache_hits),
-        ("rocksdb_block_cache_misses", e.block_cache_misses),
-        ("rocksdb_wal_syncs", e.wal_synced),
+        (
+            "rocksdb_block_cache_hits",
+            "kiwi_rocksdb_block_cache_hits",
+            Counter,
+            "Block cache hits.",
+            e.block_cache_hits,
+        ),
+        (
+            "rocksdb_block_cache_misses",
+            "kiwi_rocksdb_block_cache_misses",
+            Counter,
+            "Block cache misses.",
+            e.block_cache_misses,
+        ),
+        (
+            "rocksdb_wal_syncs",
+            "kiwi_rocksdb_wal_syncs",
+            Counter,
+            "WAL fsyncs.",
+            e.wal_synced,
+        ),
+    ]
+}
+
+/// The `# Rocksdb` INFO section: the engine's figures and the storage
+/// queue (`capacity` is `storage-queue-depth`).
+pub fn rocksdb_info(e: &EngineStats, queue: &StorageQueueStats, capacity: usize, out: &mut String) {
+    let wait = queue.wait.snapshot();
+    let engine = rocksdb_rows(e).map(|(field, _, _, _, value)| (field, value));
+    let storage = [
         ("storage_queue_depth", queue.depth.load(Relaxed)),
-        ("storage_queue_capacity", queue.capacity.load(Relaxed)),
+        ("storage_queue_capacity", capacity as u64),
         ("storage_queue_requests", wait.count()),
         ("storage_queue_wait_p50_usec", wait.quantile_bound_us(0.5)),
         ("storage_queue_wait_p99_usec", wait.quantile_bound_us(0.99)),
     ];
     out.push_str("# Rocksdb\r\n");
-    for (k, v) in rows {
+    for (k, v) in engine.into_iter().chain(storage) {
         out.push_str(&format!("{k}:{v}\r\n"));
     }
 }
@@ -571,7 +665,7 @@ impl Collector for Scrape {
         out.gauge_u(
             "kiwi_storage_queue_capacity",
             "Bound of the storage queue (storage-queue-depth).",
-            n(&q.capacity),
+            s.config().storage_queue_depth as u64,
         )?;
         out.histogram(
             "kiwi_storage_queue_wait_seconds",
@@ -593,80 +687,11 @@ impl Collector for Scrape {
             "db",
             &per_db(&e.expires),
         )?;
-        let r = &e.rocksdb;
-        for (name, help, value) in [
-            (
-                "kiwi_rocksdb_memtable_bytes",
-                "Memtable bytes, all column families.",
-                r.memtable_bytes,
-            ),
-            (
-                "kiwi_rocksdb_sst_bytes",
-                "SST file bytes, all column families.",
-                r.sst_bytes,
-            ),
-            (
-                "kiwi_rocksdb_live_data_bytes",
-                "Estimated live data bytes.",
-                r.live_data_bytes,
-            ),
-            (
-                "kiwi_rocksdb_pending_compaction_bytes",
-                "Bytes compaction still has to rewrite.",
-                r.pending_compaction_bytes,
-            ),
-            (
-                "kiwi_rocksdb_running_compactions",
-                "Compactions running.",
-                r.running_compactions,
-            ),
-            (
-                "kiwi_rocksdb_running_flushes",
-                "Memtable flushes running.",
-                r.running_flushes,
-            ),
-            (
-                "kiwi_rocksdb_write_stopped",
-                "1 while RocksDB stops writes for compaction to catch up.",
-                r.write_stopped,
-            ),
-            (
-                "kiwi_rocksdb_delayed_write_rate_bytes",
-                "Write rate RocksDB throttles to (0: not delayed).",
-                r.delayed_write_rate,
-            ),
-        ] {
-            out.gauge_u(name, help, value)?;
-        }
-        out.counter(
-            "kiwi_rocksdb_stall_microseconds",
-            "Time writes were stalled by RocksDB.",
-            r.stall_micros,
-        )?;
-        out.gauge_u(
-            "kiwi_rocksdb_block_cache_usage_bytes",
-            "Block cache bytes in use.",
-            r.block_cache_usage_bytes,
-        )?;
-        out.gauge_u(
-            "kiwi_rocksdb_block_cache_capacity_bytes",
-            "Block cache capacity.",
-            r.block_cache_capacity_bytes,
-        )?;
-        for (name, help, value) in [
-            (
-                "kiwi_rocksdb_block_cache_hits",
-                "Block cache hits.",
-                r.block_cache_hits,
-            ),
-            (
-                "kiwi_rocksdb_block_cache_misses",
-                "Block cache misses.",
-                r.block_cache_misses,
-            ),
-            ("kiwi_rocksdb_wal_syncs", "WAL fsyncs.", r.wal_synced),
-        ] {
-            out.counter(name, help, value)?;
+        for (_, name, kind, help, value) in rocksdb_rows(&e.rocksdb) {
+            match kind {
+                Kind::Gauge => out.gauge_u(name, help, value)?,
+                Kind::Counter => out.counter(name, help, value)?,
+            }
         }
 
         if let Some(raft) = s.raft_figures() {

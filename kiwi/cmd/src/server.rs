@@ -150,7 +150,12 @@ pub fn info(shared: &crate::Shared, proto: Protocol, args: &[Bytes]) -> CmdResul
     // Kiwi's own sections: by name, or with all / everything.
     if everything || wanted("rocksdb") {
         section(&mut out, "");
-        crate::metrics::rocksdb_info(&figures.rocksdb, &shared.storage_queue, &mut out);
+        crate::metrics::rocksdb_info(
+            &figures.rocksdb,
+            &shared.storage_queue,
+            shared.config().storage_queue_depth,
+            &mut out,
+        );
     }
     if everything || wanted("raft") {
         if let Some(raft) = shared.raft_figures() {

@@ -71,10 +71,6 @@ impl Server {
             .local_addr()
             .map_err(|e| ServerError::Bind(bind.clone(), e))?;
         let shared = Arc::new(Shared::new(config.clone(), addr.port()));
-        shared
-            .storage_queue
-            .capacity
-            .store(config.storage_queue_depth as u64, Ordering::Relaxed);
         let tls_listener = match config.tls_port {
             0 => None,
             tls_port => {
