@@ -56,6 +56,11 @@ pub struct Config {
     pub tls_ca_cert_file: String,
     /// `yes` (clients must present a certificate), `optional` or `no`.
     pub tls_auth_clients: String,
+    /// Mutual TLS on the cluster transport (Raft, forwarded commands,
+    /// pub/sub relay): every node presents `tls-cert-file` and accepts
+    /// only peers whose certificate `tls-ca-cert-file` signed. Redis's
+    /// `tls-cluster`.
+    pub tls_cluster: bool,
     /// Where the Prometheus/OpenMetrics endpoint listens (`GET /metrics`);
     /// empty = off. Unauthenticated: keep it on loopback or a private network.
     pub metrics_addr: String,
@@ -170,6 +175,7 @@ impl Default for Config {
             tls_key_file: String::new(),
             tls_ca_cert_file: String::new(),
             tls_auth_clients: "yes".into(),
+            tls_cluster: false,
             storage_queue_depth: 1024,
             block_cache_bytes: 128 * 1024 * 1024,
             io_threads: 0,
@@ -214,6 +220,7 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("tls-key-file", Mutability::Immutable),
     ("tls-ca-cert-file", Mutability::Immutable),
     ("tls-auth-clients", Mutability::Immutable),
+    ("tls-cluster", Mutability::Immutable),
     ("storage-queue-depth", Mutability::Immutable),
     ("block-cache-bytes", Mutability::Immutable),
     ("io-threads", Mutability::Immutable),
@@ -259,6 +266,15 @@ impl Config {
         }
         if self.tls_port != 0 && (self.tls_cert_file.is_empty() || self.tls_key_file.is_empty()) {
             return Err("tls-port needs tls-cert-file and tls-key-file".into());
+        }
+        if self.tls_cluster
+            && (self.tls_cert_file.is_empty()
+                || self.tls_key_file.is_empty()
+                || self.tls_ca_cert_file.is_empty())
+        {
+            return Err(
+                "tls-cluster needs tls-cert-file, tls-key-file and tls-ca-cert-file".into(),
+            );
         }
         if self.io_threads > 128 {
             return Err("io-threads must be in 0..=128".into());
@@ -338,6 +354,7 @@ impl Config {
             "tls-key-file" => self.tls_key_file.clone(),
             "tls-ca-cert-file" => self.tls_ca_cert_file.clone(),
             "tls-auth-clients" => self.tls_auth_clients.clone(),
+            "tls-cluster" => if self.tls_cluster { "yes" } else { "no" }.into(),
             "databases" => kiwi_storage::DATABASES.to_string(),
             "save" => String::new(),
             "appendonly" => "no".into(),

@@ -31,6 +31,7 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     ("tls-key-file", "PEM private key of that certificate."),
     ("tls-ca-cert-file", "PEM CA that client certificates must be signed by (needed unless `tls-auth-clients` is `no`)."),
     ("tls-auth-clients", "`yes`: TLS clients must present a certificate signed by the CA; `optional`: checked if presented; `no`: not asked for."),
+    ("tls-cluster", "`true` (`--tls-cluster yes`; CONFIG GET says `yes`): mutual TLS on the cluster transport (Raft, forwarded commands, pub/sub relay) with `tls-cert-file`/`tls-key-file`; a peer must present a certificate signed by `tls-ca-cert-file`. Its name is not checked: the CA defines the cluster."),
     ("metrics-addr", "Where the Prometheus/OpenMetrics endpoint listens (`GET /metrics`); empty: off. Unauthenticated: keep it on loopback or a private network."),
     ("storage-queue-depth", "Bound of the queue between the network and storage runtimes, in requests; a full queue holds connections back (backpressure)."),
     ("block-cache-bytes", "RocksDB block cache size."),

@@ -33,10 +33,11 @@ use openraft::{ChangeMembers, ReadPolicy, ServerState, SnapshotPolicy};
 
 use crate::codec::{read_frame, write_frame};
 use crate::log_store::LogStore;
-use crate::peer_auth::PeerSecret;
+use crate::peer_auth::{PeerSecret, PeerSecurity};
 use crate::state_machine::{on_executor, RaftStats, StateMachine};
 use crate::transport::{Forward, NetworkFactory, Peer, RaftReply, RaftRpc, StreamReply};
 use crate::types::{KiwiNode, NodeId, Raft, Request, Snapshot, SnapshotMeta, TypeConfig};
+use kiwi_runtime::tls::PeerStream;
 
 /// How a node runs in its cluster (from the `[cluster]` configuration).
 #[derive(Debug, Clone)]
@@ -63,6 +64,8 @@ pub struct ClusterOptions {
     pub hz: u64,
     /// Shared secret peers prove they know (empty: no authentication).
     pub secret: String,
+    /// Mutual TLS on every cluster connection (`tls-cluster`).
+    pub tls: Option<kiwi_runtime::tls::PeerTls>,
 }
 
 /// Which path a command takes (from its command-table flags).
@@ -152,6 +155,8 @@ const JOIN_TIMEOUT_MS: u64 = 120_000;
 
 pub struct ClusterNode {
     opts: ClusterOptions,
+    /// TLS and the shared secret, applied to every cluster connection.
+    security: PeerSecurity,
     raft: Raft,
     jobs: mpsc::Sender<ExecutorJob>,
     /// Write batches waiting to be grouped into a log entry.
@@ -200,6 +205,10 @@ impl ClusterNode {
             opts.dir.clone(),
             opts.engine_opts.clone(),
         );
+        let security = PeerSecurity {
+            secret: PeerSecret::new(&opts.secret),
+            tls: opts.tls.clone(),
+        };
         let config = openraft::Config {
             cluster_name: "kiwi".into(),
             election_timeout_min: opts.election_timeout_ms,
@@ -215,7 +224,7 @@ impl ClusterNode {
             opts.node_id,
             Arc::new(config),
             NetworkFactory {
-                secret: PeerSecret::new(&opts.secret),
+                security: security.clone(),
             },
             log_store,
             sm,
@@ -227,6 +236,7 @@ impl ClusterNode {
         kiwi_runtime::task::spawn(group_proposals(raft.clone(), proposal_rx));
         let node = Arc::new(ClusterNode {
             opts,
+            security,
             raft,
             jobs,
             proposals,
@@ -275,7 +285,7 @@ impl ClusterNode {
                 let timeout = Duration::from_millis(self.opts.request_timeout_ms);
                 kiwi_runtime::task::spawn(relay_messages(
                     addr.clone(),
-                    PeerSecret::new(&self.opts.secret),
+                    self.security.clone(),
                     rx,
                     timeout,
                 ));
@@ -544,9 +554,8 @@ impl ClusterNode {
             .lock()
             .ok()
             .and_then(|mut pool| pool.get_mut(leader_addr).and_then(|v| v.pop()));
-        let mut peer = pooled.unwrap_or_else(|| {
-            Peer::new(leader_addr.to_string(), PeerSecret::new(&self.opts.secret))
-        });
+        let mut peer =
+            pooled.unwrap_or_else(|| Peer::new(leader_addr.to_string(), self.security.clone()));
         let timeout = Duration::from_millis(self.opts.request_timeout_ms);
         match peer.call(&RaftRpc::Forward(fwd), timeout).await {
             Ok(RaftReply::Forward(frames)) if frames.len() == n => {
@@ -924,11 +933,11 @@ fn write_error(e: &openraft::error::ClientWriteError<crate::types::TypeConfig>) 
 /// in batches; a failed batch is dropped (pub/sub is best effort).
 async fn relay_messages(
     addr: String,
-    secret: PeerSecret,
+    security: PeerSecurity,
     mut rx: mpsc::Receiver<(Bytes, Bytes)>,
     timeout: Duration,
 ) {
-    let mut peer = Peer::new(addr, secret);
+    let mut peer = Peer::new(addr, security);
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < RELAY_BATCH_MAX {
@@ -948,7 +957,6 @@ async fn serve_rpc(listener: TcpListener, node: Arc<ClusterNode>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
                 kiwi_runtime::task::spawn(serve_peer(stream, node.clone()));
             }
             Err(e) => {
@@ -966,14 +974,19 @@ struct Incoming {
     written: u64,
 }
 
-/// Longest a new peer connection may take to authenticate.
+/// Longest a new peer connection may take to secure itself (TLS and the
+/// secret's handshake).
 const PEER_AUTH_TIMEOUT_MS: u64 = 5_000;
 
-async fn serve_peer(mut stream: TcpStream, node: Arc<ClusterNode>) {
-    let secret = PeerSecret::new(&node.opts.secret);
-    let auth = secret.accept(&mut stream);
-    match kiwi_runtime::time::timeout(Duration::from_millis(PEER_AUTH_TIMEOUT_MS), auth).await {
-        Ok(Ok(())) => {}
+async fn serve_peer(tcp: TcpStream, node: Arc<ClusterNode>) {
+    let auth = node.security.accept(tcp);
+    let mut stream = match kiwi_runtime::time::timeout(
+        Duration::from_millis(PEER_AUTH_TIMEOUT_MS),
+        auth,
+    )
+    .await
+    {
+        Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "raft connection refused");
             return;
@@ -982,7 +995,7 @@ async fn serve_peer(mut stream: TcpStream, node: Arc<ClusterNode>) {
             tracing::warn!("raft connection refused: no authentication in time");
             return;
         }
-    }
+    };
     let mut incoming: Option<Incoming> = None;
     loop {
         let req = match read_frame::<RaftRpc>(&mut stream).await {
@@ -1038,7 +1051,7 @@ async fn serve_peer(mut stream: TcpStream, node: Arc<ClusterNode>) {
 /// `Raft::stream_append` as they arrive (OpenRaft bounds its own pipeline),
 /// replies go back in order. Ends when the leader closes the connection or
 /// the stream stops at a conflict or a higher vote.
-async fn serve_append_stream(stream: TcpStream, node: &ClusterNode) {
+async fn serve_append_stream(stream: PeerStream, node: &ClusterNode) {
     let (reader, mut writer) = kiwi_runtime::io::split(stream);
     let requests = futures_util::stream::unfold(reader, |mut reader| async move {
         match read_frame::<AppendEntriesRequest<TypeConfig>>(&mut reader).await {

@@ -21,14 +21,14 @@ use futures_util::{Stream, StreamExt};
 use kiwi_resp::{Frame, Protocol};
 use kiwi_runtime::buggify::buggify;
 use kiwi_runtime::io::{ReadHalf, WriteHalf};
-use kiwi_runtime::net::TcpStream;
 use kiwi_runtime::sync::{mpsc, Mutex};
 use kiwi_runtime::task::JoinHandle;
+use kiwi_runtime::tls::PeerStream;
 use openraft::base::{BoxFuture, BoxStream};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 
-use crate::peer_auth::PeerSecret;
+use crate::peer_auth::PeerSecurity;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
     VoteResponse,
@@ -41,8 +41,6 @@ use crate::types::{KiwiNode, NodeId, Snapshot, SnapshotMeta, TypeConfig, Vote};
 
 /// Bytes of a snapshot per chunk frame.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
-/// Longest a connection attempt to a peer may take.
-const CONNECT_TIMEOUT_MS: u64 = 1_000;
 /// AppendEntries requests a replication stream may have sent but not yet
 /// seen answered.
 pub const APPEND_PIPELINE_DEPTH: usize = 16;
@@ -93,17 +91,17 @@ pub enum RaftReply {
 /// A request/reply connection to one peer's Raft address.
 pub struct Peer {
     addr: String,
-    secret: PeerSecret,
+    security: PeerSecurity,
     /// Behind a mutex only to make `Peer` `Sync` (OpenRaft requires it;
     /// madsim's stream is not): `&mut self` methods use `get_mut`, no locking.
-    conn: Mutex<Option<TcpStream>>,
+    conn: Mutex<Option<PeerStream>>,
 }
 
 impl Peer {
-    pub fn new(addr: String, secret: PeerSecret) -> Peer {
+    pub fn new(addr: String, security: PeerSecurity) -> Peer {
         Peer {
             addr,
-            secret,
+            security,
             conn: Mutex::new(None),
         }
     }
@@ -118,7 +116,7 @@ impl Peer {
         }
         let attempt = async {
             if conn.is_none() {
-                *conn = Some(connect(&self.addr, &self.secret).await?);
+                *conn = Some(self.security.dial(&self.addr).await?);
             }
             let Some(stream) = conn.as_mut() else {
                 return Err(io::Error::other("no connection"));
@@ -142,24 +140,10 @@ impl Peer {
     }
 }
 
-/// Dials a peer's Raft address and authenticates both ends (see
-/// [`crate::peer_auth`]), within [`CONNECT_TIMEOUT_MS`].
-async fn connect(addr: &str, secret: &PeerSecret) -> io::Result<TcpStream> {
-    let connect = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        let _ = stream.set_nodelay(true);
-        secret.dial(&mut stream).await?;
-        Ok::<_, io::Error>(stream)
-    };
-    kiwi_runtime::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
-}
-
 /// Creates a [`Network`] per target node (OpenRaft keeps one per replication stream).
 #[derive(Clone, Default)]
 pub struct NetworkFactory {
-    pub secret: PeerSecret,
+    pub security: PeerSecurity,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -168,7 +152,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     async fn new_client(&mut self, target: NodeId, node: &KiwiNode) -> Network {
         Network {
             target,
-            peer: Peer::new(node.raft_addr.clone(), self.secret.clone()),
+            peer: Peer::new(node.raft_addr.clone(), self.security.clone()),
             append_conn: Mutex::new(None),
         }
     }
@@ -179,7 +163,7 @@ pub struct Network {
     peer: Peer,
     /// The append-stream connection between replication sessions (behind
     /// a mutex only for `Sync`, like [`Peer::conn`]).
-    append_conn: Mutex<Option<TcpStream>>,
+    append_conn: Mutex<Option<PeerStream>>,
 }
 
 fn unreachable(e: io::Error) -> Unreachable<TypeConfig> {
@@ -214,7 +198,7 @@ fn remote(target: NodeId, msg: String) -> RPCError<TypeConfig> {
 
 /// The task writing an append stream's requests; aborted if the response
 /// side is dropped first (OpenRaft ended the replication session).
-struct Writer(Option<JoinHandle<Option<WriteHalf<TcpStream>>>>);
+struct Writer(Option<JoinHandle<Option<WriteHalf<PeerStream>>>>);
 
 impl Drop for Writer {
     fn drop(&mut self) {
@@ -227,14 +211,14 @@ impl Drop for Writer {
 /// The response side of an append stream.
 struct AppendResponses<'s> {
     target: NodeId,
-    reader: Option<ReadHalf<TcpStream>>,
+    reader: Option<ReadHalf<PeerStream>>,
     /// One message per request written; closed when the writer is done.
     sent: mpsc::Receiver<()>,
     reply_timeout: Duration,
     writer: Writer,
     /// Where a connection goes back once its session ended with every
     /// request answered, for the next session to reuse.
-    idle: &'s mut Option<TcpStream>,
+    idle: &'s mut Option<PeerStream>,
 }
 
 /// Writes each request of `input` as a frame, taking a pipeline slot first.
@@ -242,9 +226,9 @@ struct AppendResponses<'s> {
 /// (the response side then times out on the unanswered request).
 async fn write_requests<S>(
     mut input: S,
-    mut writer: WriteHalf<TcpStream>,
+    mut writer: WriteHalf<PeerStream>,
     slots: mpsc::Sender<()>,
-) -> Option<WriteHalf<TcpStream>>
+) -> Option<WriteHalf<PeerStream>>
 where
     S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Unpin,
 {
@@ -304,12 +288,12 @@ impl AppendResponses<'_> {
 impl Network {
     /// The parked append-stream connection, or a new one announced with
     /// [`RaftRpc::AppendStream`].
-    async fn append_stream_conn(&mut self, timeout: Duration) -> io::Result<TcpStream> {
+    async fn append_stream_conn(&mut self, timeout: Duration) -> io::Result<PeerStream> {
         if let Some(conn) = self.append_conn.get_mut().take() {
             return Ok(conn);
         }
         let open = async {
-            let mut stream = connect(&self.peer.addr, &self.peer.secret).await?;
+            let mut stream = self.peer.security.dial(&self.peer.addr).await?;
             write_frame(&mut stream, &RaftRpc::AppendStream).await?;
             Ok::<_, io::Error>(stream)
         };

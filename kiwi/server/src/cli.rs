@@ -62,6 +62,9 @@ pub struct Cli {
     /// yes | optional | no: whether TLS clients must present a certificate.
     #[arg(long, value_parser = ["yes", "optional", "no"])]
     pub tls_auth_clients: Option<String>,
+    /// yes | no: mutual TLS between cluster nodes, with the --tls-* files.
+    #[arg(long, value_parser = ["yes", "no"])]
+    pub tls_cluster: Option<String>,
     /// Network worker threads (0 = CPU cores - 1, at least 1)
     #[arg(long)]
     pub io_threads: Option<usize>,
@@ -127,6 +130,9 @@ impl Cli {
         }
         if let Some(v) = self.tls_port {
             cfg.tls_port = v;
+        }
+        if let Some(v) = &self.tls_cluster {
+            cfg.tls_cluster = v == "yes";
         }
         for (flag, field) in [
             (&self.tls_cert_file, &mut cfg.tls_cert_file),

@@ -10,7 +10,7 @@ use kiwi_raft::{ClusterNode, ClusterOptions};
 use kiwi_runtime::net::{TcpListener, TcpStream};
 use kiwi_runtime::storage::StorageRuntime;
 use kiwi_runtime::sync::{mpsc, watch, Notify};
-use kiwi_runtime::tls::{ClientAuth, TlsAcceptor};
+use kiwi_runtime::tls::{ClientAuth, PeerTls, TlsAcceptor};
 use kiwi_storage::{Engine, EngineOptions};
 
 use crate::connection::{self, ConnDeps};
@@ -141,6 +141,17 @@ impl Server {
                     moved_redirects: c.follower_mode == "moved",
                     hz: config.hz,
                     secret: c.secret.clone(),
+                    tls: match config.tls_cluster {
+                        false => None,
+                        true => Some(
+                            PeerTls::load(
+                                config.tls_cert_file.as_ref(),
+                                config.tls_key_file.as_ref(),
+                                config.tls_ca_cert_file.as_ref(),
+                            )
+                            .map_err(ServerError::Tls)?,
+                        ),
+                    },
                 };
                 let node = ClusterNode::start(opts, jobs_tx)
                     .await

@@ -80,9 +80,14 @@ struct Cluster {
 impl Cluster {
     /// `n` nodes: node 1 initializes the cluster, the others join through it.
     fn start(n: u64, follower_mode: &str) -> Cluster {
+        Cluster::start_with(n, follower_mode, "")
+    }
+
+    /// [`Cluster::start`] with `settings` (top-level TOML) in every node's file.
+    fn start_with(n: u64, follower_mode: &str, settings: &str) -> Cluster {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut nodes: Vec<Node> = (1..=n)
-            .map(|id| Cluster::new_node(&tmp, id, follower_mode))
+            .map(|id| Cluster::new_node(&tmp, id, follower_mode, settings))
             .collect();
         nodes[0].start(true);
         wait_for("node 1 to lead", Duration::from_secs(20), || {
@@ -107,14 +112,14 @@ impl Cluster {
         c
     }
 
-    fn new_node(tmp: &tempfile::TempDir, id: u64, follower_mode: &str) -> Node {
+    fn new_node(tmp: &tempfile::TempDir, id: u64, follower_mode: &str, settings: &str) -> Node {
         let dir = tmp.path().join(format!("n{id}"));
         std::fs::create_dir_all(&dir).expect("node dir");
         let raft_port = free_port();
         let metrics_port = free_port();
         let config = tmp.path().join(format!("n{id}.toml"));
         let toml = format!(
-            "metrics-addr = \"127.0.0.1:{metrics_port}\"\n\
+            "{settings}\nmetrics-addr = \"127.0.0.1:{metrics_port}\"\n\
              [cluster]\nnode-id = {id}\nraft-addr = \"127.0.0.1:{raft_port}\"\n\
              election-timeout-ms = {ELECTION_TIMEOUT_MS}\nheartbeat-interval-ms = 100\n\
              request-timeout-ms = {REQUEST_TIMEOUT_MS}\nfollower-mode = \"{follower_mode}\"\n\
@@ -255,7 +260,7 @@ fn a_new_node_joins_through_a_snapshot_and_nodes_can_be_removed() {
         .expect("purged index");
     assert!(purged >= 200, "purged up to {purged}");
 
-    let mut fourth = Cluster::new_node(&cluster._tmp, 4, "forward");
+    let mut fourth = Cluster::new_node(&cluster._tmp, 4, "forward", "");
     fourth.start(false);
     // Joining through a follower: the admin command is forwarded.
     let follower = (leader + 1) % 3;
@@ -620,4 +625,123 @@ fn strangers_cannot_speak_raft_to_a_node() {
     let mut c = cluster.nodes[leader].client();
     assert_eq!(c.call(&["SET", "after", "strangers"]), Frame::ok());
     assert_eq!(local_get(target, "after"), bulk("strangers"));
+}
+
+/// Whether a TLS handshake with `port` succeeds for `openssl s_client`
+/// trusting `ca` and presenting `cert`/`key`, and what it printed.
+fn tls_handshake(port: u16, ca: &str, cert: &str, key: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args([
+            "-CAfile",
+            ca,
+            "-cert",
+            cert,
+            "-key",
+            key,
+            "-verify_return_error",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl must be installed (ci/test.sh installs it)");
+    // A few bytes after the handshake: in TLS 1.3 the server checks the
+    // client's certificate after the client thinks it is done, and its
+    // refusal arrives as an alert on the next read.
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(&[7u8; 32]);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = child.wait_with_output().expect("openssl ran");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        text.contains("Verify return code: 0 (ok)") && !text.contains("alert"),
+        text,
+    )
+}
+
+#[test]
+fn cluster_traffic_is_mutual_tls_and_foreign_certificates_are_refused() {
+    use std::io::{Read, Write};
+    let certs = tempfile::tempdir().expect("tempdir");
+    common::make_certificates(certs.path());
+    let foreign = tempfile::tempdir().expect("tempdir");
+    common::make_certificates(foreign.path());
+    let file = |name: &str| certs.path().join(name).display().to_string();
+    let foreign_file = |name: &str| foreign.path().join(name).display().to_string();
+    // Every node presents the same certificate; it is a server and a
+    // client certificate at once (no extendedKeyUsage restriction).
+    let settings = format!(
+        "tls-cluster = true\ntls-cert-file = {:?}\ntls-key-file = {:?}\ntls-ca-cert-file = {:?}\n",
+        file("server.crt"),
+        file("server.key"),
+        file("ca.crt")
+    );
+    let cluster = Cluster::start_with(3, "forward", &settings);
+    let leader = cluster.leader();
+    // Replication, forwarding and the pub/sub relay run over TLS.
+    let follower = &cluster.nodes[(leader + 1) % 3];
+    let mut sub = cluster.nodes[(leader + 2) % 3].client();
+    assert!(matches!(sub.call(&["SUBSCRIBE", "news"]), Frame::Array(_)));
+    let mut c = follower.client();
+    assert_eq!(c.call(&["SET", "over", "tls"]), Frame::ok());
+    for node in &cluster.nodes {
+        assert_eq!(node.client().call(&["GET", "over"]), bulk("tls"));
+        wait_for("replication", Duration::from_secs(10), || {
+            local_get(node, "over") == bulk("tls")
+        });
+    }
+    assert_eq!(c.call(&["PUBLISH", "news", "hello"]), Frame::Integer(0));
+    sub.set_read_timeout(Some(Duration::from_secs(10)));
+    assert_eq!(
+        sub.read_frame(),
+        Some(Frame::Array(vec![
+            bulk("message"),
+            bulk("news"),
+            bulk("hello")
+        ]))
+    );
+    assert_eq!(follower.info("raft_role"), "follower");
+
+    let target = follower.raft_port;
+    // The Raft port speaks TLS: a peer holding a certificate from the
+    // cluster's CA completes the handshake ...
+    let (ok, text) = tls_handshake(
+        target,
+        &file("ca.crt"),
+        &file("client.crt"),
+        &file("client.key"),
+    );
+    assert!(ok, "a certificate from the cluster CA was refused: {text}");
+    // ... one whose certificate another CA signed does not (a forger's
+    // CA with the same name as the real one: the signature check fails),
+    let (ok, text) = tls_handshake(
+        target,
+        &file("ca.crt"),
+        &foreign_file("client.crt"),
+        &foreign_file("client.key"),
+    );
+    assert!(!ok, "a foreign certificate was accepted: {text}");
+    // and plaintext (the secret's handshake sent in the clear) is cut off
+    // without a byte of answer.
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", target)).expect("connect");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    plain.write_all(&[7u8; 32]).expect("a challenge");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        answer.len() < 64,
+        "the node ran the secret's handshake in plaintext: {answer:?}"
+    );
+    // The cluster is unharmed.
+    assert_eq!(c.call(&["SET", "after", "strangers"]), Frame::ok());
+    assert_eq!(local_get(follower, "after"), bulk("strangers"));
 }
