@@ -26,15 +26,17 @@ pub struct Harness {
 
 impl Harness {
     /// Opens an engine under `dir` with limits that keep single commands
-    /// small (`proto-max-bulk-len` 1 MiB bounds SETRANGE & co.).
+    /// small (`proto-max-bulk-len` 1 MiB bounds SETRANGE & co.). `dir` is
+    /// also the data directory, so SAVE/BGSAVE write their backup there.
     pub fn open(dir: &std::path::Path) -> Harness {
         let config = Config {
+            dir: dir.to_path_buf(),
             proto_max_bulk_len: 1 << 20,
             // Every keyspace event on: commands' notification paths run too.
             notify_keyspace_events: "KEAmn".into(),
             ..Config::default()
         };
-        let engine = match Engine::open(dir, &EngineOptions::default()) {
+        let engine = match Engine::open(&dir.join("db"), &EngineOptions::default()) {
             Ok(e) => e,
             Err(e) => panic!("fuzz harness: cannot open engine in {}: {e}", dir.display()),
         };

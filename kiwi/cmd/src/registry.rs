@@ -66,6 +66,7 @@ impl Registry {
             crate::sort::register,
             crate::keyspace::register,
             crate::server::register,
+            crate::backup::register,
         ] {
             register(&mut r);
         }

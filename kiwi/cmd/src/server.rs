@@ -1,5 +1,5 @@
 //! Server commands: DBSIZE, FLUSHDB/FLUSHALL, SWAPDB, INFO, CONFIG, COMMAND,
-//! TIME, LASTSAVE, FUNCTION.
+//! TIME, LASTSAVE (its saves: [`crate::backup`]), FUNCTION.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -357,13 +357,22 @@ fn info_section(s: &crate::Shared, figures: &EngineFigures, section: &str, out: 
                 "rdb_last_save_time",
                 s.lastsave_s.load(Relaxed).to_string(),
             );
-            kv(out, "rdb_last_bgsave_status", "ok".into());
-            kv(out, "rdb_last_bgsave_time_sec", "-1".into());
+            let failed = stats.last_save_failed.load(Relaxed);
+            kv(
+                out,
+                "rdb_last_bgsave_status",
+                if failed { "err" } else { "ok" }.into(),
+            );
+            let last_save_s = match stats.rdb_saves.load(Relaxed) {
+                0 => -1,
+                _ => (stats.last_save_duration_ms.load(Relaxed) / 1000) as i64,
+            };
+            kv(out, "rdb_last_bgsave_time_sec", last_save_s.to_string());
             kv(out, "rdb_current_bgsave_time_sec", "-1".into());
+            kv(out, "rdb_saves", stats.rdb_saves.load(Relaxed).to_string());
             zeros(
                 out,
                 &[
-                    "rdb_saves",
                     "rdb_last_cow_size",
                     "rdb_last_load_keys_expired",
                     "rdb_last_load_keys_loaded",

@@ -29,6 +29,11 @@ pub struct Stats {
     pub total_net_output_bytes: AtomicU64,
     pub total_error_replies: AtomicU64,
     pub dirty: AtomicU64,
+    /// Successful SAVE/BGSAVE backups (`rdb_saves`), and the last one's
+    /// outcome and duration (see [`crate::backup`]).
+    pub rdb_saves: AtomicU64,
+    pub last_save_failed: AtomicBool,
+    pub last_save_duration_ms: AtomicU64,
     /// Gauge: clients parked by a blocking command.
     pub blocked_clients: AtomicU64,
     /// The largest resident set INFO has seen (`used_memory_peak`).

@@ -76,10 +76,12 @@ pub fn queue(
         debug_assert!(false, "queue() outside MULTI");
         return Frame::error("ERR EXEC without MULTI");
     };
-    if matches!(
-        spec.name,
-        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe"
-    ) {
+    if spec.flags.contains("no_multi")
+        || matches!(
+            spec.name,
+            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe"
+        )
+    {
         // They change the connection's mode; see docs/compatibility.md.
         multi.abort();
         return Frame::error("ERR Command not allowed inside a transaction");

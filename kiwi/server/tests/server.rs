@@ -963,3 +963,57 @@ fn replies_to(port: u16, steps: &Vec<&'static str>) -> Vec<String> {
         })
         .collect()
 }
+
+#[test]
+fn bgsave_takes_an_online_backup_that_a_new_server_restores() {
+    // The replies match Redis's.
+    let redis = common::Redis::start();
+    let script: &[&[&str]] = &[
+        &["SET", "before", "1"],
+        &["SAVE"],
+        &["BGSAVE", "NOW"],
+        &["MULTI"],
+        &["SAVE"],
+        &["EXEC"],
+        &["BGSAVE"],
+    ];
+    let data = tempfile::tempdir().expect("tempdir");
+    let kiwi = Kiwi::start_in(data.path(), &[]);
+    let (mut k, mut r) = (kiwi.client(), redis.client());
+    let lastsave_before = match k.call(&["LASTSAVE"]) {
+        Frame::Integer(s) => s,
+        other => panic!("LASTSAVE replied {other:?}"),
+    };
+    for cmd in script {
+        assert_eq!(show(&k.call(cmd)), show(&r.call(cmd)), "{cmd:?}");
+    }
+    assert!(matches!(k.call(&["LASTSAVE"]), Frame::Integer(s) if s >= lastsave_before));
+    let info = match k.call(&["INFO", "persistence"]) {
+        Frame::Bulk(text) => String::from_utf8_lossy(&text).into_owned(),
+        other => panic!("INFO replied {other:?}"),
+    };
+    for line in [
+        "rdb_saves:2",
+        "rdb_changes_since_last_save:0",
+        "rdb_last_bgsave_status:ok",
+    ] {
+        assert!(info.contains(line), "no {line} in {info}");
+    }
+    // Written after the backup: not in it.
+    assert_eq!(k.call(&["SET", "after", "2"]), Frame::ok());
+    // While the server keeps serving, a copy of `dir/backup` is a data
+    // directory a second server starts on.
+    let copy = tempfile::tempdir().expect("tempdir");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(data.path().join("backup"))
+        .arg(copy.path().join("restored"))
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let restored = Kiwi::start_in(&copy.path().join("restored"), &[]);
+    let mut c = restored.client();
+    assert_eq!(c.call(&["GET", "before"]), bulk("1"));
+    assert_eq!(c.call(&["GET", "after"]), Frame::Null);
+    assert_eq!(k.call(&["GET", "after"]), bulk("2"));
+}
