@@ -5,7 +5,10 @@
 # Prints a Markdown table with the cluster/standalone ratio (the issue's bars:
 # SET >= 0.3x, GET >= 0.5x).
 #
-# usage: [TESTS=set,get] [ROUNDS=3] ci/bench-cluster.sh [requests]   (default 100000; 50 clients)
+# With TLS=1 the cluster's nodes talk mutual TLS (tls-cluster, certificates
+# made here with openssl): run once with and once without to see its cost.
+#
+# usage: [TESTS=set,get] [ROUNDS=3] [TLS=1] ci/bench-cluster.sh [requests]   (default 100000; 50 clients)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
@@ -21,6 +24,17 @@ cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm 
 trap cleanup EXIT
 wait_ping() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.1; done; echo "no server on $1" >&2; exit 1; }
 
+CLUSTER_ARGS=()
+if [ "${TLS:-0}" = 1 ]; then
+    (
+        cd "$WORK"
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=bench-ca
+        openssl req -newkey rsa:2048 -nodes -keyout node.key -out node.csr -subj /CN=node
+        openssl x509 -req -in node.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out node.crt -days 2
+    ) >/dev/null 2>&1
+    CLUSTER_ARGS=(--tls-cluster yes --tls-cert-file "$WORK/node.crt" --tls-key-file "$WORK/node.key" --tls-ca-cert-file "$WORK/ca.crt")
+fi
+
 SOLO=$(free_port)
 target/release/kiwi-server --port "$SOLO" --dir "$WORK/solo" --loglevel warning &
 PIDS+=($!)
@@ -29,7 +43,7 @@ for i in 1 2 3; do
     PORT[$i]=$(free_port); RAFT[$i]=$(free_port)
     init=""; [ "$i" = 1 ] && init="--init-cluster"
     RUST_LOG=warn target/release/kiwi-server --port "${PORT[$i]}" --dir "$WORK/n$i" --loglevel warning \
-        --node-id "$i" --raft-addr "127.0.0.1:${RAFT[$i]}" $init 2>"$WORK/n$i.log" &
+        --node-id "$i" --raft-addr "127.0.0.1:${RAFT[$i]}" "${CLUSTER_ARGS[@]}" $init 2>"$WORK/n$i.log" &
     PIDS+=($!)
 done
 for p in "$SOLO" "${PORT[1]}" "${PORT[2]}" "${PORT[3]}"; do wait_ping "$p"; done
@@ -63,4 +77,4 @@ for P in 1 16; do
     done
 done
 echo
-echo "command: ROUNDS=$ROUNDS ci/bench-cluster.sh $N  (medians of $ROUNDS alternating runs; redis-benchmark -t $TESTS -n $N -c $CLIENTS [-P 16] against the leader; appendfsync=everysec, raft log fsynced per append)"
+echo "command: TLS=${TLS:-0} ROUNDS=$ROUNDS ci/bench-cluster.sh $N  (medians of $ROUNDS alternating runs; redis-benchmark -t $TESTS -n $N -c $CLIENTS [-P 16] against the leader; appendfsync=everysec, raft log fsynced per append)"

@@ -5,13 +5,18 @@
 # runtime; the flood's SETs queue for the storage runtime. A real
 # redis-server (one event loop) runs the same flood side by side.
 #
-# usage: ci/bench-isolation.sh [seconds]   (default 10 per phase)
+# The load generator and the probe share the machine's cores with the
+# server. For experiments: FLOOD_NICE=n runs the flood at that niceness
+# (standing in for clients on other machines), PROBE_NICE=n the probe
+# (negative needs root), EXTRA_KIWI_ARGS adds kiwi-server flags.
+#
+# usage: [FLOOD_NICE=n] [PROBE_NICE=n] [EXTRA_KIWI_ARGS=...] ci/bench-isolation.sh [seconds]   (default 10 per phase)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_PHASE="${1:-10}"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 METRICS_PORT=$(free_port)
-KIWI_ARGS="--metrics-addr 127.0.0.1:$METRICS_PORT"
+KIWI_ARGS="--metrics-addr 127.0.0.1:$METRICS_PORT ${EXTRA_KIWI_ARGS:-}"
 source ci/bench-servers.sh
 
 # 50 clients, pipelines of 16 SETs of 16 KiB random keys: memtable flushes
@@ -19,11 +24,11 @@ source ci/bench-servers.sh
 FLOOD=(-t set -d 16384 -r 100000000 -n 1000000000 -c 50 -P 16 -q)
 
 probe() { # port [metrics port]
-    python3 ci/isolation_probe.py "$1" "$SECONDS_PER_PHASE" "${2:-}"
+    nice -n "${PROBE_NICE:-0}" python3 ci/isolation_probe.py "$1" "$SECONDS_PER_PHASE" "${2:-}"
 }
 
 flooded() { # port [metrics port]
-    redis-benchmark -p "$1" "${FLOOD[@]}" >/dev/null 2>&1 &
+    nice -n "${FLOOD_NICE:-0}" redis-benchmark -p "$1" "${FLOOD[@]}" >/dev/null 2>&1 &
     local flood=$!
     sleep 1 # let the flood build up
     probe "$@"
@@ -52,4 +57,4 @@ print(f"kiwi under the flood: storage queue depth max {m.get('kiwi_storage_queue
       f"{kf['PING']['n']} (p50 PING {kf['PING']['p50_us']} µs, max {kf['PING']['max_us']} µs)")
 PY
 echo
-echo "command: ci/bench-isolation.sh $SECONDS_PER_PHASE  (flood: redis-benchmark ${FLOOD[*]})"
+echo "command: FLOOD_NICE=${FLOOD_NICE:-0} PROBE_NICE=${PROBE_NICE:-0} EXTRA_KIWI_ARGS='${EXTRA_KIWI_ARGS:-}' ci/bench-isolation.sh $SECONDS_PER_PHASE  (flood: redis-benchmark ${FLOOD[*]})"
