@@ -53,6 +53,10 @@ pub const CATEGORIES: &[&str] = &[
 /// Most users ACL SETUSER may create: each costs a few KiB, and clients
 /// decide how many.
 pub const USERS_MAX: usize = 10_000;
+/// Largest ACL file LOAD reads (10 000 users of long rule lines fit).
+pub const ACL_FILE_MAX_BYTES: u64 = 64 << 20;
+/// Redis's reason for a rule naming no command or category.
+const UNKNOWN_COMMAND: &str = "Unknown command or category name in ACL";
 
 /// The units permissions are given for, with their categories.
 struct Units {
@@ -360,7 +364,10 @@ impl User {
     /// Applies one ACL SETUSER rule; the error is Redis's reason text.
     fn apply(&mut self, op: &str) -> Result<(), String> {
         const SYNTAX: &str = "Syntax error";
-        const UNKNOWN: &str = "Unknown command or category name in ACL";
+        const UNKNOWN: &str = UNKNOWN_COMMAND;
+        if op.is_empty() {
+            return Ok(()); // Redis: an empty rule is a no-op
+        }
         let keyword = op.to_ascii_lowercase();
         match keyword.as_str() {
             "on" => self.enabled = true,
@@ -699,6 +706,116 @@ impl Acl {
         Ok(removed as i64)
     }
 
+    /// ACL LOAD, and the `aclfile` at startup: replaces every user with the
+    /// file's, all or nothing, as Redis 7.0's `ACLLoadFromFile` does (same
+    /// format: one `user <name> <rules...>` line per user, blank lines
+    /// allowed, no comments or quoting; same error texts, `file` as
+    /// configured). A
+    /// file without a `default` line gets the stock default user (on,
+    /// nopass, everything allowed). Returns the names of the users that
+    /// were replaced, whose connections the caller closes.
+    pub fn load_file(&self, file: &str) -> Result<Vec<String>, String> {
+        let text = read_bounded(file).map_err(|e| {
+            // strerror's text, as Redis prints it (without Rust's "(os error N)").
+            let e = e.to_string();
+            let reason = e.split(" (os error").next().unwrap_or(&e);
+            format!("Error loading ACLs, opening file '{file}': {reason}")
+        })?;
+        let mut errors = String::new();
+        let mut loaded: BTreeMap<String, Arc<User>> = BTreeMap::new();
+        for (i, raw) in text.split('\n').enumerate() {
+            let line_no = i + 1;
+            let line = raw.trim_matches([' ', '\t', '\r', '\n']);
+            if line.is_empty() {
+                continue;
+            }
+            // Redis 7.0 splits on single spaces: no quoting, and the empty
+            // words between repeated spaces are no-op rules.
+            let argv: Vec<&str> = line.split(' ').collect();
+            if argv[0] != "user" || argv.len() < 2 {
+                errors.push_str(&format!(
+                    "{file}:{line_no} should start with user keyword followed by the username. "
+                ));
+                continue;
+            }
+            let name = argv[1];
+            if name.chars().any(|c| c.is_ascii_whitespace() || c == '\0') {
+                errors.push_str(&format!(
+                    "'{file}:{line_no}: username '{name}' contains invalid characters. "
+                ));
+                continue;
+            }
+            if loaded.contains_key(name) {
+                errors.push_str(&format!(
+                    "WARNING: Duplicate user '{name}' found on line {line_no}. "
+                ));
+                continue;
+            }
+            if loaded.len() >= USERS_MAX {
+                errors.push_str(&format!(
+                    "{file}:{line_no}: too many ACL users (at most {USERS_MAX}). "
+                ));
+                break;
+            }
+            let mut user = User::new(name);
+            let mut syntax_error = false;
+            for op in &argv[2..] {
+                let op = op.trim_matches(['\t', '\r', '\n']);
+                if let Err(reason) = user.apply(op) {
+                    if reason == UNKNOWN_COMMAND {
+                        errors.push_str(&format!(
+                            "{file}:{line_no}: Error in applying operation '{op}': {reason}. "
+                        ));
+                    } else if !syntax_error {
+                        // Like Redis, only the first other error of a line:
+                        // it may explain the ones after it.
+                        errors.push_str(&format!("{file}:{line_no}: {reason}. "));
+                        syntax_error = true;
+                    }
+                }
+            }
+            loaded.insert(name.to_string(), Arc::new(user));
+        }
+        if !errors.is_empty() {
+            errors.push_str(
+                "WARNING: ACL errors detected, no change to the previously active ACL rules was performed",
+            );
+            return Err(errors);
+        }
+        loaded
+            .entry("default".to_string())
+            .or_insert_with(|| Arc::new(User::default_user("")));
+        let mut users = self
+            .users
+            .write()
+            .map_err(|_| "ACL state unavailable".to_string())?;
+        let replaced = std::mem::replace(&mut *users, loaded);
+        drop(users);
+        self.refresh_open();
+        Ok(replaced.into_keys().filter(|n| n != "default").collect())
+    }
+
+    /// ACL SAVE: every user as its ACL LIST line, written to a temporary
+    /// file, synced and renamed over `file` (a crash leaves the old file
+    /// or the new one, never half of one).
+    pub fn save_file(&self, file: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut text = self.list().join("\n");
+        text.push('\n');
+        let tmp = format!("{file}.tmp-{}", std::process::id());
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, file)
+        };
+        let result = write();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
     pub fn list(&self) -> Vec<String> {
         self.users
             .read()
@@ -712,6 +829,20 @@ impl Acl {
             .map(|u| u.keys().cloned().collect())
             .unwrap_or_default()
     }
+}
+
+/// The file's text, refusing files over [`ACL_FILE_MAX_BYTES`].
+fn read_bounded(file: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(file)?;
+    let mut text = String::new();
+    f.take(ACL_FILE_MAX_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > ACL_FILE_MAX_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {ACL_FILE_MAX_BYTES} bytes"
+        )));
+    }
+    Ok(text)
 }
 
 /// ACL CAT [category]: the categories, or the commands in one.

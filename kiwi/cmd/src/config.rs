@@ -15,6 +15,9 @@ pub struct Config {
     pub dir: PathBuf,
     /// Password of the default user; empty = no authentication.
     pub requirepass: String,
+    /// File of ACL users (`user <name> <rules>` lines, Redis's format),
+    /// loaded at startup and by ACL LOAD, written by ACL SAVE; empty = none.
+    pub aclfile: String,
     /// Redis's protected mode: while the default user has no password,
     /// only loopback clients are served (others get `-DENIED ...`), so a
     /// server bound to a public address by mistake is not open to all.
@@ -156,6 +159,7 @@ impl Default for Config {
             dir: PathBuf::from("./kiwi-data"),
             requirepass: String::new(),
             protected_mode: true,
+            aclfile: String::new(),
             maxclients: 10_000,
             timeout: 0,
             proto_max_bulk_len: 512 * 1024 * 1024,
@@ -201,6 +205,7 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("dir", Mutability::Immutable),
     ("requirepass", Mutability::Mutable),
     ("protected-mode", Mutability::Mutable),
+    ("aclfile", Mutability::Immutable),
     ("maxclients", Mutability::Mutable),
     ("timeout", Mutability::Mutable),
     ("proto-max-bulk-len", Mutability::Mutable),
@@ -332,6 +337,7 @@ impl Config {
             "dir" => self.dir.display().to_string(),
             "requirepass" => self.requirepass.clone(),
             "protected-mode" => if self.protected_mode { "yes" } else { "no" }.into(),
+            "aclfile" => self.aclfile.clone(),
             "maxclients" => self.maxclients.to_string(),
             "timeout" => self.timeout.to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),

@@ -13,6 +13,7 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     ("dir", "Data directory: RocksDB (`db/`) and, in cluster mode, the Raft log and snapshots."),
     ("requirepass", "Password of the `default` user (empty: none). The same as `ACL SETUSER default resetpass >...`."),
     ("protected-mode", "While the default user has no password, serve only loopback clients; others get Redis's `-DENIED` explanation."),
+    ("aclfile", "File of ACL users in Redis's format (`user <name> <rules...>` per line, no comments), loaded at startup (a bad file stops the server from starting) and by `ACL LOAD`, written by `ACL SAVE`; empty: users live in memory only."),
     ("maxclients", "Most client connections; one more gets `-ERR max number of clients reached`."),
     ("timeout", "Close connections idle for this many seconds (0: never)."),
     ("proto-max-bulk-len", "Largest single argument a client may send, in bytes."),

@@ -27,6 +27,9 @@ pub struct Cli {
     /// Password for the default user.
     #[arg(long)]
     pub requirepass: Option<String>,
+    /// File of ACL users (Redis's format), loaded at startup and by ACL LOAD.
+    #[arg(long)]
+    pub aclfile: Option<String>,
     /// yes | no: while the default user has no password, serve only
     /// loopback clients (Redis's protected mode; default yes).
     #[arg(long, value_parser = ["yes", "no"])]
@@ -106,6 +109,9 @@ impl Cli {
         }
         if let Some(v) = &self.requirepass {
             cfg.requirepass = v.clone();
+        }
+        if let Some(v) = &self.aclfile {
+            cfg.aclfile = v.clone();
         }
         if let Some(v) = &self.protected_mode {
             cfg.protected_mode = v == "yes";

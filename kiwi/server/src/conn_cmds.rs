@@ -308,18 +308,23 @@ const ACL_HELP: &[&str] = &[
     "    be used to specify a different size.",
     "LIST",
     "    Show users details in config file format.",
+    "LOAD",
+    "    Reload users from the ACL file.",
+    "SAVE",
+    "    Save the current config to the ACL file.",
+    "SETUSER <username> <attribute> [<attribute> ...]",
+    "    Create or modify a user with the specified attributes.",
     "USERS",
     "    List all the registered usernames.",
-    "SETUSER <username> [<attribs> ...]",
-    "    Create or modify a user with the specified attributes.",
     "WHOAMI",
     "    Return the current connection username.",
     "HELP",
     "    Prints this help.",
 ];
 
-/// ACL: users and permissions (see `kiwi_cmd::acl`). Per node, like
-/// Redis without an ACL file; in cluster mode each node has its own users.
+/// ACL: users and permissions (see `kiwi_cmd::acl`), kept per node (in
+/// cluster mode each node has its own users), and in `aclfile` when one
+/// is configured (ACL LOAD/SAVE).
 fn acl(state: &ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdError> {
     kiwi_cmd::server::check_sub_arity("acl", args)?;
     let sub = lower(&args[1]);
@@ -341,11 +346,7 @@ fn acl(state: &ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdE
                 .iter()
                 .map(|n| String::from_utf8_lossy(n).into_owned())
                 .collect();
-            if let Ok(clients) = shared.clients.lock() {
-                for c in clients.values().filter(|c| gone.contains(&c.user())) {
-                    c.kill();
-                }
-            }
+            kill_clients_of(shared, &gone);
             Ok(Frame::Integer(removed))
         }
         "list" => Ok(Frame::Array(
@@ -375,8 +376,41 @@ fn acl(state: &ConnState, shared: &Shared, args: &[Bytes]) -> Result<Frame, CmdE
                 .collect();
             Ok(Frame::bulk(hex))
         }
+        "load" | "save" if args.len() == 2 => {
+            let file = shared.config().aclfile.clone();
+            if file.is_empty() {
+                return Err(err(NO_ACL_FILE));
+            }
+            if sub == "save" {
+                return match shared.acl.save_file(&file) {
+                    Ok(()) => Ok(Frame::ok()),
+                    Err(e) => {
+                        tracing::warn!(file = %file, error = %e, "ACL SAVE failed");
+                        Err(err("ERR There was an error trying to save the ACLs. Please check the server logs for more information"))
+                    }
+                };
+            }
+            let replaced = shared
+                .acl
+                .load_file(&file)
+                .map_err(|e| err(format!("ERR {e}")))?;
+            // As in Redis, connections of the replaced users are closed.
+            kill_clients_of(shared, &replaced);
+            Ok(Frame::ok())
+        }
         "help" => Ok(kiwi_cmd::keyspace::help_frame(ACL_HELP)),
         _ => Err(unknown_subcommand(&args[1], "ACL")),
+    }
+}
+
+const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
+
+/// Closes the connections authenticated as any of `users`.
+fn kill_clients_of(shared: &Shared, users: &[String]) {
+    if let Ok(clients) = shared.clients.lock() {
+        for c in clients.values().filter(|c| users.contains(&c.user())) {
+            c.kill();
+        }
     }
 }
 

@@ -30,6 +30,8 @@ pub enum ServerError {
     Cluster(std::io::Error),
     #[error("loading TLS certificates: {0}")]
     Tls(std::io::Error),
+    #[error("aborting startup because of ACL errors: {0}")]
+    Acl(String),
 }
 
 /// A running server.
@@ -71,6 +73,13 @@ impl Server {
             .local_addr()
             .map_err(|e| ServerError::Bind(bind.clone(), e))?;
         let shared = Arc::new(Shared::new(config.clone(), addr.port()));
+        if !config.aclfile.is_empty() {
+            // As Redis: a server whose ACL file does not load does not start.
+            shared
+                .acl
+                .load_file(&config.aclfile)
+                .map_err(ServerError::Acl)?;
+        }
         let tls_listener = match config.tls_port {
             0 => None,
             tls_port => {

@@ -487,3 +487,92 @@ fn tls_clients_with_certificates_like_redis_cli_tls() {
     assert_ne!(plain.read_frame(), Some(Frame::simple("PONG")));
     assert_eq!(kiwi.client().call(&["PING"]), Frame::simple("PONG"));
 }
+
+/// One server's side of the ACL file scenario: what each step replied,
+/// with the server's own file path replaced by `FILE`.
+fn play_acl_file(file: &std::path::Path, port: u16) -> Vec<String> {
+    let path = file.display().to_string();
+    let mut out = Vec::new();
+    let mut admin = RespClient::connect(port);
+    let step = |out: &mut Vec<String>, c: &mut RespClient, cmd: &[&str]| {
+        let reply = common::show(&c.call(cmd)).replace(&path, "FILE");
+        out.push(format!("{cmd:?} -> {reply}"));
+    };
+    step(&mut out, &mut admin, &["ACL", "LIST"]);
+    step(
+        &mut out,
+        &mut admin,
+        &["ACL", "SETUSER", "bob", "on", ">pw2", "+@read", "~*"],
+    );
+    step(&mut out, &mut admin, &["ACL", "SETUSER", "nobody", ""]);
+    step(&mut out, &mut admin, &["ACL", "SAVE"]);
+    let saved = std::fs::read_to_string(file).expect("the saved ACL file");
+    out.push(format!("saved file: {saved:?}"));
+    // A file with every kind of error: nothing changes.
+    std::fs::write(
+        file,
+        "# a comment\nuser carol on +nosuchcmd\nuser alice on >pw\n\n  user alice off\nuser dave on \"+get\"\nuser eve on >p nosuchrule +get\n",
+    )
+    .expect("write");
+    step(&mut out, &mut admin, &["ACL", "LOAD"]);
+    step(&mut out, &mut admin, &["ACL", "LIST"]);
+    // alice, logged in, is disconnected by a successful LOAD; a file
+    // without a default user gets the stock one.
+    let mut alice = RespClient::connect(port);
+    step(&mut out, &mut alice, &["AUTH", "alice", "pw"]);
+    std::fs::write(file, "user alice on >pw ~* +@all\r\nuser zed off\n").expect("write");
+    step(&mut out, &mut admin, &["ACL", "LOAD"]);
+    step(&mut out, &mut admin, &["ACL", "LIST"]);
+    std::thread::sleep(Duration::from_millis(100));
+    out.push(format!("alice's connection closed: {}", alice.is_closed()));
+    std::fs::remove_file(file).expect("remove");
+    step(&mut out, &mut admin, &["ACL", "LOAD"]);
+    out
+}
+
+#[test]
+fn acl_file_load_and_save_like_redis() {
+    // One command per user: Redis 7.0 lists a user's commands in its
+    // command table's hash order, which changes from run to run.
+    let initial = "user default on nopass ~* &* +@all\nuser alice on >pw ~a:* &*  -@all +get\n";
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (kiwi_file, redis_file) = (tmp.path().join("kiwi.acl"), tmp.path().join("redis.acl"));
+    std::fs::write(&kiwi_file, initial).expect("write");
+    std::fs::write(&redis_file, initial).expect("write");
+    let redis = Redis::start_with(&["--aclfile", redis_file.to_str().expect("utf-8")]);
+    let kiwi = Kiwi::start_in(
+        &tmp.path().join("data"),
+        &["--aclfile", kiwi_file.to_str().expect("utf-8")],
+    );
+    let theirs = play_acl_file(&redis_file, redis.port);
+    let ours = play_acl_file(&kiwi_file, kiwi.port);
+    assert_eq!(ours, theirs);
+    // Without an ACL file, LOAD and SAVE explain themselves as Redis does.
+    let plain = Kiwi::start();
+    for sub in ["LOAD", "SAVE"] {
+        assert_eq!(
+            plain.client().call(&["ACL", sub]),
+            Redis::start().client().call(&["ACL", sub])
+        );
+    }
+}
+
+#[test]
+fn a_server_whose_acl_file_does_not_load_does_not_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("users.acl");
+    std::fs::write(&file, "user alice on +nosuchcmd\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiwi-server"))
+        .args(["--port", "0", "--dir"])
+        .arg(tmp.path().join("data"))
+        .arg("--aclfile")
+        .arg(&file)
+        .output()
+        .expect("run kiwi-server");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ACL errors") && stderr.contains("Unknown command or category name in ACL"),
+        "{stderr}"
+    );
+}
