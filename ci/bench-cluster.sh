@@ -30,7 +30,9 @@ if [ "${TLS:-0}" = 1 ]; then
         cd "$WORK"
         openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=bench-ca
         openssl req -newkey rsa:2048 -nodes -keyout node.key -out node.csr -subj /CN=node
-        openssl x509 -req -in node.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out node.crt -days 2
+        # An extension makes it X.509 v3 (rustls refuses v1 certificates).
+        echo "subjectAltName=IP:127.0.0.1" > node.ext
+        openssl x509 -req -in node.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out node.crt -days 2 -extfile node.ext
     ) >/dev/null 2>&1
     CLUSTER_ARGS=(--tls-cluster yes --tls-cert-file "$WORK/node.crt" --tls-key-file "$WORK/node.key" --tls-ca-cert-file "$WORK/ca.crt")
 fi
