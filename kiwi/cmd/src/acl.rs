@@ -799,21 +799,9 @@ impl Acl {
     /// file, synced and renamed over `file` (a crash leaves the old file
     /// or the new one, never half of one).
     pub fn save_file(&self, file: &str) -> std::io::Result<()> {
-        use std::io::Write;
         let mut text = self.list().join("\n");
         text.push('\n');
-        let tmp = format!("{file}.tmp-{}", std::process::id());
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, file)
-        };
-        let result = write();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        kiwi_runtime::sys::write_file_atomically(std::path::Path::new(file), text.as_bytes())
     }
 
     pub fn list(&self) -> Vec<String> {

@@ -221,10 +221,10 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("log-format", Mutability::Immutable),
     ("metrics-addr", Mutability::Immutable),
     ("tls-port", Mutability::Immutable),
-    ("tls-cert-file", Mutability::Immutable),
-    ("tls-key-file", Mutability::Immutable),
-    ("tls-ca-cert-file", Mutability::Immutable),
-    ("tls-auth-clients", Mutability::Immutable),
+    ("tls-cert-file", Mutability::Mutable),
+    ("tls-key-file", Mutability::Mutable),
+    ("tls-ca-cert-file", Mutability::Mutable),
+    ("tls-auth-clients", Mutability::Mutable),
     ("tls-cluster", Mutability::Immutable),
     ("storage-queue-depth", Mutability::Immutable),
     ("block-cache-bytes", Mutability::Immutable),
@@ -429,6 +429,20 @@ impl Config {
                 next.appendfsync = v;
             }
             "hz" => next.hz = int(value)?.clamp(1, 500),
+            // Certificate rotation: CONFIG SET reloads the TLS contexts
+            // (see crate::server::config), even when the path is unchanged.
+            "tls-cert-file" => next.tls_cert_file = value.to_string(),
+            "tls-key-file" => next.tls_key_file = value.to_string(),
+            "tls-ca-cert-file" => next.tls_ca_cert_file = value.to_string(),
+            "tls-auth-clients" => {
+                let v = value.to_ascii_lowercase();
+                if !matches!(v.as_str(), "no" | "yes" | "optional") {
+                    return Err(SetError::Invalid(
+                        "argument(s) must be one of the following: no, yes, optional".into(),
+                    ));
+                }
+                next.tls_auth_clients = v;
+            }
             "loglevel" => {
                 let v = value.to_ascii_lowercase();
                 if !matches!(
@@ -444,6 +458,21 @@ impl Config {
         next.validate().map_err(SetError::Invalid)?;
         *self = next;
         Ok(())
+    }
+
+    /// `tls-auth-clients` as the TLS layer takes it.
+    pub fn tls_client_auth(&self) -> kiwi_runtime::tls::ClientAuth {
+        use kiwi_runtime::tls::ClientAuth;
+        match self.tls_auth_clients.as_str() {
+            "no" => ClientAuth::None,
+            "optional" => ClientAuth::Optional,
+            _ => ClientAuth::Required,
+        }
+    }
+
+    /// `tls-ca-cert-file`, if set.
+    pub fn tls_ca_file(&self) -> Option<&std::path::Path> {
+        (!self.tls_ca_cert_file.is_empty()).then(|| std::path::Path::new(&self.tls_ca_cert_file))
     }
 
     /// `Some(true)` if CONFIG SET may change `name`, `Some(false)` if it is

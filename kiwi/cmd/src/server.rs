@@ -604,8 +604,12 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 )));
             }
             let mut next = Config::clone(&ctx.shared.config());
+            let mut tls_param = None;
             for pair in args[2..].chunks(2) {
                 let name = lower(&pair[0]);
+                if name.starts_with("tls-") && tls_param.is_none() {
+                    tls_param = Some(name.clone());
+                }
                 let value = String::from_utf8_lossy(&pair[1]).into_owned();
                 match next.set(&name, &value) {
                     Ok(()) => {}
@@ -619,6 +623,15 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                             "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
                         )))
                     }
+                }
+            }
+            if let (Some(name), Some(tls)) = (tls_param, ctx.shared.tls.get()) {
+                // Redis reloads its TLS contexts on any CONFIG SET of a
+                // tls-* setting, so rotating certificates in place is a
+                // CONFIG SET of the same path; on failure nothing changes.
+                if let Err(e) = tls.reload(&next) {
+                    tracing::warn!(error = %e, "TLS configuration not updated");
+                    return Err(err(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - Unable to update TLS configuration. Check server logs.")));
                 }
             }
             ctx.engine.set_sync_mode(sync_mode(&next.appendfsync));

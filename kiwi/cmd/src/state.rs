@@ -123,6 +123,45 @@ impl ClientHandle {
     }
 }
 
+/// The node's TLS contexts: the client listener's and the cluster
+/// transport's, each present only when configured.
+#[derive(Clone, Default)]
+pub struct TlsContexts {
+    pub clients: Option<kiwi_runtime::tls::TlsAcceptor>,
+    pub cluster: Option<kiwi_runtime::tls::PeerTls>,
+}
+
+impl TlsContexts {
+    /// Reads `cfg`'s certificate files again for every context in use
+    /// (certificate rotation); all load before any is swapped in, so on an
+    /// error nothing changes.
+    pub fn reload(&self, cfg: &Config) -> std::io::Result<()> {
+        use kiwi_runtime::tls::{PeerTls, TlsAcceptor};
+        let (cert, key) = (cfg.tls_cert_file.as_ref(), cfg.tls_key_file.as_ref());
+        let clients = match &self.clients {
+            Some(current) => Some((
+                current,
+                TlsAcceptor::load(cert, key, cfg.tls_ca_file(), cfg.tls_client_auth())?,
+            )),
+            None => None,
+        };
+        let cluster = match &self.cluster {
+            Some(current) => Some((
+                current,
+                PeerTls::load(cert, key, cfg.tls_ca_cert_file.as_ref())?,
+            )),
+            None => None,
+        };
+        if let Some((current, fresh)) = clients {
+            current.adopt(&fresh);
+        }
+        if let Some((current, fresh)) = cluster {
+            current.adopt(&fresh);
+        }
+        Ok(())
+    }
+}
+
 /// Everything shared across runtimes. Created once by the server.
 pub struct Shared {
     /// The live configuration; CONFIG SET swaps in a new `Arc` so readers
@@ -137,6 +176,9 @@ pub struct Shared {
     pub tcp_port: u16,
     /// Cluster mode: reads Raft's figures (set once the Raft node runs).
     raft_figures: OnceLock<RaftFiguresFn>,
+    /// The TLS contexts in use (set once by the server; CONFIG SET of a
+    /// `tls-*` file reloads them).
+    pub tls: OnceLock<TlsContexts>,
     /// RocksDB's figures, copied by the storage worker once a second.
     engine_figures: Mutex<EngineFigures>,
     /// The connections → storage runtime queue (see [`crate::metrics`]).
@@ -198,6 +240,7 @@ impl Shared {
             run_id,
             tcp_port,
             raft_figures: OnceLock::new(),
+            tls: OnceLock::new(),
             engine_figures: Mutex::new(EngineFigures::default()),
             storage_queue: StorageQueueStats::default(),
             pubsub: PubSub::default(),

@@ -82,7 +82,7 @@ impl AsyncWrite for PeerStream {
 #[cfg(not(madsim))]
 mod real {
     use super::*;
-    use std::sync::Arc;
+    use std::sync::{Arc, RwLock};
     use tokio_rustls::rustls;
     use tokio_rustls::rustls::client::danger::{
         HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
@@ -100,8 +100,20 @@ mod real {
     /// A TLS stream over a client's TCP connection.
     pub type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
 
+    /// The client listener's TLS context; clones share it, and
+    /// [`TlsAcceptor::reload`] swaps it for connections accepted after.
     #[derive(Clone)]
-    pub struct TlsAcceptor(tokio_rustls::TlsAcceptor);
+    pub struct TlsAcceptor(Arc<RwLock<tokio_rustls::TlsAcceptor>>);
+
+    /// The value behind a lock a panicking writer may have poisoned (the
+    /// value is always whole: writers only assign).
+    fn read<T: Clone>(lock: &RwLock<T>) -> T {
+        lock.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn write<T>(lock: &RwLock<T>, value: T) {
+        *lock.write().unwrap_or_else(|e| e.into_inner()) = value;
+    }
 
     fn invalid(what: String) -> io::Error {
         io::Error::new(io::ErrorKind::InvalidInput, what)
@@ -180,14 +192,20 @@ mod real {
             client_auth: ClientAuth,
         ) -> io::Result<TlsAcceptor> {
             let config = server_config(cert_file, key_file, ca_file, client_auth)?;
-            Ok(TlsAcceptor(tokio_rustls::TlsAcceptor::from(Arc::new(
-                config,
+            Ok(TlsAcceptor(Arc::new(RwLock::new(
+                tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             ))))
+        }
+
+        /// Certificate rotation: connections accepted from now on use
+        /// `fresh`'s context (loaded with [`TlsAcceptor::load`]).
+        pub fn adopt(&self, fresh: &TlsAcceptor) {
+            write(&self.0, read(&fresh.0));
         }
 
         /// The server side of the handshake on an accepted connection.
         pub async fn accept(&self, stream: TcpStream) -> io::Result<TlsStream> {
-            self.0.accept(stream).await
+            read(&self.0).accept(stream).await
         }
     }
 
@@ -243,22 +261,19 @@ mod real {
     }
 
     /// Mutual TLS between cluster peers: each end presents its certificate
-    /// and requires one from the other signed by the same CA.
+    /// and requires one from the other signed by the same CA. Clones share
+    /// the context, and [`PeerTls::reload`] swaps it for new connections.
     #[derive(Clone)]
-    pub struct PeerTls {
+    pub struct PeerTls(Arc<RwLock<PeerContext>>);
+
+    #[derive(Clone)]
+    struct PeerContext {
         connector: tokio_rustls::TlsConnector,
         acceptor: tokio_rustls::TlsAcceptor,
     }
 
-    impl std::fmt::Debug for PeerTls {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("PeerTls")
-        }
-    }
-
-    impl PeerTls {
-        /// Reads the PEM files; errors name the file and what is wrong.
-        pub fn load(cert_file: &Path, key_file: &Path, ca_file: &Path) -> io::Result<PeerTls> {
+    impl PeerContext {
+        fn load(cert_file: &Path, key_file: &Path, ca_file: &Path) -> io::Result<PeerContext> {
             let server = server_config(cert_file, key_file, Some(ca_file), ClientAuth::Required)?;
             let verifier = WebPkiServerVerifier::builder_with_provider(roots(ca_file)?, provider())
                 .build()
@@ -270,10 +285,30 @@ mod real {
                 .with_custom_certificate_verifier(Arc::new(ClusterCaVerifier(verifier)))
                 .with_client_auth_cert(certs(cert_file)?, key(key_file)?)
                 .map_err(|e| invalid(format!("{}: {e}", cert_file.display())))?;
-            Ok(PeerTls {
+            Ok(PeerContext {
                 connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
                 acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
             })
+        }
+    }
+
+    impl std::fmt::Debug for PeerTls {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("PeerTls")
+        }
+    }
+
+    impl PeerTls {
+        /// Reads the PEM files; errors name the file and what is wrong.
+        pub fn load(cert_file: &Path, key_file: &Path, ca_file: &Path) -> io::Result<PeerTls> {
+            let context = PeerContext::load(cert_file, key_file, ca_file)?;
+            Ok(PeerTls(Arc::new(RwLock::new(context))))
+        }
+
+        /// Certificate rotation: connections made or accepted from now on
+        /// use `fresh`'s context (loaded with [`PeerTls::load`]).
+        pub fn adopt(&self, fresh: &PeerTls) {
+            write(&self.0, read(&fresh.0));
         }
 
         /// The dialing side of the handshake, to the peer at `addr`.
@@ -283,7 +318,7 @@ mod real {
             let name = ServerName::try_from(host.to_string())
                 .or_else(|_| ServerName::try_from("kiwi-peer"))
                 .map_err(|e| invalid(format!("TLS server name: {e}")))?;
-            let tls = self.connector.connect(name, stream).await?;
+            let tls = read(&self.0).connector.connect(name, stream).await?;
             Ok(PeerStream::Tls(Box::new(tokio_rustls::TlsStream::Client(
                 tls,
             ))))
@@ -291,7 +326,7 @@ mod real {
 
         /// The accepting side of the handshake.
         pub async fn accept(&self, stream: TcpStream) -> io::Result<PeerStream> {
-            let tls = self.acceptor.accept(stream).await?;
+            let tls = read(&self.0).acceptor.accept(stream).await?;
             Ok(PeerStream::Tls(Box::new(tokio_rustls::TlsStream::Server(
                 tls,
             ))))
@@ -329,6 +364,8 @@ mod simulated {
             unsupported()
         }
 
+        pub fn adopt(&self, _fresh: &TlsAcceptor) {}
+
         pub async fn accept(&self, stream: TcpStream) -> io::Result<TlsStream> {
             Ok(stream)
         }
@@ -342,6 +379,8 @@ mod simulated {
         pub fn load(_cert_file: &Path, _key_file: &Path, _ca_file: &Path) -> io::Result<PeerTls> {
             unsupported()
         }
+
+        pub fn adopt(&self, _fresh: &PeerTls) {}
 
         pub async fn connect(&self, stream: TcpStream, _addr: &str) -> io::Result<PeerStream> {
             Ok(PeerStream::Plain(stream))

@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kiwi_cmd::state::TlsContexts;
 use kiwi_cmd::{Config, Executor, Shared};
 use kiwi_raft::{ClusterNode, ClusterOptions};
 use kiwi_runtime::net::{TcpListener, TcpStream};
 use kiwi_runtime::storage::StorageRuntime;
 use kiwi_runtime::sync::{mpsc, watch, Notify};
-use kiwi_runtime::tls::{ClientAuth, PeerTls, TlsAcceptor};
+use kiwi_runtime::tls::{PeerTls, TlsAcceptor};
 use kiwi_storage::{Engine, EngineOptions};
 
 use crate::connection::{self, ConnDeps};
@@ -83,18 +84,11 @@ impl Server {
         let tls_listener = match config.tls_port {
             0 => None,
             tls_port => {
-                let ca = (!config.tls_ca_cert_file.is_empty())
-                    .then(|| std::path::Path::new(&config.tls_ca_cert_file));
-                let auth = match config.tls_auth_clients.as_str() {
-                    "no" => ClientAuth::None,
-                    "optional" => ClientAuth::Optional,
-                    _ => ClientAuth::Required,
-                };
                 let acceptor = TlsAcceptor::load(
                     config.tls_cert_file.as_ref(),
                     config.tls_key_file.as_ref(),
-                    ca,
-                    auth,
+                    config.tls_ca_file(),
+                    config.tls_client_auth(),
                 )
                 .map_err(ServerError::Tls)?;
                 let at = format!("{}:{}", config.bind, tls_port);
@@ -130,6 +124,17 @@ impl Server {
             storage_worker::run(executor, rx, jobs_rx, config.hz),
         )
         .map_err(ServerError::StorageRuntime)?;
+        let cluster_tls = match config.cluster.is_some() && config.tls_cluster {
+            false => None,
+            true => Some(
+                PeerTls::load(
+                    config.tls_cert_file.as_ref(),
+                    config.tls_key_file.as_ref(),
+                    config.tls_ca_cert_file.as_ref(),
+                )
+                .map_err(ServerError::Tls)?,
+            ),
+        };
         let cluster = match (&config.cluster, jobs_tx) {
             (Some(c), Some(jobs_tx)) => {
                 let opts = ClusterOptions {
@@ -150,17 +155,7 @@ impl Server {
                     moved_redirects: c.follower_mode == "moved",
                     hz: config.hz,
                     secret: c.secret.clone(),
-                    tls: match config.tls_cluster {
-                        false => None,
-                        true => Some(
-                            PeerTls::load(
-                                config.tls_cert_file.as_ref(),
-                                config.tls_key_file.as_ref(),
-                                config.tls_ca_cert_file.as_ref(),
-                            )
-                            .map_err(ServerError::Tls)?,
-                        ),
-                    },
+                    tls: cluster_tls.clone(),
                 };
                 let node = ClusterNode::start(opts, jobs_tx)
                     .await
@@ -181,6 +176,10 @@ impl Server {
             _ => None,
         };
 
+        let _ = shared.tls.set(TlsContexts {
+            clients: tls_listener.as_ref().map(|(_, acceptor)| acceptor.clone()),
+            cluster: cluster_tls,
+        });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (finished_tx, finished_rx) = watch::channel(false);
         let deps = ConnDeps {

@@ -744,4 +744,46 @@ fn cluster_traffic_is_mutual_tls_and_foreign_certificates_are_refused() {
     // The cluster is unharmed.
     assert_eq!(c.call(&["SET", "after", "strangers"]), Frame::ok());
     assert_eq!(local_get(follower, "after"), bulk("strangers"));
+
+    // Certificate rotation: new files in place, then CONFIG SET of the same
+    // paths on every node. New connections use the new CA only.
+    let rotated = tempfile::tempdir().expect("tempdir");
+    common::make_certificates(rotated.path());
+    for name in ["server.crt", "server.key", "ca.crt"] {
+        std::fs::copy(rotated.path().join(name), certs.path().join(name)).expect("copy");
+    }
+    for node in &cluster.nodes {
+        let reply = node.client().call(&[
+            "CONFIG",
+            "SET",
+            "tls-cert-file",
+            &file("server.crt"),
+            "tls-key-file",
+            &file("server.key"),
+            "tls-ca-cert-file",
+            &file("ca.crt"),
+        ]);
+        assert_eq!(reply, Frame::ok());
+    }
+    let rotated_file = |name: &str| rotated.path().join(name).display().to_string();
+    let (ok, text) = tls_handshake(
+        target,
+        &file("ca.crt"),
+        &rotated_file("client.crt"),
+        &rotated_file("client.key"),
+    );
+    assert!(ok, "the rotated CA's certificate was refused: {text}");
+    // The old CA's client certificate (still in `certs`) is refused now.
+    let (ok, text) = tls_handshake(
+        target,
+        &file("ca.crt"),
+        &file("client.crt"),
+        &file("client.key"),
+    );
+    assert!(
+        !ok,
+        "an old certificate was accepted after rotation: {text}"
+    );
+    assert_eq!(c.call(&["SET", "after", "rotation"]), Frame::ok());
+    assert_eq!(local_get(follower, "after"), bulk("rotation"));
 }

@@ -576,3 +576,106 @@ fn a_server_whose_acl_file_does_not_load_does_not_start() {
         "{stderr}"
     );
 }
+
+/// `redis-cli --tls` PING on `port` trusting `certs`'s CA and presenting
+/// its client certificate: what it printed.
+fn tls_ping(port: u16, certs: &std::path::Path) -> String {
+    let file = |name: &str| certs.join(name).display().to_string();
+    let out = std::process::Command::new("redis-cli")
+        .args(["--tls", "--cacert", &file("ca.crt")])
+        .args(["--cert", &file("client.crt"), "--key", &file("client.key")])
+        .args(["-p", &port.to_string(), "PING"])
+        .output()
+        .expect("redis-cli must be installed");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    )
+}
+
+#[test]
+fn config_set_of_a_tls_file_rotates_certificates_like_redis() {
+    let (old, new, live) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    common::make_certificates(old.path());
+    common::make_certificates(new.path());
+    let install = |from: &std::path::Path| {
+        for name in ["server.crt", "server.key", "ca.crt"] {
+            std::fs::copy(from.join(name), live.path().join(name)).expect("copy");
+        }
+    };
+    install(old.path());
+    let file = |name: &str| live.path().join(name).display().to_string();
+    let (cert, key, ca) = (file("server.crt"), file("server.key"), file("ca.crt"));
+    let tls_args = |tls_port: &str| -> Vec<String> {
+        [
+            "--tls-port",
+            tls_port,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let kiwi_tls = common::free_port();
+    let args = tls_args(&kiwi_tls.to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let data = tempfile::tempdir().expect("tempdir");
+    let kiwi = Kiwi::start_in(data.path(), &args);
+    let redis_tls = common::free_port();
+    let args = tls_args(&redis_tls.to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let redis = Redis::start_with(&args);
+    assert_eq!(tls_ping(kiwi_tls, old.path()), "PONG");
+
+    // New files in place: nothing changes until CONFIG SET names them.
+    install(new.path());
+    assert_eq!(tls_ping(kiwi_tls, old.path()), "PONG");
+    let (mut k, mut r) = (kiwi.client(), redis.client());
+    let rotate = [
+        "CONFIG",
+        "SET",
+        "tls-cert-file",
+        &cert,
+        "tls-key-file",
+        &key,
+        "tls-ca-cert-file",
+        &ca,
+    ];
+    assert_eq!(k.call(&rotate), Frame::ok());
+    assert_eq!(r.call(&rotate), Frame::ok());
+    assert_eq!(tls_ping(kiwi_tls, new.path()), "PONG");
+    assert_eq!(tls_ping(redis_tls, new.path()), "PONG");
+    let refused = tls_ping(kiwi_tls, old.path());
+    assert!(
+        !refused.contains("PONG"),
+        "the old CA still works: {refused}"
+    );
+
+    // A file that does not load, or a bad value: Redis's errors, and the
+    // current certificates stay.
+    for bad in [
+        ["CONFIG", "SET", "tls-cert-file", "/nonexistent/server.crt"],
+        ["CONFIG", "SET", "tls-auth-clients", "maybe"],
+    ] {
+        assert_eq!(
+            common::show(&k.call(&bad)),
+            common::show(&r.call(&bad)),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        k.call(&["CONFIG", "GET", "tls-cert-file"]),
+        r.call(&["CONFIG", "GET", "tls-cert-file"])
+    );
+    assert_eq!(tls_ping(kiwi_tls, new.path()), "PONG");
+}
