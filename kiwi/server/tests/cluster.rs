@@ -628,20 +628,17 @@ fn strangers_cannot_speak_raft_to_a_node() {
 }
 
 /// Whether a TLS handshake with `port` succeeds for `openssl s_client`
-/// trusting `ca` and presenting `cert`/`key`, and what it printed.
-fn tls_handshake(port: u16, ca: &str, cert: &str, key: &str) -> (bool, String) {
+/// trusting `ca` and presenting the client certificate in `holder`
+/// (`client.crt`, `client.key`), and what it printed.
+fn tls_handshake(port: u16, ca: &str, holder: &std::path::Path) -> (bool, String) {
     use std::io::Write;
     let mut child = std::process::Command::new("openssl")
         .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
-        .args([
-            "-CAfile",
-            ca,
-            "-cert",
-            cert,
-            "-key",
-            key,
-            "-verify_return_error",
-        ])
+        .args(["-CAfile", ca, "-verify_return_error"])
+        .arg("-cert")
+        .arg(holder.join("client.crt"))
+        .arg("-key")
+        .arg(holder.join("client.key"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -674,7 +671,6 @@ fn cluster_traffic_is_mutual_tls_and_foreign_certificates_are_refused() {
     let foreign = tempfile::tempdir().expect("tempdir");
     common::make_certificates(foreign.path());
     let file = |name: &str| certs.path().join(name).display().to_string();
-    let foreign_file = |name: &str| foreign.path().join(name).display().to_string();
     // Every node presents the same certificate; it is a server and a
     // client certificate at once (no extendedKeyUsage restriction).
     let settings = format!(
@@ -712,21 +708,11 @@ fn cluster_traffic_is_mutual_tls_and_foreign_certificates_are_refused() {
     let target = follower.raft_port;
     // The Raft port speaks TLS: a peer holding a certificate from the
     // cluster's CA completes the handshake ...
-    let (ok, text) = tls_handshake(
-        target,
-        &file("ca.crt"),
-        &file("client.crt"),
-        &file("client.key"),
-    );
+    let (ok, text) = tls_handshake(target, &file("ca.crt"), certs.path());
     assert!(ok, "a certificate from the cluster CA was refused: {text}");
     // ... one whose certificate another CA signed does not (a forger's
     // CA with the same name as the real one: the signature check fails),
-    let (ok, text) = tls_handshake(
-        target,
-        &file("ca.crt"),
-        &foreign_file("client.crt"),
-        &foreign_file("client.key"),
-    );
+    let (ok, text) = tls_handshake(target, &file("ca.crt"), foreign.path());
     assert!(!ok, "a foreign certificate was accepted: {text}");
     // and plaintext (the secret's handshake sent in the clear) is cut off
     // without a byte of answer.
@@ -765,21 +751,10 @@ fn cluster_traffic_is_mutual_tls_and_foreign_certificates_are_refused() {
         ]);
         assert_eq!(reply, Frame::ok());
     }
-    let rotated_file = |name: &str| rotated.path().join(name).display().to_string();
-    let (ok, text) = tls_handshake(
-        target,
-        &file("ca.crt"),
-        &rotated_file("client.crt"),
-        &rotated_file("client.key"),
-    );
+    let (ok, text) = tls_handshake(target, &file("ca.crt"), rotated.path());
     assert!(ok, "the rotated CA's certificate was refused: {text}");
     // The old CA's client certificate (still in `certs`) is refused now.
-    let (ok, text) = tls_handshake(
-        target,
-        &file("ca.crt"),
-        &file("client.crt"),
-        &file("client.key"),
-    );
+    let (ok, text) = tls_handshake(target, &file("ca.crt"), certs.path());
     assert!(
         !ok,
         "an old certificate was accepted after rotation: {text}"

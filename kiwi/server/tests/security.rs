@@ -459,19 +459,7 @@ fn tls_clients_with_certificates_like_redis_cli_tls() {
             &ca,
         ],
     );
-    let cli = |extra: &[&str], cmd: &[&str]| {
-        let out = std::process::Command::new("redis-cli")
-            .args(["--tls", "--cacert", &file("ca.crt"), "-p", &tls_port])
-            .args(extra)
-            .args(cmd)
-            .output()
-            .expect("redis-cli must be installed");
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-    };
+    let cli = |extra: &[&str], cmd: &[&str]| redis_cli_tls(&tls_port, &file("ca.crt"), extra, cmd);
     let with_cert = ["--cert", &file("client.crt"), "--key", &file("client.key")];
     assert_eq!(cli(&with_cert, &["SET", "over", "tls"]), "OK");
     assert_eq!(cli(&with_cert, &["GET", "over"]), "tls");
@@ -577,14 +565,13 @@ fn a_server_whose_acl_file_does_not_load_does_not_start() {
     );
 }
 
-/// `redis-cli --tls` PING on `port` trusting `certs`'s CA and presenting
-/// its client certificate: what it printed.
-fn tls_ping(port: u16, certs: &std::path::Path) -> String {
-    let file = |name: &str| certs.join(name).display().to_string();
+/// What `redis-cli --tls` printed for `cmd` on `port`, trusting the CA in
+/// `ca`, with `extra` flags (a client certificate).
+fn redis_cli_tls(port: &str, ca: &str, extra: &[&str], cmd: &[&str]) -> String {
     let out = std::process::Command::new("redis-cli")
-        .args(["--tls", "--cacert", &file("ca.crt")])
-        .args(["--cert", &file("client.crt"), "--key", &file("client.key")])
-        .args(["-p", &port.to_string(), "PING"])
+        .args(["--tls", "--cacert", ca, "-p", port])
+        .args(extra)
+        .args(cmd)
         .output()
         .expect("redis-cli must be installed");
     format!(
@@ -592,6 +579,14 @@ fn tls_ping(port: u16, certs: &std::path::Path) -> String {
         String::from_utf8_lossy(&out.stdout).trim(),
         String::from_utf8_lossy(&out.stderr).trim()
     )
+}
+
+/// PING over TLS on `port`, trusting `certs`'s CA and presenting its
+/// client certificate.
+fn tls_ping(port: u16, certs: &std::path::Path) -> String {
+    let file = |name: &str| certs.join(name).display().to_string();
+    let client_cert = ["--cert", &file("client.crt"), "--key", &file("client.key")];
+    redis_cli_tls(&port.to_string(), &file("ca.crt"), &client_cert, &["PING"])
 }
 
 #[test]
