@@ -140,17 +140,21 @@ impl Cluster {
         self.nodes.iter().filter(|n| n.proc.is_some())
     }
 
-    /// Index of the node that running nodes agree leads.
+    /// Index of the node that running nodes agree leads: it says it leads
+    /// and every other running node names it as leader (right after an
+    /// election a follower may not know the winner yet, and would answer
+    /// `-CLUSTERDOWN No raft leader`).
     fn leader(&self) -> usize {
         let mut found = None;
-        wait_for("a leader", Duration::from_secs(20), || {
-            for (i, n) in self.nodes.iter().enumerate() {
-                if n.proc.is_some() && n.info("raft_role") == "leader" {
-                    found = Some(i);
-                    return true;
-                }
-            }
-            false
+        wait_for("a leader all nodes know", Duration::from_secs(20), || {
+            found = self
+                .nodes
+                .iter()
+                .position(|n| n.proc.is_some() && n.info("raft_role") == "leader");
+            found.is_some_and(|i| {
+                let id = self.nodes[i].id.to_string();
+                self.running().all(|n| n.info("raft_leader_id") == id)
+            })
         });
         found.expect("leader")
     }

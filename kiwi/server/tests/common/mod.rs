@@ -17,12 +17,35 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kiwi_resp::{decode_frame, Frame};
 
-/// A port that was free a moment ago.
+/// The ports [`free_port`] hands out: below Linux's ephemeral range
+/// (32768–60999). A port the kernel picks with `bind(0)` comes from that
+/// range, and while many tests connect in parallel an outgoing
+/// connection's source port could take it before the server binds it
+/// (CI once saw a Raft port "already in use" that way).
+const TEST_PORTS: std::ops::Range<u32> = 20_000..32_000;
+
+/// A port that was free a moment ago, from [`TEST_PORTS`]. Each call
+/// starts at a random place (pid and clock) and steps through the range
+/// until a port binds, so parallel test processes rarely pick the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::AtomicU32;
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let len = TEST_PORTS.end - TEST_PORTS.start;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let start = std::process::id().wrapping_mul(2_654_435_761) ^ nanos;
+    for _attempt in 0..len {
+        // 7919 is prime and does not divide the range: every port is visited.
+        let step = CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919);
+        let port = TEST_PORTS.start + start.wrapping_add(step) % len;
+        let port = u16::try_from(port).expect("TEST_PORTS fits in u16");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {TEST_PORTS:?}");
 }
 
 fn wait_until_accepting(port: u16, child: &mut Child, what: &str) {
