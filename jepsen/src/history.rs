@@ -25,6 +25,15 @@ pub enum Call {
     RPush(String),
     /// `LRANGE k 0 -1`
     LRange,
+    /// `MULTI`, `RPUSH k v`, `LRANGE k 0 -1`, `EXEC`: appends and reads the
+    /// whole list in one step.
+    RPushLRange(String),
+    /// `APPEND k v` (string append; a kv-model history's `:append`).
+    Append(String),
+    /// `SADD k v`
+    SAdd(String),
+    /// `SMEMBERS k`
+    SMembers,
     /// Compare-and-set through a transaction: `WATCH k`, `GET k` (saw
     /// `from`), `MULTI`, `SET k to`, `EXEC`. Recorded only if EXEC ran it
     /// (or its fate is unknown); an EXEC that WATCH aborted changed nothing.
@@ -40,8 +49,11 @@ pub enum Ret {
     Bulk(Option<String>),
     /// An integer reply (INCRBY's new value, RPUSH's new length).
     Int(i64),
-    /// An array of bulk strings (LRANGE).
+    /// An array of bulk strings (LRANGE; SMEMBERS sorted).
     List(Vec<String>),
+    /// A write acknowledged without its reply recorded (an EDN history's
+    /// `:append`, whose new length Jepsen does not keep).
+    Acked,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

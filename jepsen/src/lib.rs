@@ -4,13 +4,15 @@
 //! * [`history`]: operations as clients record them (invoke and complete
 //!   times, the reply or "unknown" when the client gave up waiting).
 //! * [`model`]: the sequential specification — a single Redis key under
-//!   GET/SET/SET..GET/INCRBY/RPUSH/LRANGE.
-//! * [`workload`]: the operations clients run (register, counter, list)
+//!   GET/SET/SET..GET/INCRBY/RPUSH/LRANGE/APPEND/SADD/SMEMBERS.
+//! * [`workload`]: the operations clients run (register, counter, list, set)
 //!   and how replies map onto the model.
 //! * [`checker`]: linearizability per key (Wing–Gong–Lowe search with
 //!   memoised states, as in Lowe's "Testing for linearizability" and
 //!   Porcupine), with an explicit step budget.
 //!
+//! * [`edn`]: histories in Jepsen's EDN format, written and read (the
+//!   register, cas-register, kv and list-append models, and Kiwi's own).
 //! * [`client`]: a minimal RESP client over the runtime layer's TCP.
 //!
 //! Apart from the client, pure computation: the madsim simulator (`sim/`)
@@ -18,6 +20,7 @@
 
 pub mod checker;
 pub mod client;
+pub mod edn;
 pub mod history;
 pub mod model;
 pub mod workload;

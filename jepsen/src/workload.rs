@@ -3,9 +3,10 @@
 //! command's arguments, what a reply means to the model, and the client
 //! loop that records the history ([`run_client`]).
 //!
-//! Three workloads share one key space: a register (GET, SET, SET..GET,
-//! and compare-and-set through WATCH/MULTI/EXEC), a counter (INCRBY, GET)
-//! and a list (RPUSH, LRANGE). Keys rotate every
+//! Four workloads ([`Workload`]) share one key space: a register (GET,
+//! SET, SET..GET, and compare-and-set through WATCH/MULTI/EXEC), a counter
+//! (INCRBY, GET), a list (RPUSH, LRANGE, and both in one MULTI/EXEC) and a
+//! set (SADD, SMEMBERS). Keys rotate every
 //! `key_period_ms`, so each key's history stays small enough for the
 //! checker's search. Randomness comes from the caller (the simulator's
 //! seeded RNG, or any RNG in the harness) as plain draws.
@@ -19,12 +20,48 @@ use kiwi_runtime::time::Instant;
 use crate::client::RespConn;
 use crate::history::{Call, History, Op, Outcome, Ret};
 
+/// Which kinds of keys the clients work on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Workload {
+    /// Every kind below, side by side.
+    #[default]
+    All,
+    /// GET, SET, SET..GET and compare-and-set (WATCH/MULTI/EXEC).
+    Register,
+    /// INCRBY and GET.
+    Counter,
+    /// RPUSH, LRANGE, and RPUSH + LRANGE inside one MULTI/EXEC.
+    ListAppend,
+    /// SADD and SMEMBERS: no acknowledged add may be lost.
+    Set,
+}
+
+impl std::str::FromStr for Workload {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Workload, String> {
+        Ok(match s {
+            "all" => Workload::All,
+            "register" => Workload::Register,
+            "counter" => Workload::Counter,
+            "list-append" => Workload::ListAppend,
+            "set" => Workload::Set,
+            other => {
+                return Err(format!(
+                    "unknown workload '{other}' (all, register, counter, list-append, set)"
+                ))
+            }
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct KeySpace {
     /// How long a key generation lasts.
     pub key_period_ms: u64,
     /// Keys of each kind per generation.
     pub keys_per_kind: u32,
+    pub workload: Workload,
 }
 
 impl Default for KeySpace {
@@ -32,7 +69,44 @@ impl Default for KeySpace {
         KeySpace {
             key_period_ms: 5_000,
             keys_per_kind: 2,
+            workload: Workload::All,
         }
+    }
+}
+
+/// The operations of each kind of key (the key's name starts with the
+/// kind's letter). `value` is a unique written value, `n` a small number.
+fn ops_of(kind: Workload, value: String, n: i64) -> Vec<(&'static str, Call)> {
+    match kind {
+        Workload::Register => vec![
+            ("r", Call::Get),
+            ("r", Call::Set(value.clone())),
+            ("r", Call::SetGet(value.clone())),
+            // `from` is what the transaction's GET will see.
+            (
+                "r",
+                Call::Cas {
+                    from: None,
+                    to: value,
+                },
+            ),
+        ],
+        Workload::Counter => vec![("c", Call::Get), ("c", Call::IncrBy(n))],
+        Workload::ListAppend => vec![
+            ("l", Call::LRange),
+            ("l", Call::RPush(value.clone())),
+            ("l", Call::RPushLRange(value)),
+        ],
+        Workload::Set => vec![("s", Call::SMembers), ("s", Call::SAdd(value))],
+        Workload::All => [
+            Workload::Register,
+            Workload::Counter,
+            Workload::ListAppend,
+            Workload::Set,
+        ]
+        .into_iter()
+        .flat_map(|k| ops_of(k, value.clone(), n))
+        .collect(),
     }
 }
 
@@ -48,31 +122,21 @@ pub fn next_op(
 ) -> (String, Call) {
     let generation = now_ms / keys.key_period_ms.max(1);
     let index = draws[0] % u64::from(keys.keys_per_kind.max(1));
-    let value = format!("{client}.{n}");
-    let (kind, call) = match draws[1] % 8 {
-        0 => ("r", Call::Get),
-        1 => ("r", Call::Set(value)),
-        2 => ("r", Call::SetGet(value)),
-        // `from` is what the transaction's GET will see.
-        3 => (
-            "r",
-            Call::Cas {
-                from: None,
-                to: value,
-            },
-        ),
-        4 => ("c", Call::Get),
-        5 => ("c", Call::IncrBy(1 + (draws[1] / 8 % 5) as i64)),
-        6 => ("l", Call::LRange),
-        _ => ("l", Call::RPush(value)),
-    };
+    let mut ops = ops_of(
+        keys.workload,
+        format!("{client}.{n}"),
+        1 + (draws[1] % 5) as i64,
+    );
+    assert!(!ops.is_empty(), "every workload has operations");
+    let pick = (draws[1] / 5 % ops.len() as u64) as usize;
+    let (kind, call) = ops.swap_remove(pick);
     (format!("{kind}{generation}.{index}"), call)
 }
 
 /// Whether `call` changes nothing (a failed read can be left out of the
 /// history; a failed write is unknown).
 pub fn is_read(call: &Call) -> bool {
-    matches!(call, Call::Get | Call::LRange)
+    matches!(call, Call::Get | Call::LRange | Call::SMembers)
 }
 
 /// The Redis command for `call` on `key` (for CAS, the write inside its
@@ -87,6 +151,11 @@ pub fn command(key: &str, call: &Call) -> Vec<String> {
         Call::RPush(v) => vec![s("RPUSH"), s(key), v.clone()],
         Call::LRange => vec![s("LRANGE"), s(key), s("0"), s("-1")],
         Call::Cas { to, .. } => vec![s("SET"), s(key), to.clone()],
+        // The first of the transaction's two commands; `perform` sends both.
+        Call::RPushLRange(v) => vec![s("RPUSH"), s(key), v.clone()],
+        Call::Append(v) => vec![s("APPEND"), s(key), v.clone()],
+        Call::SAdd(v) => vec![s("SADD"), s(key), v.clone()],
+        Call::SMembers => vec![s("SMEMBERS"), s(key)],
     }
 }
 
@@ -102,17 +171,33 @@ pub fn reply_of(call: &Call, frame: &Frame) -> Option<Ret> {
         (Call::Set(_), Frame::Simple(s)) if &s[..] == b"OK" => Some(Ret::Ok),
         // EXEC's reply to the transaction holding the CAS's SET.
         (Call::Cas { .. }, Frame::Array(r)) if r.len() == 1 && r[0] == Frame::ok() => Some(Ret::Ok),
-        (Call::IncrBy(_) | Call::RPush(_), Frame::Integer(n)) => Some(Ret::Int(*n)),
-        (Call::LRange, Frame::Array(items)) => items
-            .iter()
-            .map(|f| match f {
-                Frame::Bulk(b) => Some(text(b)),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(Ret::List),
+        (Call::IncrBy(_) | Call::RPush(_) | Call::Append(_) | Call::SAdd(_), Frame::Integer(n)) => {
+            Some(Ret::Int(*n))
+        }
+        (Call::LRange, Frame::Array(items)) => strings(items).map(Ret::List),
+        // RESP2 and RESP3 (a set) alike; the model compares sorted members.
+        (Call::SMembers, Frame::Array(items) | Frame::Set(items)) => strings(items).map(|mut v| {
+            v.sort();
+            Ret::List(v)
+        }),
+        // EXEC's reply: [RPUSH's length, LRANGE's list].
+        (Call::RPushLRange(_), Frame::Array(r)) => match &r[..] {
+            [Frame::Integer(_), Frame::Array(items)] => strings(items).map(Ret::List),
+            _ => None,
+        },
         _ => None,
     }
+}
+
+/// The bulk strings of an array reply; `None` if any item is not one.
+fn strings(items: &[Frame]) -> Option<Vec<String>> {
+    items
+        .iter()
+        .map(|f| match f {
+            Frame::Bulk(b) => Some(text(b)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether `frame` is a cluster error that leaves a write's fate unknown
@@ -213,15 +298,22 @@ async fn perform(c: &mut RespConn, key: &str, call: &mut Call, timeout: Duration
                 Some(f) => panic!("unexpected reply to {cmd:?}: {f:?}"),
             }
         }
-        return match send(c, &["EXEC".to_string()], timeout).await {
-            Some(Frame::NullArray) => Performed::Aborted,
-            Some(f) => match reply_of(call, &f) {
-                Some(ret) => Performed::Done(ret),
-                None if is_transient(&f) => Performed::Unknown,
-                None => panic!("unexpected reply to EXEC: {f:?}"),
-            },
-            None => Performed::Unknown,
-        };
+        return exec(c, call, timeout).await;
+    }
+    if let Call::RPushLRange(_) = call {
+        let lrange = command(key, &Call::LRange);
+        for (cmd, want) in [
+            (vec!["MULTI".to_string()], "OK"),
+            (command(key, call), "QUEUED"),
+            (lrange, "QUEUED"),
+        ] {
+            match send(c, &cmd, timeout).await {
+                Some(Frame::Simple(s)) if &s[..] == want.as_bytes() => {}
+                None => return Performed::NotApplied,
+                Some(f) => panic!("unexpected reply to {cmd:?}: {f:?}"),
+            }
+        }
+        return exec(c, call, timeout).await;
     }
     let cmd = command(key, call);
     match send(c, &cmd, timeout).await {
@@ -229,6 +321,19 @@ async fn perform(c: &mut RespConn, key: &str, call: &mut Call, timeout: Duration
             Some(ret) => Performed::Done(ret),
             None if is_transient(&frame) => Performed::Unknown,
             None => panic!("unexpected reply to {cmd:?}: {frame:?}"),
+        },
+        None => Performed::Unknown,
+    }
+}
+
+/// Sends the EXEC of `call`'s transaction and reads what became of it.
+async fn exec(c: &mut RespConn, call: &Call, timeout: Duration) -> Performed {
+    match send(c, &["EXEC".to_string()], timeout).await {
+        Some(Frame::NullArray) => Performed::Aborted,
+        Some(f) => match reply_of(call, &f) {
+            Some(ret) => Performed::Done(ret),
+            None if is_transient(&f) => Performed::Unknown,
+            None => panic!("unexpected reply to EXEC: {f:?}"),
         },
         None => Performed::Unknown,
     }

@@ -209,24 +209,38 @@ fn generated_history() -> impl Strategy<Value = History> {
     let counter_call = prop_oneof![Just(Call::Get), (1i64..3).prop_map(Call::IncrBy)];
     let list_call = prop_oneof![
         Just(Call::LRange),
-        (0u8..4).prop_map(|v| Call::RPush(v.to_string()))
+        (0u8..4).prop_map(|v| Call::RPush(v.to_string())),
+        (0u8..4).prop_map(|v| Call::RPushLRange(v.to_string())),
+    ];
+    let set_call = prop_oneof![
+        Just(Call::SMembers),
+        (0u8..4).prop_map(|v| Call::SAdd(v.to_string()))
+    ];
+    let append_call = prop_oneof![
+        Just(Call::Get),
+        (0u8..4).prop_map(|v| Call::Append(v.to_string()))
     ];
     let step = (
-        0u8..3,
-        call,
-        counter_call,
-        list_call,
+        0u8..5,
+        (call, counter_call, list_call, set_call, append_call),
         0u64..30,
         0u64..30,
         any::<bool>(),
     );
     prop::collection::vec(step, 1..40).prop_map(|steps| {
-        let keys = ["r", "c", "l"];
-        let mut states = [State::Absent, State::Absent, State::Absent];
+        let keys = ["r", "c", "l", "s", "a"];
+        let mut states = [
+            State::Absent,
+            State::Absent,
+            State::Absent,
+            State::Absent,
+            State::Absent,
+        ];
         let mut h = History::default();
-        for (k, (key, reg, ctr, lst, before, after, lost)) in steps.into_iter().enumerate() {
+        for (k, (key, calls, before, after, lost)) in steps.into_iter().enumerate() {
             let key = key as usize;
-            let mut call = [reg, ctr, lst][key].clone();
+            let (reg, ctr, lst, set, app) = calls;
+            let mut call = [reg, ctr, lst, set, app][key].clone();
             if let Call::Cas { from, .. } = &mut call {
                 // As the client does: compare with what it just read.
                 if let State::Str(v) = &states[key] {
@@ -263,6 +277,19 @@ fn reply(before: &State, call: &Call, after: &State) -> Ret {
         },
         Call::LRange => match before {
             State::List(l) => Ret::List(l.clone()),
+            _ => Ret::List(Vec::new()),
+        },
+        Call::RPushLRange(_) => match after {
+            State::List(l) => Ret::List(l.clone()),
+            _ => Ret::List(Vec::new()),
+        },
+        Call::Append(_) => Ret::Int(text(after).map_or(0, |v| v.len() as i64)),
+        Call::SAdd(v) => match before {
+            State::Set(s) if s.contains(v) => Ret::Int(0),
+            _ => Ret::Int(1),
+        },
+        Call::SMembers => match before {
+            State::Set(s) => Ret::List(s.iter().cloned().collect()),
             _ => Ret::List(Vec::new()),
         },
     }

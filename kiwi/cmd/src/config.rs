@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     pub bind: String,
     pub port: u16,
+    /// Source IP of this node's outgoing connections (in cluster mode, its
+    /// connections to peers); empty = the kernel's choice. Redis's
+    /// `bind-source-addr`.
+    pub bind_source_addr: String,
     /// Data directory (RocksDB lives under it).
     pub dir: PathBuf,
     /// Password of the default user; empty = no authentication.
@@ -88,8 +92,13 @@ pub struct Config {
 pub struct ClusterConfig {
     /// This node's id, unique in the cluster (> 0).
     pub node_id: u64,
-    /// Address the Raft transport listens on and peers dial.
+    /// Address peers dial to reach this node's Raft transport (what the
+    /// membership records).
     pub raft_addr: String,
+    /// Address the Raft transport listens on; empty = `raft-addr`. Differs
+    /// when something sits between peers and the node (NAT, a container
+    /// port mapping, the Jepsen harness's fault-injecting proxy).
+    pub raft_listen_addr: String,
     /// RESP address clients should use for this node (`-MOVED`,
     /// RAFT.LEADER); empty = bind:port.
     pub advertise_addr: String,
@@ -117,6 +126,7 @@ impl Default for ClusterConfig {
         ClusterConfig {
             node_id: 1,
             raft_addr: "127.0.0.1:17379".into(),
+            raft_listen_addr: String::new(),
             advertise_addr: String::new(),
             election_timeout_ms: 1000,
             heartbeat_interval_ms: 250,
@@ -131,6 +141,15 @@ impl Default for ClusterConfig {
 }
 
 impl ClusterConfig {
+    /// Where the Raft transport listens.
+    pub fn raft_listen_addr(&self) -> &str {
+        if self.raft_listen_addr.is_empty() {
+            &self.raft_addr
+        } else {
+            &self.raft_listen_addr
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.node_id == 0 {
             return Err("cluster.node-id must be > 0".into());
@@ -155,6 +174,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             bind: "127.0.0.1".into(),
+            bind_source_addr: String::new(),
             port: 7379,
             dir: PathBuf::from("./kiwi-data"),
             requirepass: String::new(),
@@ -202,6 +222,7 @@ enum Mutability {
 const PARAMS: &[(&str, Mutability)] = &[
     ("bind", Mutability::Immutable),
     ("port", Mutability::Immutable),
+    ("bind-source-addr", Mutability::Immutable),
     ("dir", Mutability::Immutable),
     ("requirepass", Mutability::Mutable),
     ("protected-mode", Mutability::Mutable),
@@ -281,6 +302,14 @@ impl Config {
                 "tls-cluster needs tls-cert-file, tls-key-file and tls-ca-cert-file".into(),
             );
         }
+        if !self.bind_source_addr.is_empty()
+            && self.bind_source_addr.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err(format!(
+                "bind-source-addr must be an IP address, not {:?}",
+                self.bind_source_addr
+            ));
+        }
         if self.io_threads > 128 {
             return Err("io-threads must be in 0..=128".into());
         }
@@ -334,6 +363,7 @@ impl Config {
         Some(match name {
             "bind" => self.bind.clone(),
             "port" => self.port.to_string(),
+            "bind-source-addr" => self.bind_source_addr.clone(),
             "dir" => self.dir.display().to_string(),
             "requirepass" => self.requirepass.clone(),
             "protected-mode" => if self.protected_mode { "yes" } else { "no" }.into(),

@@ -9,6 +9,7 @@ use crate::config::{ClusterConfig, Config};
 /// What each key does (TOML key; `cluster.` keys are in `[cluster]`).
 const DESCRIPTIONS: &[(&str, &str)] = &[
     ("bind", "Address the RESP listener binds (`0.0.0.0` for every interface; see `protected-mode`)."),
+    ("bind-source-addr", "Source IP of the node's outgoing connections (to cluster peers); empty = the kernel's choice. Set at startup only (Redis can change it at runtime)."),
     ("port", "RESP port; 0 picks a free one."),
     ("dir", "Data directory: RocksDB (`db/`) and, in cluster mode, the Raft log and snapshots."),
     ("requirepass", "Password of the `default` user (empty: none). The same as `ACL SETUSER default resetpass >...`."),
@@ -38,7 +39,8 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     ("block-cache-bytes", "RocksDB block cache size."),
     ("io-threads", "Network runtime threads (connections, RESP); 0: one fewer than the CPU cores, at least 1."),
     ("cluster.node-id", "This node's Raft id, unique in the cluster, > 0."),
-    ("cluster.raft-addr", "Address the Raft transport listens on and peers dial."),
+    ("cluster.raft-addr", "Address peers dial to reach this node's Raft transport (recorded in the membership)."),
+    ("cluster.raft-listen-addr", "Address the Raft transport listens on; empty = `raft-addr`. Set it when peers reach the node through something in between: NAT, a container port mapping, the Jepsen harness's fault-injecting proxy."),
     ("cluster.advertise-addr", "RESP address clients should use for this node (`-MOVED`, RAFT.LEADER); empty: `bind:port`."),
     ("cluster.election-timeout-ms", "Raft election timeout (the randomized timeout is between this and twice this)."),
     ("cluster.heartbeat-interval-ms", "Leader heartbeat interval; must be below the election timeout."),

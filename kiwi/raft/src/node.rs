@@ -43,8 +43,13 @@ use kiwi_runtime::tls::PeerStream;
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
     pub node_id: NodeId,
-    /// Where this node listens for Raft RPCs (and what peers dial).
+    /// What peers dial to reach this node's Raft RPCs (the membership's
+    /// record of this node).
     pub raft_addr: String,
+    /// Where this node listens for Raft RPCs (usually `raft_addr`).
+    pub raft_listen_addr: String,
+    /// The source IP of this node's connections to peers.
+    pub bind_source: Option<std::net::IpAddr>,
     /// This node's RESP address as clients should reach it (`-MOVED`, RAFT.INFO).
     pub resp_addr: String,
     /// The node's data directory: `raft/`, `db/`, `snapshots/`.
@@ -208,6 +213,7 @@ impl ClusterNode {
         let security = PeerSecurity {
             secret: PeerSecret::new(&opts.secret),
             tls: opts.tls.clone(),
+            bind_source: opts.bind_source,
         };
         let config = openraft::Config {
             cluster_name: "kiwi".into(),
@@ -231,7 +237,7 @@ impl ClusterNode {
         )
         .await
         .map_err(|e| io::Error::other(e.to_string()))?;
-        let listener = TcpListener::bind(&opts.raft_addr).await?;
+        let listener = TcpListener::bind(&opts.raft_listen_addr).await?;
         let (proposals, proposal_rx) = mpsc::channel(PROPOSAL_QUEUE_DEPTH);
         kiwi_runtime::task::spawn(group_proposals(raft.clone(), proposal_rx));
         let node = Arc::new(ClusterNode {

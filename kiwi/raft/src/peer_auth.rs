@@ -21,6 +21,7 @@
 //! one place both are applied, for every connection dialed or accepted.
 
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,12 +35,16 @@ use sha2::Sha256;
 /// handshake together.
 const CONNECT_TIMEOUT_MS: u64 = 1_000;
 
-/// How this node secures its cluster connections: mutual TLS (optional),
-/// then the shared secret's handshake (optional). Cheap to clone.
+/// How this node reaches and secures its cluster connections: the source
+/// IP it dials from (optional), mutual TLS (optional), then the shared
+/// secret's handshake (optional). Cheap to clone.
 #[derive(Clone, Default, Debug)]
 pub struct PeerSecurity {
     pub secret: PeerSecret,
     pub tls: Option<PeerTls>,
+    /// `bind-source-addr`: the local IP peers see this node's connections
+    /// come from.
+    pub bind_source: Option<IpAddr>,
 }
 
 impl PeerSecurity {
@@ -47,7 +52,7 @@ impl PeerSecurity {
     /// [`CONNECT_TIMEOUT_MS`].
     pub async fn dial(&self, addr: &str) -> io::Result<PeerStream> {
         let connect = async {
-            let tcp = TcpStream::connect(addr).await?;
+            let tcp = kiwi_runtime::net::connect_from(addr, self.bind_source).await?;
             let _ = tcp.set_nodelay(true);
             let mut stream = match &self.tls {
                 Some(tls) => tls.connect(tcp, addr).await?,

@@ -21,6 +21,9 @@ pub struct Cli {
     /// TCP port to listen on (0 picks a free port).
     #[arg(long)]
     pub port: Option<u16>,
+    /// Source IP of outgoing connections (to cluster peers).
+    #[arg(long)]
+    pub bind_source_addr: Option<String>,
     /// Data directory.
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -75,9 +78,12 @@ pub struct Cli {
     /// for anything the [cluster] section does not set).
     #[arg(long)]
     pub node_id: Option<u64>,
-    /// Cluster mode: the Raft transport address.
+    /// Cluster mode: the Raft transport address peers dial.
     #[arg(long)]
     pub raft_addr: Option<String>,
+    /// Cluster mode: where the Raft transport listens, when not --raft-addr.
+    #[arg(long)]
+    pub raft_listen_addr: Option<String>,
     /// Cluster mode: initialize a new cluster with this node as its only
     /// voter (run once, on the first node; others join with RAFT.NODE ADD).
     #[arg(long)]
@@ -106,6 +112,9 @@ impl Cli {
         }
         if let Some(v) = &self.dir {
             cfg.dir = v.clone();
+        }
+        if let Some(v) = &self.bind_source_addr {
+            cfg.bind_source_addr = v.clone();
         }
         if let Some(v) = &self.requirepass {
             cfg.requirepass = v.clone();
@@ -150,13 +159,20 @@ impl Cli {
                 field.clone_from(v);
             }
         }
-        if self.node_id.is_some() || self.raft_addr.is_some() || self.init_cluster {
+        if self.node_id.is_some()
+            || self.raft_addr.is_some()
+            || self.raft_listen_addr.is_some()
+            || self.init_cluster
+        {
             let cluster = cfg.cluster.get_or_insert_with(Default::default);
             if let Some(v) = self.node_id {
                 cluster.node_id = v;
             }
             if let Some(v) = &self.raft_addr {
                 cluster.raft_addr = v.clone();
+            }
+            if let Some(v) = &self.raft_listen_addr {
+                cluster.raft_listen_addr = v.clone();
             }
             cluster.init_cluster = self.init_cluster;
         }

@@ -140,6 +140,9 @@ impl Server {
                 let opts = ClusterOptions {
                     node_id: c.node_id,
                     raft_addr: c.raft_addr.clone(),
+                    raft_listen_addr: c.raft_listen_addr().to_string(),
+                    // validate() checked it parses.
+                    bind_source: config.bind_source_addr.parse().ok(),
                     resp_addr: if c.advertise_addr.is_empty() {
                         addr.to_string()
                     } else {

@@ -1,6 +1,7 @@
 //! A cluster of real `kiwi-server` processes on loopback, each with its own
-//! data directory and log file, that can be killed, restarted, paused and
-//! resumed. Dropping the cluster kills every process it started.
+//! data directory and log file, that can be killed, restarted, paused,
+//! resumed and partitioned (every Raft link crosses the [`Net`] proxies).
+//! Dropping the cluster kills every process it started.
 
 use std::fs::File;
 use std::io;
@@ -11,6 +12,8 @@ use std::time::Duration;
 use kiwi_jepsen::client::{call_until_ok, RespConn};
 use kiwi_resp::Frame;
 
+use crate::proxy::{source_ip, Net};
+
 /// Longest one admin command (a join waits for the node to catch up) may
 /// take before it is sent again.
 pub const ADMIN_TRY: Duration = Duration::from_secs(10);
@@ -18,7 +21,10 @@ pub const ADMIN_TRY: Duration = Duration::from_secs(10);
 pub struct Node {
     pub id: u8,
     pub port: u16,
+    /// The node's proxy: what peers dial (its `raft-addr`).
     pub raft_port: u16,
+    /// Where the node itself listens for Raft (`raft-listen-addr`).
+    pub raft_listen_port: u16,
     child: Option<Child>,
     paused: bool,
 }
@@ -31,12 +37,17 @@ impl Node {
     pub fn raft_addr(&self) -> String {
         format!("127.0.0.1:{}", self.raft_port)
     }
+
+    fn raft_listen_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.raft_listen_port)
+    }
 }
 
 pub struct Cluster {
     server: PathBuf,
     work: PathBuf,
     pub nodes: Vec<Node>,
+    pub net: Net,
 }
 
 /// A port nothing listens on right now.
@@ -58,22 +69,27 @@ fn signal(child: &Child, signal: libc::c_int) -> io::Result<()> {
 }
 
 impl Cluster {
-    /// Starts `n` nodes under `work`; node 1 founds the cluster and the
-    /// others join through `RAFT.NODE ADD`.
+    /// Starts `n` nodes under `work`, each behind its Raft proxy; node 1
+    /// founds the cluster and the others join through `RAFT.NODE ADD`.
     pub async fn start(server: &Path, work: &Path, n: u8) -> io::Result<Cluster> {
         let mut cluster = Cluster {
             server: server.to_path_buf(),
             work: work.to_path_buf(),
             nodes: Vec::new(),
+            net: Net::new(),
         };
         for id in 1..=n {
-            cluster.nodes.push(Node {
+            let proxy = kiwi_runtime::net::TcpListener::bind("127.0.0.1:0").await?;
+            let node = Node {
                 id,
                 port: free_port().await?,
-                raft_port: free_port().await?,
+                raft_port: proxy.local_addr()?.port(),
+                raft_listen_port: free_port().await?,
                 child: None,
                 paused: false,
-            });
+            };
+            cluster.net.spawn_proxy(id, proxy, node.raft_listen_addr());
+            cluster.nodes.push(node);
         }
         for i in 0..cluster.nodes.len() {
             cluster.spawn(i)?;
@@ -113,6 +129,10 @@ impl Cluster {
             .arg(node.id.to_string())
             .arg("--raft-addr")
             .arg(node.raft_addr())
+            .arg("--raft-listen-addr")
+            .arg(node.raft_listen_addr())
+            .arg("--bind-source-addr")
+            .arg(source_ip(node.id).to_string())
             .arg("--loglevel")
             .arg("warning")
             .stdout(Stdio::null())

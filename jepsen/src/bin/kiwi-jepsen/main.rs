@@ -1,6 +1,7 @@
 //! `kiwi-jepsen`: Jepsen-style tests of the built `kiwi-server` binary.
 //! Starts a cluster of real processes on loopback, runs clients, injects
-//! faults (kill -9 and restart, SIGSTOP/SIGCONT, membership changes), heals,
+//! faults (kill -9 and restart, SIGSTOP/SIGCONT, network partitions,
+//! membership changes), heals,
 //! checks that the cluster recovers and that every key's history is
 //! linearizable, prints a report and cleans up every process it started.
 //!
@@ -16,6 +17,8 @@
 mod cluster;
 #[cfg(not(madsim))]
 mod nemesis;
+#[cfg(not(madsim))]
+mod proxy;
 #[cfg(not(madsim))]
 mod run;
 
@@ -34,8 +37,9 @@ fn main() -> std::process::ExitCode {
         }
     };
     match rt.block_on(run::main(cli)) {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::FAILURE,
+        Ok(run::Outcome::Valid) => std::process::ExitCode::SUCCESS,
+        Ok(run::Outcome::Invalid) => std::process::ExitCode::FAILURE,
+        Ok(run::Outcome::Unknown) => std::process::ExitCode::from(3),
         Err(e) => {
             eprintln!("kiwi-jepsen: {e}");
             std::process::ExitCode::from(2)

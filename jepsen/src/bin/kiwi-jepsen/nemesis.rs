@@ -1,8 +1,8 @@
 //! Faults against the real processes, one at a time, each healed before the
-//! next: kill -9 then restart, SIGSTOP then SIGCONT, and membership changes
-//! (`RAFT.NODE REMOVE`, then `ADD` back with the node's old data). Network
-//! partitions need a fault-injecting proxy on the Raft links, which is not
-//! built yet.
+//! next: kill -9 then restart, SIGSTOP then SIGCONT, network partitions
+//! through the Raft proxies (one node isolated, the leader isolated, random
+//! halves, or a bridge), and membership changes (`RAFT.NODE REMOVE`, then
+//! `ADD` back with the node's old data).
 
 use std::io;
 use std::str::FromStr;
@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use kiwi_runtime::time::Instant;
 
-use kiwi_jepsen::client::call_until_ok;
+use kiwi_jepsen::client::{call_until_ok, RespConn};
+use kiwi_resp::Frame;
 
 use crate::cluster::{Cluster, ADMIN_TRY};
 
@@ -18,6 +19,7 @@ use crate::cluster::{Cluster, ADMIN_TRY};
 pub enum Kind {
     Kill,
     Pause,
+    Partition,
     Member,
 }
 
@@ -28,9 +30,10 @@ impl FromStr for Kind {
         match s {
             "kill" => Ok(Kind::Kill),
             "pause" => Ok(Kind::Pause),
+            "partition" => Ok(Kind::Partition),
             "member" => Ok(Kind::Member),
             other => Err(format!(
-                "unknown nemesis '{other}' (kill, pause, member; partitions need the proxy, not built yet)"
+                "unknown nemesis '{other}' (kill, pause, partition, member)"
             )),
         }
     }
@@ -62,10 +65,10 @@ pub async fn run(
         let i = kiwi_runtime::rand::index(cluster.nodes.len());
         let length = Duration::from_millis(kiwi_runtime::rand::between(500, 5_000));
         let id = cluster.nodes[i].id;
-        log.push(format!(
-            "{} {kind:?} node {id} for {length:?}",
-            stamp(start)
-        ));
+        log.push(match kind {
+            Kind::Partition => format!("{} {kind:?} for {length:?}", stamp(start)),
+            _ => format!("{} {kind:?} node {id} for {length:?}", stamp(start)),
+        });
         match kind {
             Kind::Kill => {
                 cluster.kill(i)?;
@@ -76,6 +79,16 @@ pub async fn run(
                 cluster.pause(i)?;
                 kiwi_runtime::time::sleep(length).await;
                 cluster.resume(i)?;
+            }
+            Kind::Partition => {
+                let (a, b, shape) = grudge(cluster).await;
+                log.push(format!(
+                    "{} partition ({shape}) {a:?} | {b:?}",
+                    stamp(start)
+                ));
+                cluster.net.partition(&a, &b);
+                kiwi_runtime::time::sleep(length).await;
+                cluster.net.heal();
             }
             Kind::Member => {
                 let via = [cluster.nodes[(i + 1) % cluster.nodes.len()].resp_addr()];
@@ -106,4 +119,78 @@ pub async fn run(
         }
         log.push(format!("{} healed", stamp(start)));
     }
+}
+
+/// Which nodes to cut from which: one node alone, the leader alone, a
+/// random minority from the majority, or (five nodes or more) a bridge:
+/// two halves that cannot talk except through one node in both.
+/// Returns the two sides and the shape's name.
+async fn grudge(cluster: &Cluster) -> (Vec<u8>, Vec<u8>, &'static str) {
+    let mut ids: Vec<u8> = cluster.nodes.iter().map(|n| n.id).collect();
+    let shapes = if ids.len() >= 5 { 4 } else { 3 };
+    let apart = |ids: &[u8], lone: u8| -> (Vec<u8>, Vec<u8>) {
+        (
+            vec![lone],
+            ids.iter().copied().filter(|&x| x != lone).collect(),
+        )
+    };
+    match kiwi_runtime::rand::index(shapes) {
+        0 => {
+            let lone = ids[kiwi_runtime::rand::index(ids.len())];
+            let (a, b) = apart(&ids, lone);
+            (a, b, "one node")
+        }
+        1 => match leader(cluster).await {
+            Some(lone) => {
+                let (a, b) = apart(&ids, lone);
+                (a, b, "leader")
+            }
+            None => {
+                let lone = ids[kiwi_runtime::rand::index(ids.len())];
+                let (a, b) = apart(&ids, lone);
+                (a, b, "one node (no leader known)")
+            }
+        },
+        2 => {
+            shuffle(&mut ids);
+            let b = ids.split_off(ids.len() / 2);
+            (ids, b, "halves")
+        }
+        _ => {
+            // a | bridge | b: the bridge node sits in neither side, so it
+            // keeps both of its links; a and b cannot reach each other.
+            shuffle(&mut ids);
+            ids.pop(); // the bridge
+            let b = ids.split_off(ids.len() / 2);
+            (ids, b, "bridge")
+        }
+    }
+}
+
+fn shuffle(ids: &mut [u8]) {
+    for k in (1..ids.len()).rev() {
+        ids.swap(k, kiwi_runtime::rand::index(k + 1));
+    }
+}
+
+/// The leader's id, as some node reports it (RAFT.LEADER names its RESP
+/// address).
+async fn leader(cluster: &Cluster) -> Option<u8> {
+    for node in &cluster.nodes {
+        let ask = async {
+            let mut c = RespConn::connect(&node.resp_addr()).await.ok()?;
+            match c.call(&["RAFT.LEADER"]).await.ok()? {
+                Frame::Bulk(addr) => cluster
+                    .nodes
+                    .iter()
+                    .find(|n| n.resp_addr().as_bytes() == &addr[..])
+                    .map(|n| n.id),
+                _ => None,
+            }
+        };
+        if let Ok(Some(id)) = kiwi_runtime::time::timeout(Duration::from_secs(1), ask).await {
+            return Some(id);
+        }
+    }
+    None
 }

@@ -1,5 +1,6 @@
-//! The `test` command: start the cluster, run clients and the nemesis,
-//! heal, check recovery and linearizability, report, clean up.
+//! The commands: `test` (start the cluster, run clients and the nemesis,
+//! heal, check recovery and linearizability, report, clean up) and `check`
+//! (check an EDN history file, Jepsen's or ours).
 
 use std::io;
 use std::path::PathBuf;
@@ -8,8 +9,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use kiwi_jepsen::client::serves_write_and_read;
-use kiwi_jepsen::workload::{run_client, ClientConfig};
-use kiwi_jepsen::{check, History};
+use kiwi_jepsen::edn::{read_history, write_history, Model};
+use kiwi_jepsen::workload::{run_client, ClientConfig, KeySpace, Workload};
+use kiwi_jepsen::{check, History, Report, Verdict};
 
 use crate::cluster::Cluster;
 use crate::nemesis::{self, Kind};
@@ -29,6 +31,25 @@ enum Cmd {
     /// Run one test and report; exits 1 if the history is not linearizable
     /// or the cluster does not recover.
     Test(TestOpts),
+    /// Check an EDN history (one event map per line, Jepsen's format);
+    /// exits 0 if linearizable, 1 if not, 3 if the search ran out of steps.
+    Check(CheckOpts),
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckOpts {
+    /// register | cas-register | kv | list-append | kiwi (what `test` writes).
+    #[arg(long, default_value = "kiwi")]
+    model: String,
+    /// register / cas-register: every value is a `[key value]` tuple
+    /// (jepsen.independent), one register per key.
+    #[arg(long)]
+    independent: bool,
+    /// Search steps per key before the verdict is unknown.
+    #[arg(long, default_value_t = CHECK_BUDGET_STEPS)]
+    budget_steps: u64,
+    /// The history file.
+    file: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -39,11 +60,17 @@ struct TestOpts {
     /// Seconds of clients and faults (faults stop 10 s before the end).
     #[arg(long, default_value_t = 60)]
     time_limit: u64,
-    /// Faults to inject, comma separated: kill, pause, member (empty: none).
-    #[arg(long, default_value = "kill,pause,member", value_delimiter = ',')]
+    /// Faults to inject, comma separated: kill, pause, partition, member
+    /// (empty: none).
+    #[arg(
+        long,
+        default_value = "kill,pause,partition,member",
+        value_delimiter = ','
+    )]
     nemesis: Vec<String>,
-    /// Workload: register, counter and list keys side by side.
-    #[arg(long, default_value = "register-counter-list")]
+    /// Workload: all (register, counter, list and set keys side by side),
+    /// register, counter, list-append or set.
+    #[arg(long, default_value = "all")]
     workload: String,
     /// Target operations per second across all clients.
     #[arg(long, default_value_t = 200)]
@@ -54,9 +81,13 @@ struct TestOpts {
     /// The kiwi-server binary to test.
     #[arg(long, default_value = "target/release/kiwi-server")]
     server: PathBuf,
-    /// Keep the work directory (data, logs, history) even when the test passes.
+    /// Keep the work directory (data, node logs) even when the test passes.
     #[arg(long)]
     keep: bool,
+    /// Where each run's report goes: `<results>/<time>/` gets the history
+    /// (`history.edn`, `history.txt`) and the verdict (`report.txt`).
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
 }
 
 /// Checker search steps per key before it gives up (and the test fails).
@@ -64,18 +95,78 @@ const CHECK_BUDGET_STEPS: u64 = 5_000_000;
 /// Longest the healed cluster may take to serve a write and a read.
 const RECOVERY_BOUND: Duration = Duration::from_secs(30);
 
-pub async fn main(cli: Cli) -> io::Result<bool> {
+/// How a command ended, as the process's exit code.
+pub enum Outcome {
+    Valid,
+    Invalid,
+    Unknown,
+}
+
+pub async fn main(cli: Cli) -> io::Result<Outcome> {
     match cli.cmd {
         Cmd::Test(opts) => test(opts).await,
+        Cmd::Check(opts) => check_file(opts),
     }
 }
 
-async fn test(opts: TestOpts) -> io::Result<bool> {
-    if opts.workload != "register-counter-list" {
-        return Err(io::Error::other(
-            "the only workload is register-counter-list",
-        ));
+fn check_file(opts: CheckOpts) -> io::Result<Outcome> {
+    let model: Model = opts.model.parse().map_err(io::Error::other)?;
+    let text = std::fs::read_to_string(&opts.file)?;
+    let history = read_history(&text, model, opts.independent)
+        .map_err(|e| io::Error::other(format!("{}: {e}", opts.file.display())))?;
+    let report = check(&history, opts.budget_steps);
+    print!("{}", summary(&history, &report));
+    Ok(match report.first_failure().map(|k| &k.verdict) {
+        None => {
+            println!("VALID");
+            Outcome::Valid
+        }
+        Some(Verdict::Unknown)
+            if report
+                .keys
+                .iter()
+                .all(|k| k.verdict != Verdict::NotLinearizable) =>
+        {
+            println!("UNKNOWN");
+            Outcome::Unknown
+        }
+        Some(_) => {
+            println!("INVALID");
+            Outcome::Invalid
+        }
+    })
+}
+
+/// Counts, and the first key that is not linearizable with its explanation.
+fn summary(history: &History, report: &Report) -> String {
+    let mut out = format!(
+        "ops: {} ok, {} unknown; keys: {} ({} linearizable)\n",
+        history.done(),
+        history.unknown(),
+        report.keys.len(),
+        report
+            .keys
+            .iter()
+            .filter(|k| k.verdict == Verdict::Linearizable)
+            .count()
+    );
+    let bad = report
+        .keys
+        .iter()
+        .find(|k| k.verdict == Verdict::NotLinearizable)
+        .or(report.first_failure());
+    match bad {
+        Some(bad) => out.push_str(&format!(
+            "key {} is {:?} ({} ops, {} steps)\n{}",
+            bad.key, bad.verdict, bad.ops, bad.steps, bad.explanation
+        )),
+        None => out.push_str("every key's history is linearizable\n"),
     }
+    out
+}
+
+async fn test(opts: TestOpts) -> io::Result<Outcome> {
+    let workload: Workload = opts.workload.parse().map_err(io::Error::other)?;
     let kinds = opts
         .nemesis
         .iter()
@@ -103,6 +194,10 @@ async fn test(opts: TestOpts) -> io::Result<bool> {
         servers: cluster.nodes.iter().map(|n| n.resp_addr()).collect(),
         // Mean pause half of the maximum: `clients / rate` seconds apart.
         think_max_ms: 2_000 * clients / opts.rate.max(1),
+        keys: KeySpace {
+            workload,
+            ..KeySpace::default()
+        },
         ..ClientConfig::default()
     };
     let start = kiwi_runtime::time::instant();
@@ -144,39 +239,39 @@ async fn test(opts: TestOpts) -> io::Result<bool> {
         .unwrap_or_else(|p| p.into_inner().clone());
     let report = check(&history, CHECK_BUDGET_STEPS);
 
-    let mut out = String::new();
-    out.push_str(&format!(
-        "ops: {} ok, {} unknown; keys: {}; recovery after healing: {}\n",
-        history.done(),
-        history.unknown(),
-        report.keys.len(),
+    let mut out = format!(
+        "recovery after healing: {}\nfaults:\n{}\n",
         if recovered {
             format!("{:.1} s", recovery.as_secs_f64())
         } else {
             "none".into()
-        }
-    ));
-    out.push_str(&format!("faults:\n{}\n", faults.join("\n")));
+        },
+        faults.join("\n")
+    );
     for p in &client_panics {
         out.push_str(&format!("client failed: {p}\n"));
     }
+    out.push_str(&summary(&history, &report));
     let valid = recovered && client_panics.is_empty() && report.is_valid();
-    match report.first_failure() {
-        Some(bad) => out.push_str(&format!(
-            "key {} is {:?} ({} ops, {} steps)\n{}",
-            bad.key, bad.verdict, bad.ops, bad.steps, bad.explanation
-        )),
-        None => out.push_str("every key's history is linearizable\n"),
-    }
     out.push_str(if valid { "VALID\n" } else { "INVALID\n" });
     print!("{out}");
 
-    std::fs::write(work.path().join("report.txt"), &out)?;
+    let results = opts
+        .results
+        .join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
+    std::fs::create_dir_all(&results)?;
+    std::fs::write(results.join("report.txt"), &out)?;
+    std::fs::write(results.join("history.edn"), write_history(&history))?;
     let ops: Vec<String> = history.ops.iter().map(|o| o.to_string()).collect();
-    std::fs::write(work.path().join("history.txt"), ops.join("\n"))?;
+    std::fs::write(results.join("history.txt"), ops.join("\n"))?;
+    eprintln!("kiwi-jepsen: report in {}", results.display());
     if opts.keep || !valid {
         let kept = work.keep();
         eprintln!("kiwi-jepsen: kept {}", kept.display());
     }
-    Ok(valid)
+    Ok(if valid {
+        Outcome::Valid
+    } else {
+        Outcome::Invalid
+    })
 }
