@@ -41,6 +41,12 @@ pub struct KeyReport {
     /// On failure: the operations of the longest linearized prefix the
     /// search found, then the operation it could not place.
     pub explanation: String,
+    /// On failure: the longest linearization found, as indices into this
+    /// key's operations (the history's operations on `key`, in history
+    /// order).
+    pub longest: Vec<usize>,
+    /// On failure: the operation that could not follow `longest`.
+    pub stuck: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +254,8 @@ pub fn check_key(key: &str, ops: &[&Op], budget_steps: u64) -> KeyReport {
     };
 
     let explanation = if verdict == Verdict::Linearizable {
+        longest.clear();
+        stuck_at = None;
         String::new()
     } else {
         explain(ops, &longest, stuck_at)
@@ -258,6 +266,8 @@ pub fn check_key(key: &str, ops: &[&Op], budget_steps: u64) -> KeyReport {
         ops: ops.len(),
         steps,
         explanation,
+        longest,
+        stuck: stuck_at,
     }
 }
 

@@ -13,6 +13,8 @@
 //!
 //! * [`edn`]: histories in Jepsen's EDN format, written and read (the
 //!   register, cas-register, kv and list-append models, and Kiwi's own).
+//! * [`report`]: a run's HTML page (throughput, latency, fault intervals,
+//!   and the failing key's operations on an SVG timeline).
 //! * [`client`]: a minimal RESP client over the runtime layer's TCP.
 //!
 //! Apart from the client, pure computation: the madsim simulator (`sim/`)
@@ -23,6 +25,7 @@ pub mod client;
 pub mod edn;
 pub mod history;
 pub mod model;
+pub mod report;
 pub mod workload;
 
 pub use checker::{check, check_key, KeyReport, Report, Verdict};

@@ -11,6 +11,7 @@ use std::time::Duration;
 use kiwi_runtime::time::Instant;
 
 use kiwi_jepsen::client::{call_until_ok, RespConn};
+use kiwi_jepsen::report::Fault;
 use kiwi_resp::Frame;
 
 use crate::cluster::{Cluster, ADMIN_TRY};
@@ -39,19 +40,21 @@ impl FromStr for Kind {
     }
 }
 
-/// Injects faults of `kinds` until `until` after `start`; returns the log.
-/// Every fault is healed when this returns.
+/// Injects faults of `kinds` until `until` after `start`; returns the log
+/// and the faults' intervals. Every fault is healed when this returns.
 pub async fn run(
     cluster: &mut Cluster,
     kinds: &[Kind],
     start: Instant,
     until: Duration,
-) -> io::Result<Vec<String>> {
+) -> io::Result<(Vec<String>, Vec<Fault>)> {
     let mut log = Vec::new();
+    let mut faults = Vec::new();
     if kinds.is_empty() {
         kiwi_runtime::time::sleep(until.saturating_sub(start.elapsed())).await;
-        return Ok(log);
+        return Ok((log, faults));
     }
+    let now_ns = |start: Instant| u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
     let stamp = |start: Instant| format!("{:>7.3}s", start.elapsed().as_secs_f64());
     loop {
         kiwi_runtime::time::sleep(Duration::from_millis(kiwi_runtime::rand::between(
@@ -59,12 +62,17 @@ pub async fn run(
         )))
         .await;
         if start.elapsed() >= until {
-            return Ok(log);
+            return Ok((log, faults));
         }
         let kind = kinds[kiwi_runtime::rand::index(kinds.len())];
         let i = kiwi_runtime::rand::index(cluster.nodes.len());
         let length = Duration::from_millis(kiwi_runtime::rand::between(500, 5_000));
         let id = cluster.nodes[i].id;
+        let fault_start_ns = now_ns(start);
+        let mut label = match kind {
+            Kind::Partition => "partition".to_string(),
+            _ => format!("{kind:?} n{id}").to_lowercase(),
+        };
         log.push(match kind {
             Kind::Partition => format!("{} {kind:?} for {length:?}", stamp(start)),
             _ => format!("{} {kind:?} node {id} for {length:?}", stamp(start)),
@@ -86,6 +94,7 @@ pub async fn run(
                     "{} partition ({shape}) {a:?} | {b:?}",
                     stamp(start)
                 ));
+                label = format!("partition {a:?}|{b:?}");
                 cluster.net.partition(&a, &b);
                 kiwi_runtime::time::sleep(length).await;
                 cluster.net.heal();
@@ -118,6 +127,11 @@ pub async fn run(
             }
         }
         log.push(format!("{} healed", stamp(start)));
+        faults.push(Fault {
+            start_ns: fault_start_ns,
+            end_ns: now_ns(start),
+            label,
+        });
     }
 }
 

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use kiwi_jepsen::client::serves_write_and_read;
 use kiwi_jepsen::edn::{read_history, write_history, Model};
 use kiwi_jepsen::workload::{run_client, ClientConfig, KeySpace, Workload};
-use kiwi_jepsen::{check, History, Report, Verdict};
+use kiwi_jepsen::{check, report, History, Report, Verdict};
 
 use crate::cluster::Cluster;
 use crate::nemesis::{self, Kind};
@@ -48,6 +48,9 @@ struct CheckOpts {
     /// Search steps per key before the verdict is unknown.
     #[arg(long, default_value_t = CHECK_BUDGET_STEPS)]
     budget_steps: u64,
+    /// Also write the report page (charts, the failing key's timeline) here.
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// The history file.
     file: PathBuf,
 }
@@ -115,7 +118,19 @@ fn check_file(opts: CheckOpts) -> io::Result<Outcome> {
     let history = read_history(&text, model, opts.independent)
         .map_err(|e| io::Error::other(format!("{}: {e}", opts.file.display())))?;
     let report = check(&history, opts.budget_steps);
-    print!("{}", summary(&history, &report));
+    let text = summary(&history, &report);
+    print!("{text}");
+    if let Some(path) = &opts.html {
+        let page = report::html(&report::Run {
+            title: &opts.file.display().to_string(),
+            summary: &text,
+            valid: report.is_valid(),
+            history: &history,
+            report: &report,
+            faults: &[],
+        });
+        std::fs::write(path, page)?;
+    }
     Ok(match report.first_failure().map(|k| &k.verdict) {
         None => {
             println!("VALID");
@@ -215,7 +230,7 @@ async fn test(opts: TestOpts) -> io::Result<Outcome> {
         .collect();
 
     let faults_until = time_limit.saturating_sub(Duration::from_secs(10));
-    let faults = nemesis::run(&mut cluster, &kinds, start, faults_until).await?;
+    let (faults, intervals) = nemesis::run(&mut cluster, &kinds, start, faults_until).await?;
     let healed = kiwi_runtime::time::instant();
     let recovered = serves_write_and_read(
         &cfg.servers,
@@ -261,6 +276,20 @@ async fn test(opts: TestOpts) -> io::Result<Outcome> {
         .join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
     std::fs::create_dir_all(&results)?;
     std::fs::write(results.join("report.txt"), &out)?;
+    let page = report::html(&report::Run {
+        title: &format!(
+            "kiwi-jepsen {} nodes, {} s, {}",
+            opts.nodes,
+            opts.time_limit,
+            opts.nemesis.join(",")
+        ),
+        summary: &out,
+        valid,
+        history: &history,
+        report: &report,
+        faults: &intervals,
+    });
+    std::fs::write(results.join("index.html"), page)?;
     std::fs::write(results.join("history.edn"), write_history(&history))?;
     let ops: Vec<String> = history.ops.iter().map(|o| o.to_string()).collect();
     std::fs::write(results.join("history.txt"), ops.join("\n"))?;
