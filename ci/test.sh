@@ -53,8 +53,9 @@ SIM_SEEDS="${SIM_SEEDS:-100}" ci/sim.sh
 step "canaries: the simulator catches each planted bug within 200 seeds"
 ci/sim-canaries.sh
 
-step "Jepsen-style run: real processes under kill/pause/membership faults (kiwi-jepsen)"
-cargo run -p kiwi-jepsen -- test --server target/debug/kiwi-server --time-limit 30 --rate 100
+step "Jepsen-style run: real processes under kill/pause/partition/membership faults (kiwi-jepsen)"
+cargo run -p kiwi-jepsen -- test --server target/debug/kiwi-server --time-limit 30 --rate 100 \
+    --nemesis kill,pause,partition,member --workload all --results target/jepsen-results
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
