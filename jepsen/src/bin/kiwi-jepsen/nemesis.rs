@@ -14,7 +14,7 @@ use kiwi_jepsen::client::{call_until_ok, RespConn};
 use kiwi_jepsen::report::Fault;
 use kiwi_resp::Frame;
 
-use crate::cluster::{Cluster, ADMIN_TRY};
+use crate::cluster::{Cluster, Node, ADMIN_TRY};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -97,6 +97,11 @@ pub async fn run(
                 label = format!("partition {a:?}|{b:?}");
                 cluster.net.partition(&a, &b);
                 kiwi_runtime::time::sleep(length).await;
+                log.push(format!(
+                    "{} leaders seen: {}",
+                    stamp(start),
+                    leaders_seen(cluster).await
+                ));
                 cluster.net.heal();
             }
             Kind::Member => {
@@ -187,22 +192,45 @@ fn shuffle(ids: &mut [u8]) {
     }
 }
 
-/// The leader's id, as some node reports it (RAFT.LEADER names its RESP
-/// address).
+/// Whom `node` names as the leader: `Some(Some(id))`, `Some(None)` when it
+/// knows of no leader, `None` when it does not answer within a second.
+async fn leader_seen_by(cluster: &Cluster, node: &Node) -> Option<Option<u8>> {
+    let ask = async {
+        let mut c = RespConn::connect(&node.resp_addr()).await.ok()?;
+        c.call(&["RAFT.LEADER"]).await.ok()
+    };
+    match kiwi_runtime::time::timeout(Duration::from_secs(1), ask).await {
+        Ok(Some(Frame::Bulk(addr))) => Some(
+            cluster
+                .nodes
+                .iter()
+                .find(|n| n.resp_addr().as_bytes() == &addr[..])
+                .map(|n| n.id),
+        ),
+        Ok(Some(_)) => Some(None),
+        _ => None,
+    }
+}
+
+/// Each node's view of the leader, e.g. `n1:n1 n2:n3 n3:n3` (`-`: none,
+/// `?`: no answer).
+async fn leaders_seen(cluster: &Cluster) -> String {
+    let mut views = Vec::new();
+    for node in &cluster.nodes {
+        let view = match leader_seen_by(cluster, node).await {
+            Some(Some(id)) => format!("n{id}"),
+            Some(None) => "-".to_string(),
+            None => "?".to_string(),
+        };
+        views.push(format!("n{}:{view}", node.id));
+    }
+    views.join(" ")
+}
+
+/// The leader's id, as the first node that knows one reports it.
 async fn leader(cluster: &Cluster) -> Option<u8> {
     for node in &cluster.nodes {
-        let ask = async {
-            let mut c = RespConn::connect(&node.resp_addr()).await.ok()?;
-            match c.call(&["RAFT.LEADER"]).await.ok()? {
-                Frame::Bulk(addr) => cluster
-                    .nodes
-                    .iter()
-                    .find(|n| n.resp_addr().as_bytes() == &addr[..])
-                    .map(|n| n.id),
-                _ => None,
-            }
-        };
-        if let Ok(Some(id)) = kiwi_runtime::time::timeout(Duration::from_secs(1), ask).await {
+        if let Some(Some(id)) = leader_seen_by(cluster, node).await {
             return Some(id);
         }
     }
