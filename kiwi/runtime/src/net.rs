@@ -41,3 +41,29 @@ pub async fn connect_from(addr: &str, source: Option<IpAddr>) -> io::Result<TcpS
 pub async fn connect_from(addr: &str, _source: Option<IpAddr>) -> io::Result<TcpStream> {
     TcpStream::connect(addr).await
 }
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use super::*;
+
+    /// The peer sees the chosen source IP (Linux routes all of 127/8 to
+    /// loopback, so any 127.x address can be a source).
+    #[tokio::test]
+    async fn connections_come_from_the_chosen_source_ip() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let source: IpAddr = "127.0.1.7".parse().expect("ip");
+        let (dialed, accepted) = tokio::join!(connect_from(&addr, Some(source)), listener.accept());
+        let dialed = dialed.expect("connect from 127.0.1.7");
+        let (_, peer) = accepted.expect("accept");
+        assert_eq!(peer.ip(), source);
+        assert_eq!(dialed.local_addr().expect("local").ip(), source);
+        // Without a source the kernel picks the usual one.
+        let (plain, accepted) = tokio::join!(connect_from(&addr, None), listener.accept());
+        assert!(plain.is_ok());
+        assert_eq!(accepted.expect("accept").1.ip().to_string(), "127.0.0.1");
+        // A source of the wrong family is refused, not silently ignored.
+        let v6: IpAddr = "::1".parse().expect("ip");
+        assert!(connect_from(&addr, Some(v6)).await.is_err());
+    }
+}
