@@ -12,6 +12,15 @@ SECONDS_LIMIT="${SECONDS_LIMIT:-30}"
 ATTEMPTS="${ATTEMPTS:-3}"
 CANARIES=("$@")
 [ ${#CANARIES[@]} -gt 0 ] || CANARIES=(canary-stale-read canary-early-ack canary-skip-apply-index canary-watch-ignored)
+# The faults that expose each planted bug.
+nemesis_for() {
+    case "$1" in
+        canary-stale-read) echo partition ;;            # an isolated old leader reads locally
+        canary-early-ack) echo kill,partition ;;        # an acknowledged write never commits
+        canary-skip-apply-index) echo kill ;;           # a restart re-applies entries
+        *) echo kill,pause,partition,member ;;
+    esac
+}
 cargo build --bin kiwi-jepsen
 survivors=()
 for canary in "${CANARIES[@]}"; do
@@ -21,7 +30,8 @@ for canary in "${CANARIES[@]}"; do
     for attempt in $(seq 1 "$ATTEMPTS"); do
         set +e
         target/debug/kiwi-jepsen test --server target/canary/debug/kiwi-server \
-            --time-limit "$SECONDS_LIMIT" --rate 200 --results target/jepsen-canaries/"$canary" \
+            --time-limit "$SECONDS_LIMIT" --rate 200 --nemesis "$(nemesis_for "$canary")" \
+            --results target/jepsen-canaries/"$canary" \
             > target/canary/"$canary".out 2>&1
         rc=$?
         set -e

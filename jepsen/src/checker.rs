@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::fmt::Write as _;
 
-use crate::history::{History, Op, Outcome};
+use crate::history::{Call, History, Op, Outcome, Ret};
 use crate::model::State;
 
 /// What the search concluded for one key.
@@ -172,8 +172,82 @@ impl Events {
     }
 }
 
-/// Checks the operations of one key.
-pub fn check_key(key: &str, ops: &[&Op], budget_steps: u64) -> KeyReport {
+/// Checks the operations of one key: first sets aside the unknown writes
+/// nobody could have seen ([`unobserved_unknowns`]), then searches.
+pub fn check_key(key: &str, all_ops: &[&Op], budget_steps: u64) -> KeyReport {
+    let dropped = unobserved_unknowns(all_ops);
+    // Original index of each operation the search sees.
+    let kept: Vec<usize> = (0..all_ops.len()).filter(|i| !dropped[*i]).collect();
+    let ops: Vec<&Op> = kept.iter().map(|&i| all_ops[i]).collect();
+    let mut report = search(key, &ops, budget_steps);
+    report.ops = all_ops.len();
+    for i in report.longest.iter_mut().chain(report.stuck.as_mut()) {
+        *i = kept[*i];
+    }
+    report
+}
+
+/// The unknown writes that can be left out without changing the verdict:
+/// an unknown operation may always not have happened, and one whose
+/// written value no operation ever observed cannot have mattered.
+///
+/// * Registers (keys with only GET, SET, SET..GET and CAS): while the
+///   register holds the unobserved value, a GET or SET..GET would return
+///   it and a CAS would compare with it — all observations; only a blind
+///   SET may follow, and it overwrites the value. So a linearization that
+///   places the write stays valid with it removed.
+/// * Sets (keys with only SADD and SMEMBERS): once added, a member shows in
+///   every later SMEMBERS and makes a later SADD of it return 0; if none
+///   does, removing the add changes no reply.
+///
+/// This keeps the search small when a cut-off node accepted writes that
+/// never committed: each unknown write otherwise doubles the space.
+pub fn unobserved_unknowns(ops: &[&Op]) -> Vec<bool> {
+    let register = ops.iter().all(|o| {
+        matches!(
+            o.call,
+            Call::Get | Call::Set(_) | Call::SetGet(_) | Call::Cas { .. }
+        )
+    });
+    let set = ops
+        .iter()
+        .all(|o| matches!(o.call, Call::SAdd(_) | Call::SMembers));
+    if !register && !set {
+        return vec![false; ops.len()];
+    }
+    let mut observed: FxHashSet<&str> = FxHashSet::default();
+    for o in ops {
+        if let Call::Cas { from: Some(v), .. } = &o.call {
+            observed.insert(v);
+        }
+        match (&o.call, &o.outcome) {
+            (_, Outcome::Done(Ret::Bulk(Some(v)))) => {
+                observed.insert(v);
+            }
+            (_, Outcome::Done(Ret::List(items))) => {
+                observed.extend(items.iter().map(String::as_str))
+            }
+            (Call::SAdd(v), Outcome::Done(Ret::Int(0))) => {
+                observed.insert(v);
+            }
+            _ => {}
+        }
+    }
+    ops.iter()
+        .map(|o| {
+            let written = match &o.call {
+                Call::Set(v) | Call::SetGet(v) | Call::SAdd(v) => v,
+                Call::Cas { to, .. } => to,
+                _ => return false,
+            };
+            o.outcome == Outcome::Unknown && !observed.contains(written.as_str())
+        })
+        .collect()
+}
+
+/// The Wing–Gong–Lowe search over `ops` (one key), nothing set aside.
+/// Public so tests can check that setting aside changes no verdict.
+pub fn search(key: &str, ops: &[&Op], budget_steps: u64) -> KeyReport {
     let mut events = Events::new(ops);
     let words = ops.len().div_ceil(64);
     let mut linearized = vec![0u64; words];

@@ -66,7 +66,12 @@ pub async fn run(
         }
         let kind = kinds[kiwi_runtime::rand::index(kinds.len())];
         let i = kiwi_runtime::rand::index(cluster.nodes.len());
-        let length = Duration::from_millis(kiwi_runtime::rand::between(500, 5_000));
+        // A partition must outlast an election (1-2 election timeouts) to
+        // let the majority move on without the cut-off node.
+        let length = Duration::from_millis(match kind {
+            Kind::Partition => kiwi_runtime::rand::between(2_000, 8_000),
+            _ => kiwi_runtime::rand::between(500, 5_000),
+        });
         let id = cluster.nodes[i].id;
         let fault_start_ns = now_ns(start);
         let mut label = match kind {
@@ -140,13 +145,14 @@ pub async fn run(
     }
 }
 
-/// Which nodes to cut from which: one node alone, the leader alone, a
-/// random minority from the majority, or (five nodes or more) a bridge:
-/// two halves that cannot talk except through one node in both.
-/// Returns the two sides and the shape's name.
+/// Which nodes to cut from which: one node alone, the leader alone (twice
+/// as likely: the shape that tests leases and read barriers), a random
+/// minority from the majority, or (five nodes or more) a bridge: two halves
+/// that cannot talk except through one node in both. Returns the two sides
+/// and the shape's name.
 async fn grudge(cluster: &Cluster) -> (Vec<u8>, Vec<u8>, &'static str) {
     let mut ids: Vec<u8> = cluster.nodes.iter().map(|n| n.id).collect();
-    let shapes = if ids.len() >= 5 { 4 } else { 3 };
+    let shapes = if ids.len() >= 5 { 5 } else { 4 };
     let apart = |ids: &[u8], lone: u8| -> (Vec<u8>, Vec<u8>) {
         (
             vec![lone],
@@ -159,7 +165,7 @@ async fn grudge(cluster: &Cluster) -> (Vec<u8>, Vec<u8>, &'static str) {
             let (a, b) = apart(&ids, lone);
             (a, b, "one node")
         }
-        1 => match leader(cluster).await {
+        1 | 3 => match leader(cluster).await {
             Some(lone) => {
                 let (a, b) = apart(&ids, lone);
                 (a, b, "leader")
