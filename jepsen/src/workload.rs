@@ -218,6 +218,11 @@ pub struct ClientConfig {
     pub think_max_ms: u64,
     /// Pause after an error or a timeout (between half of it and all of it).
     pub backoff_ms: u64,
+    /// Each client always talks to one server (client `c` to
+    /// `servers[c % len]`), as Jepsen binds a client to a node, so that a
+    /// cut-off node keeps being asked; otherwise every new connection picks
+    /// a server at random.
+    pub pinned: bool,
     pub keys: KeySpace,
 }
 
@@ -228,6 +233,7 @@ impl Default for ClientConfig {
             op_timeout_ms: 2_000,
             think_max_ms: 40,
             backoff_ms: 1_000,
+            pinned: false,
             keys: KeySpace::default(),
         }
     }
@@ -356,7 +362,12 @@ pub async fn run_client(
         let think = kiwi_runtime::rand::between(0, cfg.think_max_ms);
         kiwi_runtime::time::sleep(Duration::from_millis(think)).await;
         let Some(c) = conn.as_mut() else {
-            let addr = &cfg.servers[kiwi_runtime::rand::index(cfg.servers.len())];
+            let server = if cfg.pinned {
+                client as usize % cfg.servers.len()
+            } else {
+                kiwi_runtime::rand::index(cfg.servers.len())
+            };
+            let addr = &cfg.servers[server];
             match kiwi_runtime::time::timeout(op_timeout, RespConn::connect(addr)).await {
                 Ok(Ok(c)) => conn = Some(c),
                 _ => kiwi_runtime::time::sleep(Duration::from_millis(100)).await,

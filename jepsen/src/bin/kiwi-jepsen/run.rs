@@ -209,6 +209,7 @@ async fn test(opts: TestOpts) -> io::Result<Outcome> {
         servers: cluster.nodes.iter().map(|n| n.resp_addr()).collect(),
         // Mean pause half of the maximum: `clients / rate` seconds apart.
         think_max_ms: 2_000 * clients / opts.rate.max(1),
+        pinned: true,
         keys: KeySpace {
             workload,
             ..KeySpace::default()
