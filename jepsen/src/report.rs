@@ -271,9 +271,15 @@ fn timeline(out: &mut String, run: &Run, key: &KeyReport) {
     );
     fault_bands(out, axis, run.faults, height);
     for (process, row) in &rows {
+        // Harness processes are client << 32 | incarnation: show "c.i".
+        let name = if *process >> 32 > 0 {
+            format!("{}.{}", process >> 32, process & 0xffff_ffff)
+        } else {
+            format!("p{process}")
+        };
         let _ = write!(
             out,
-            r##"<text x="2" y="{:.1}" font-size="10">p{process}</text>"##,
+            r##"<text x="2" y="{:.1}" font-size="10"><title>process {process}</title>{name}</text>"##,
             10.0 + row_h * *row as f64 + 14.0
         );
     }
