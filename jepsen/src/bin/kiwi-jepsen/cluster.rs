@@ -146,6 +146,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether node `i` runs and is not paused.
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].child.is_some() && !self.nodes[i].paused
+    }
+
     /// kill -9: the process loses everything not on disk.
     pub fn kill(&mut self, i: usize) -> io::Result<()> {
         if let Some(mut child) = self.nodes[i].child.take() {

@@ -1,8 +1,9 @@
-//! Faults against the real processes, one at a time, each healed before the
-//! next: kill -9 then restart, SIGSTOP then SIGCONT, network partitions
-//! through the Raft proxies (one node isolated, the leader isolated, random
-//! halves, or a bridge), and membership changes (`RAFT.NODE REMOVE`, then
-//! `ADD` back with the node's old data).
+//! Faults against the real processes, one at a time (or, combined, one or
+//! two at once), each round healed before the next: kill -9 then restart,
+//! SIGSTOP then SIGCONT, network partitions through the Raft proxies (one
+//! node isolated, the leader isolated, random halves, or a bridge), and
+//! membership changes (`RAFT.NODE REMOVE`, then `ADD` back with the node's
+//! old data).
 
 use std::io;
 use std::str::FromStr;
@@ -40,108 +41,191 @@ impl FromStr for Kind {
     }
 }
 
+/// A fault in place, and what heals it.
+enum Active {
+    Killed(usize),
+    Paused(usize),
+    Cut,
+    /// Removed from the membership; added back through `via`.
+    Removed {
+        i: usize,
+        via: String,
+    },
+}
+
+/// The fault log: lines stamped with the time since the start.
+struct Log {
+    start: Instant,
+    lines: Vec<String>,
+}
+
+impl Log {
+    fn push(&mut self, what: String) {
+        let at = self.start.elapsed().as_secs_f64();
+        self.lines.push(format!("{at:>7.3}s {what}"));
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Injects a fault of `kind` on node index `i` (a partition picks its own
+/// sides). Returns what heals it and its label, or `None` if the cluster
+/// refused it (a membership change without a quorum).
+async fn inject(
+    cluster: &mut Cluster,
+    kind: Kind,
+    i: usize,
+    log: &mut Log,
+) -> io::Result<Option<(Active, String)>> {
+    let id = cluster.nodes[i].id;
+    Ok(Some(match kind {
+        Kind::Kill => {
+            cluster.kill(i)?;
+            (Active::Killed(i), format!("kill n{id}"))
+        }
+        Kind::Pause => {
+            cluster.pause(i)?;
+            (Active::Paused(i), format!("pause n{id}"))
+        }
+        Kind::Partition => {
+            let (a, b, shape) = grudge(cluster).await;
+            cluster.net.partition(&a, &b);
+            log.push(format!("partition ({shape}) {a:?} | {b:?}"));
+            (Active::Cut, format!("partition {a:?}|{b:?}"))
+        }
+        Kind::Member => {
+            // Ask a node that is neither the removed one nor down.
+            let via = (1..cluster.nodes.len())
+                .map(|k| (i + k) % cluster.nodes.len())
+                .find(|&k| cluster.is_running(k))
+                .map(|k| cluster.nodes[k].resp_addr());
+            let Some(via) = via else { return Ok(None) };
+            let remove = [
+                "RAFT.NODE".to_string(),
+                "REMOVE".to_string(),
+                id.to_string(),
+            ];
+            if !call_until_ok(
+                std::slice::from_ref(&via),
+                &remove,
+                ADMIN_TRY,
+                Duration::from_secs(10),
+            )
+            .await
+            {
+                log.push(format!("remove n{id} refused"));
+                return Ok(None);
+            }
+            (Active::Removed { i, via }, format!("member n{id}"))
+        }
+    }))
+}
+
+/// Heals one fault.
+async fn heal(cluster: &mut Cluster, active: Active, log: &mut Log) -> io::Result<()> {
+    match active {
+        Active::Killed(i) => cluster.restart(i),
+        Active::Paused(i) => cluster.resume(i),
+        Active::Cut => {
+            log.push(format!("leaders seen: {}", leaders_seen(cluster).await));
+            cluster.net.heal();
+            Ok(())
+        }
+        Active::Removed { i, via } => {
+            let node = &cluster.nodes[i];
+            let add = [
+                "RAFT.NODE".to_string(),
+                "ADD".to_string(),
+                node.id.to_string(),
+                node.raft_addr(),
+                node.resp_addr(),
+            ];
+            // Any node will do (the leader forwards), the one asked first.
+            let mut servers: Vec<String> = cluster.nodes.iter().map(|n| n.resp_addr()).collect();
+            servers.retain(|s| *s != via);
+            servers.insert(0, via);
+            if call_until_ok(&servers, &add, ADMIN_TRY, Duration::from_secs(120)).await {
+                Ok(())
+            } else {
+                Err(io::Error::other(format!(
+                    "node {} could not be added back",
+                    node.id
+                )))
+            }
+        }
+    }
+}
+
 /// Injects faults of `kinds` until `until` after `start`; returns the log
-/// and the faults' intervals. Every fault is healed when this returns.
+/// and the faults' intervals. One fault at a time, or with `combined` one
+/// or two at once (of different kinds, on different nodes). Every fault is
+/// healed when this returns.
 pub async fn run(
     cluster: &mut Cluster,
     kinds: &[Kind],
+    combined: bool,
     start: Instant,
     until: Duration,
 ) -> io::Result<(Vec<String>, Vec<Fault>)> {
-    let mut log = Vec::new();
+    let mut log = Log {
+        start,
+        lines: Vec::new(),
+    };
     let mut faults = Vec::new();
     if kinds.is_empty() {
         kiwi_runtime::time::sleep(until.saturating_sub(start.elapsed())).await;
-        return Ok((log, faults));
+        return Ok((log.lines, faults));
     }
-    let now_ns = |start: Instant| u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    let stamp = |start: Instant| format!("{:>7.3}s", start.elapsed().as_secs_f64());
     loop {
         kiwi_runtime::time::sleep(Duration::from_millis(kiwi_runtime::rand::between(
             1_000, 3_000,
         )))
         .await;
         if start.elapsed() >= until {
-            return Ok((log, faults));
+            return Ok((log.lines, faults));
         }
-        let kind = kinds[kiwi_runtime::rand::index(kinds.len())];
-        let i = kiwi_runtime::rand::index(cluster.nodes.len());
+        let count = if combined && kinds.len() > 1 && cluster.nodes.len() > 1 {
+            1 + kiwi_runtime::rand::index(2)
+        } else {
+            1
+        };
+        let mut round: Vec<(Kind, usize)> = Vec::new();
+        while round.len() < count {
+            let kind = kinds[kiwi_runtime::rand::index(kinds.len())];
+            let i = kiwi_runtime::rand::index(cluster.nodes.len());
+            if round.iter().all(|&(k, j)| k != kind && j != i) {
+                round.push((kind, i));
+            }
+        }
         // A partition must outlast an election (1-2 election timeouts) to
         // let the majority move on without the cut-off node.
-        let length = Duration::from_millis(match kind {
-            Kind::Partition => kiwi_runtime::rand::between(2_000, 8_000),
-            _ => kiwi_runtime::rand::between(500, 5_000),
+        let length = Duration::from_millis(if round.iter().any(|(k, _)| *k == Kind::Partition) {
+            kiwi_runtime::rand::between(2_000, 8_000)
+        } else {
+            kiwi_runtime::rand::between(500, 5_000)
         });
-        let id = cluster.nodes[i].id;
-        let fault_start_ns = now_ns(start);
-        let mut label = match kind {
-            Kind::Partition => "partition".to_string(),
-            _ => format!("{kind:?} n{id}").to_lowercase(),
-        };
-        log.push(match kind {
-            Kind::Partition => format!("{} {kind:?} for {length:?}", stamp(start)),
-            _ => format!("{} {kind:?} node {id} for {length:?}", stamp(start)),
-        });
-        match kind {
-            Kind::Kill => {
-                cluster.kill(i)?;
-                kiwi_runtime::time::sleep(length).await;
-                cluster.restart(i)?;
-            }
-            Kind::Pause => {
-                cluster.pause(i)?;
-                kiwi_runtime::time::sleep(length).await;
-                cluster.resume(i)?;
-            }
-            Kind::Partition => {
-                let (a, b, shape) = grudge(cluster).await;
-                log.push(format!(
-                    "{} partition ({shape}) {a:?} | {b:?}",
-                    stamp(start)
-                ));
-                label = format!("partition {a:?}|{b:?}");
-                cluster.net.partition(&a, &b);
-                kiwi_runtime::time::sleep(length).await;
-                log.push(format!(
-                    "{} leaders seen: {}",
-                    stamp(start),
-                    leaders_seen(cluster).await
-                ));
-                cluster.net.heal();
-            }
-            Kind::Member => {
-                let via = [cluster.nodes[(i + 1) % cluster.nodes.len()].resp_addr()];
-                let remove = [
-                    "RAFT.NODE".to_string(),
-                    "REMOVE".to_string(),
-                    id.to_string(),
-                ];
-                if !call_until_ok(&via, &remove, ADMIN_TRY, Duration::from_secs(10)).await {
-                    log.push(format!("{} refused", stamp(start)));
-                    continue;
-                }
-                kiwi_runtime::time::sleep(length).await;
-                let node = &cluster.nodes[i];
-                let add = [
-                    "RAFT.NODE".to_string(),
-                    "ADD".to_string(),
-                    id.to_string(),
-                    node.raft_addr(),
-                    node.resp_addr(),
-                ];
-                if !call_until_ok(&via, &add, ADMIN_TRY, Duration::from_secs(120)).await {
-                    return Err(io::Error::other(format!(
-                        "node {id} could not be added back"
-                    )));
-                }
+        let mut active = Vec::new();
+        for (kind, i) in round {
+            let began_ns = log.now_ns();
+            if let Some((fault, label)) = inject(cluster, kind, i, &mut log).await? {
+                log.push(format!("{label} for {length:?}"));
+                active.push((fault, label, began_ns));
             }
         }
-        log.push(format!("{} healed", stamp(start)));
-        faults.push(Fault {
-            start_ns: fault_start_ns,
-            end_ns: now_ns(start),
-            label,
-        });
+        kiwi_runtime::time::sleep(length).await;
+        // Membership last: adding a node back needs a quorum.
+        active.sort_by_key(|(f, _, _)| matches!(f, Active::Removed { .. }));
+        for (fault, label, began_ns) in active {
+            heal(cluster, fault, &mut log).await?;
+            log.push(format!("healed {label}"));
+            faults.push(Fault {
+                start_ns: began_ns,
+                end_ns: log.now_ns(),
+                label,
+            });
+        }
     }
 }
 

@@ -71,6 +71,10 @@ struct TestOpts {
         value_delimiter = ','
     )]
     nemesis: Vec<String>,
+    /// Inject one or two faults at once (different kinds, different nodes)
+    /// instead of one at a time.
+    #[arg(long)]
+    combined: bool,
     /// Workload: all (register, counter, list and set keys side by side),
     /// register, counter, list-append or set.
     #[arg(long, default_value = "all")]
@@ -231,7 +235,8 @@ async fn test(opts: TestOpts) -> io::Result<Outcome> {
         .collect();
 
     let faults_until = time_limit.saturating_sub(Duration::from_secs(10));
-    let (faults, intervals) = nemesis::run(&mut cluster, &kinds, start, faults_until).await?;
+    let (faults, intervals) =
+        nemesis::run(&mut cluster, &kinds, opts.combined, start, faults_until).await?;
     let healed = kiwi_runtime::time::instant();
     let recovered = serves_write_and_read(
         &cfg.servers,
