@@ -410,3 +410,89 @@ proptest! {
         prop_assert_eq!(plain, pruned);
     }
 }
+
+/// A strictly sequential run (each operation returns before the next is
+/// invoked) has exactly one linearization; changing any one observed reply
+/// makes it impossible, and the checker must say so.
+fn sequential_run_with_one_wrong_reply() -> impl Strategy<Value = History> {
+    let value = || (0u8..3).prop_map(|v| v.to_string());
+    let call = prop_oneof![
+        Just(Call::Get),
+        value().prop_map(Call::Set),
+        value().prop_map(Call::SetGet),
+        Just(Call::LRange),
+        value().prop_map(Call::RPushLRange),
+        Just(Call::SMembers),
+        value().prop_map(Call::SAdd),
+    ];
+    // Keys by kind, so every call fits its key's type.
+    let kind_of = |c: &Call| match c {
+        Call::Get | Call::Set(_) | Call::SetGet(_) => "r",
+        Call::LRange | Call::RPushLRange(_) => "l",
+        _ => "s",
+    };
+    (
+        prop::collection::vec(call, 1..30),
+        any::<prop::sample::Index>(),
+    )
+        .prop_filter_map(
+            "needs an operation with an observable reply",
+            move |(calls, pick)| {
+                let mut states: std::collections::HashMap<&str, State> = Default::default();
+                let mut ops = Vec::new();
+                for (k, call) in calls.into_iter().enumerate() {
+                    let key = kind_of(&call);
+                    let before = states.entry(key).or_default().clone();
+                    let after = before.step(&call, None)?;
+                    let ret = reply(&before, &call, &after);
+                    states.insert(key, after);
+                    let at = k as u64 * 10;
+                    ops.push(op(k as u64, key, call, at, Some((at + 5, ret))));
+                }
+                let observable: Vec<usize> = (0..ops.len())
+                    .filter(|&i| !matches!(ops[i].call, Call::Set(_)))
+                    .collect();
+                if observable.is_empty() {
+                    return None;
+                }
+                let i = observable[pick.index(observable.len())];
+                let Outcome::Done(ret) = &mut ops[i].outcome else {
+                    return None;
+                };
+                *ret = match ret.clone() {
+                    Ret::Bulk(Some(_)) => Ret::Bulk(None),
+                    Ret::Bulk(None) => Ret::Bulk(Some("never written".into())),
+                    Ret::Int(n) => Ret::Int(n + 1),
+                    Ret::List(mut l) => {
+                        l.push("never written".into());
+                        Ret::List(l)
+                    }
+                    Ret::Ok | Ret::Acked => return None,
+                };
+                let mut h = History::default();
+                for o in ops {
+                    h.push(o);
+                }
+                Some(h)
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../proptest-regressions/jepsen_checker_mutation.txt"
+            ))
+        )),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn one_wrong_reply_in_a_sequential_run_is_rejected(h in sequential_run_with_one_wrong_reply()) {
+        let report = check(&h, BUDGET);
+        let failing = report.keys.iter().filter(|k| k.verdict == Verdict::NotLinearizable).count();
+        prop_assert_eq!(failing, 1, "{:?}", report);
+    }
+}
