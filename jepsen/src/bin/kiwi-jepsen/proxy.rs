@@ -88,6 +88,8 @@ impl Net {
         kiwi_runtime::task::spawn(async move {
             loop {
                 let Ok((conn, peer)) = listener.accept().await else {
+                    // Out of file descriptors, say: do not spin.
+                    kiwi_runtime::time::sleep(std::time::Duration::from_millis(10)).await;
                     continue;
                 };
                 let Some(guard) = ConnGuard::try_new(&net.open) else {
