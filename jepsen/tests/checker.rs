@@ -308,6 +308,21 @@ proptest! {
     })]
 
     #[test]
+    fn setting_unobserved_unknowns_aside_keeps_the_verdict(h in arbitrary_history()) {
+        let ops: Vec<&Op> = h.ops.iter().collect();
+        let plain = kiwi_jepsen::checker::search("k", &ops, BUDGET).verdict;
+        let pruned = check(&h, BUDGET).keys[0].verdict.clone();
+        prop_assert_eq!(plain, pruned);
+    }
+
+    #[test]
+    fn one_wrong_reply_in_a_sequential_run_is_rejected(h in sequential_run_with_one_wrong_reply()) {
+        let report = check(&h, BUDGET);
+        let failing = report.keys.iter().filter(|k| k.verdict == Verdict::NotLinearizable).count();
+        prop_assert_eq!(failing, 1, "{:?}", report);
+    }
+
+    #[test]
     fn histories_from_a_sequential_run_are_linearizable(h in generated_history()) {
         let report = check(&h, BUDGET);
         prop_assert!(report.is_valid(), "{:?}", report.first_failure());
@@ -391,26 +406,6 @@ fn arbitrary_history() -> impl Strategy<Value = History> {
         })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../proptest-regressions/jepsen_checker_pruning.txt"
-            ))
-        )),
-        ..ProptestConfig::default()
-    })]
-
-    #[test]
-    fn setting_unobserved_unknowns_aside_keeps_the_verdict(h in arbitrary_history()) {
-        let ops: Vec<&Op> = h.ops.iter().collect();
-        let plain = kiwi_jepsen::checker::search("k", &ops, BUDGET).verdict;
-        let pruned = check(&h, BUDGET).keys[0].verdict.clone();
-        prop_assert_eq!(plain, pruned);
-    }
-}
-
 /// A strictly sequential run (each operation returns before the next is
 /// invoked) has exactly one linearization; changing any one observed reply
 /// makes it impossible, and the checker must say so.
@@ -476,23 +471,4 @@ fn sequential_run_with_one_wrong_reply() -> impl Strategy<Value = History> {
                 Some(h)
             },
         )
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../proptest-regressions/jepsen_checker_mutation.txt"
-            ))
-        )),
-        ..ProptestConfig::default()
-    })]
-
-    #[test]
-    fn one_wrong_reply_in_a_sequential_run_is_rejected(h in sequential_run_with_one_wrong_reply()) {
-        let report = check(&h, BUDGET);
-        let failing = report.keys.iter().filter(|k| k.verdict == Verdict::NotLinearizable).count();
-        prop_assert_eq!(failing, 1, "{:?}", report);
-    }
 }
