@@ -47,6 +47,11 @@ pub struct KeyReport {
     pub longest: Vec<usize>,
     /// On failure: the operation that could not follow `longest`.
     pub stuck: Option<usize>,
+    /// On failure: the earliest time by which the key's history was
+    /// already impossible — the shortest prefix that is not linearizable
+    /// ([`earliest_failure`]). `longest`, `stuck` and `explanation` are
+    /// that prefix's.
+    pub failed_by_ns: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +180,86 @@ impl Events {
 /// Checks the operations of one key: first sets aside the unknown writes
 /// nobody could have seen ([`unobserved_unknowns`]), then searches.
 pub fn check_key(key: &str, all_ops: &[&Op], budget_steps: u64) -> KeyReport {
+    let report = check_key_whole(key, all_ops, budget_steps);
+    if report.verdict != Verdict::NotLinearizable {
+        return report;
+    }
+    match earliest_failure(key, all_ops, budget_steps) {
+        Some((t, mut narrowed)) => {
+            narrowed.steps += report.steps;
+            narrowed.ops = all_ops.len();
+            narrowed.failed_by_ns = Some(t);
+            narrowed
+        }
+        None => report,
+    }
+}
+
+/// The history as it stood at `t`: operations invoked by then, those not
+/// complete by then unknown. Indices into `ops` of the ones kept.
+pub fn prefix_at(ops: &[&Op], t: u64) -> (Vec<Op>, Vec<usize>) {
+    let mut prefix = Vec::new();
+    let mut kept = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if op.invoke_ns > t {
+            continue;
+        }
+        let mut op = (*op).clone();
+        if op.complete_ns.is_some_and(|c| c > t) {
+            op.complete_ns = None;
+            op.outcome = Outcome::Unknown;
+        }
+        prefix.push(op);
+        kept.push(i);
+    }
+    (prefix, kept)
+}
+
+/// The earliest completion time `t` such that the history as it stood at
+/// `t` ([`prefix_at`]) is already not linearizable, with that prefix's
+/// report (indices mapped back to `ops`); `None` if no prefix is decided
+/// within the budget.
+///
+/// Sound: if the whole history has a linearization, every prefix has one
+/// (keep the order up to the first operation invoked after `t`; every
+/// operation after it in that order completed after `t`, so it is unknown
+/// in the prefix and may be left out). For the same reason a prefix that is
+/// not linearizable stays so as `t` grows, so a binary search over the
+/// completion times finds the earliest.
+pub fn earliest_failure(key: &str, ops: &[&Op], budget_steps: u64) -> Option<(u64, KeyReport)> {
+    let mut times: Vec<u64> = ops.iter().filter_map(|o| o.complete_ns).collect();
+    times.sort_unstable();
+    times.dedup();
+    let fails_at = |t: u64| {
+        let (prefix, kept) = prefix_at(ops, t);
+        let refs: Vec<&Op> = prefix.iter().collect();
+        let mut report = check_key_whole(key, &refs, budget_steps);
+        (report.verdict == Verdict::NotLinearizable).then(|| {
+            for i in report.longest.iter_mut().chain(report.stuck.as_mut()) {
+                *i = kept[*i];
+            }
+            report
+        })
+    };
+    // Invariant: no prefix before times[lo] is known to fail; the one at
+    // times[hi] (the whole history) does.
+    let (mut lo, mut hi) = (0usize, times.len().checked_sub(1)?);
+    let mut found = fails_at(times[hi])?;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match fails_at(times[mid]) {
+            Some(r) => {
+                hi = mid;
+                found = r;
+            }
+            None => lo = mid + 1,
+        }
+    }
+    Some((times[hi], found))
+}
+
+/// Checks all of one key's operations (no narrowing).
+fn check_key_whole(key: &str, all_ops: &[&Op], budget_steps: u64) -> KeyReport {
     let dropped = unobserved_unknowns(all_ops);
     // Original index of each operation the search sees.
     let kept: Vec<usize> = (0..all_ops.len()).filter(|i| !dropped[*i]).collect();
@@ -342,6 +427,7 @@ pub fn search(key: &str, ops: &[&Op], budget_steps: u64) -> KeyReport {
         explanation,
         longest,
         stuck: stuck_at,
+        failed_by_ns: None,
     }
 }
 

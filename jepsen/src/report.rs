@@ -264,7 +264,7 @@ fn timeline(out: &mut String, run: &Run, key: &KeyReport) {
             Verdict::Unknown => "undecided (search budget ran out)",
         },
         if key.stuck.is_some() {
-            "Green: the last operations of the longest linearization the checker found; red: the operation that cannot follow them. Hover for details."
+            "Green: the last operations of the longest linearization the checker found; red: the operation that cannot follow them; the dashed line: the moment the history became impossible (the shortest failing prefix ends there). Hover for details."
         } else {
             "Every operation on this key, one row per client process. Hover for details."
         }
@@ -305,6 +305,15 @@ fn timeline(out: &mut String, run: &Run, key: &KeyReport) {
                 .chars()
                 .take(((b - a) / 5.0) as usize)
                 .collect::<String>()
+        );
+    }
+    if let Some(t) = key.failed_by_ns {
+        let x = axis.x(secs(t));
+        let _ = write!(
+            out,
+            r##"<line x1="{x:.1}" y1="5" x2="{x:.1}" y2="{:.1}" stroke="#c0392b" stroke-dasharray="3 3"><title>already impossible at {:.3} s</title></line>"##,
+            height - 28.0,
+            secs(t)
         );
     }
     time_axis(out, axis, height - 28.0);

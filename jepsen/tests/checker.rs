@@ -323,6 +323,18 @@ proptest! {
     }
 
     #[test]
+    fn every_prefix_of_a_linearizable_history_is_linearizable(h in arbitrary_history()) {
+        prop_assume!(check(&h, BUDGET).is_valid());
+        let ops: Vec<&Op> = h.ops.iter().collect();
+        for t in h.ops.iter().filter_map(|o| o.complete_ns) {
+            let (prefix, _) = kiwi_jepsen::checker::prefix_at(&ops, t);
+            let refs: Vec<&Op> = prefix.iter().collect();
+            let verdict = kiwi_jepsen::checker::search("k", &refs, BUDGET).verdict;
+            prop_assert_ne!(verdict, Verdict::NotLinearizable, "prefix at {}", t);
+        }
+    }
+
+    #[test]
     fn histories_from_a_sequential_run_are_linearizable(h in generated_history()) {
         let report = check(&h, BUDGET);
         prop_assert!(report.is_valid(), "{:?}", report.first_failure());
@@ -471,4 +483,35 @@ fn sequential_run_with_one_wrong_reply() -> impl Strategy<Value = History> {
                 Some(h)
             },
         )
+}
+
+/// A stale read early on, then a long valid tail: the failure is dated to
+/// the stale read's completion, and the explanation covers only the prefix.
+#[test]
+fn a_failure_is_dated_to_the_earliest_impossible_prefix() {
+    let mut h = History::default();
+    h.push(op(1, "k", Call::Set("a".into()), 0, Some((1, Ret::Ok))));
+    h.push(op(2, "k", Call::Set("b".into()), 2, Some((3, Ret::Ok))));
+    h.push(op(1, "k", Call::Get, 4, Some((5, bulk("a")))));
+    for k in 0..50u64 {
+        let at = 10 + 2 * k;
+        h.push(op(
+            3,
+            "k",
+            Call::Set(format!("v{k}")),
+            at,
+            Some((at + 1, Ret::Ok)),
+        ));
+    }
+    let report = check(&h, BUDGET);
+    let key = &report.keys[0];
+    assert_eq!(key.verdict, Verdict::NotLinearizable);
+    assert_eq!(key.failed_by_ns, Some(5_000_000));
+    assert_eq!(key.ops, 53);
+    assert_eq!(h.ops[key.stuck.expect("stuck")].call, Call::Get);
+    assert!(
+        key.longest.iter().all(|&i| h.ops[i].invoke_ns <= 5_000_000),
+        "the explanation is about the prefix: {:?}",
+        key.longest
+    );
 }

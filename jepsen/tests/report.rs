@@ -53,6 +53,7 @@ fn a_failing_key_is_drawn_with_the_stuck_operation_in_red() {
     assert_eq!(page.matches(r##"fill="#e74c3c" stroke"##).count(), 1);
     assert!(page.matches(r##"fill="#58d68d""##).count() >= 1);
     assert!(page.contains("partition [1]|[2, 3]"));
+    assert!(page.contains("already impossible at 5.000 s"));
 }
 
 #[test]

@@ -175,10 +175,19 @@ fn summary(history: &History, report: &Report) -> String {
         .find(|k| k.verdict == Verdict::NotLinearizable)
         .or(report.first_failure());
     match bad {
-        Some(bad) => out.push_str(&format!(
-            "key {} is {:?} ({} ops, {} steps)\n{}",
-            bad.key, bad.verdict, bad.ops, bad.steps, bad.explanation
-        )),
+        Some(bad) => {
+            out.push_str(&format!(
+                "key {} is {:?} ({} ops, {} steps)\n",
+                bad.key, bad.verdict, bad.ops, bad.steps
+            ));
+            if let Some(t) = bad.failed_by_ns {
+                out.push_str(&format!(
+                    "already impossible at {:.3} s (the history as it stood then):\n",
+                    t as f64 / 1e9
+                ));
+            }
+            out.push_str(&bad.explanation);
+        }
         None => out.push_str("every key's history is linearizable\n"),
     }
     out
