@@ -92,7 +92,8 @@ struct TestOpts {
     #[arg(long)]
     keep: bool,
     /// Where each run's report goes: `<results>/<time>/` gets the history
-    /// (`history.edn`, `history.txt`) and the verdict (`report.txt`).
+    /// (`history.edn`, `history.txt`), the verdict (`report.txt`) and a
+    /// page with charts and the failing key's timeline (`index.html`).
     #[arg(long, default_value = "results")]
     results: PathBuf,
 }
