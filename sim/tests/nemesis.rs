@@ -178,6 +178,9 @@ fn run_seed(seed: u64) -> Outcome {
         eprintln!("faults:\n{}", outcome.faults.join("\n"));
     }
     if let Some(bad) = report.first_failure() {
+        for o in outcome.history.ops.iter().filter(|o| o.key == bad.key) {
+            eprintln!("  {o}");
+        }
         panic!(
             "seed {seed}: key {} is {:?} ({} ops, {} steps)\n{}\nfaults:\n{}",
             bad.key,
