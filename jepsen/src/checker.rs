@@ -54,6 +54,16 @@ pub struct KeyReport {
     pub failed_by_ns: Option<u64>,
 }
 
+impl KeyReport {
+    /// Re-points `longest` and `stuck` from a subset of the key's
+    /// operations to the whole: `kept[i]` is subset operation `i`'s index.
+    fn index_into(&mut self, kept: &[usize]) {
+        for i in self.longest.iter_mut().chain(self.stuck.as_mut()) {
+            *i = kept[*i];
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Report {
     pub keys: Vec<KeyReport>,
@@ -235,9 +245,7 @@ pub fn earliest_failure(key: &str, ops: &[&Op], budget_steps: u64) -> Option<(u6
         let refs: Vec<&Op> = prefix.iter().collect();
         let mut report = check_key_whole(key, &refs, budget_steps);
         (report.verdict == Verdict::NotLinearizable).then(|| {
-            for i in report.longest.iter_mut().chain(report.stuck.as_mut()) {
-                *i = kept[*i];
-            }
+            report.index_into(&kept);
             report
         })
     };
@@ -266,9 +274,7 @@ fn check_key_whole(key: &str, all_ops: &[&Op], budget_steps: u64) -> KeyReport {
     let ops: Vec<&Op> = kept.iter().map(|&i| all_ops[i]).collect();
     let mut report = search(key, &ops, budget_steps);
     report.ops = all_ops.len();
-    for i in report.longest.iter_mut().chain(report.stuck.as_mut()) {
-        *i = kept[*i];
-    }
+    report.index_into(&kept);
     report
 }
 

@@ -38,6 +38,18 @@ impl Node {
         format!("127.0.0.1:{}", self.raft_port)
     }
 
+    /// `RAFT.NODE ADD` for this node: how it joins, and rejoins after a
+    /// removal.
+    pub fn add_command(&self) -> [String; 5] {
+        [
+            "RAFT.NODE".to_string(),
+            "ADD".to_string(),
+            self.id.to_string(),
+            self.raft_addr(),
+            self.resp_addr(),
+        ]
+    }
+
     fn raft_listen_addr(&self) -> String {
         format!("127.0.0.1:{}", self.raft_listen_port)
     }
@@ -99,13 +111,7 @@ impl Cluster {
         }
         for i in 1..cluster.nodes.len() {
             let node = &cluster.nodes[i];
-            let args = [
-                "RAFT.NODE".to_string(),
-                "ADD".to_string(),
-                node.id.to_string(),
-                node.raft_addr(),
-                node.resp_addr(),
-            ];
+            let args = node.add_command();
             let via = [cluster.nodes[0].resp_addr()];
             if !call_until_ok(&via, &args, ADMIN_TRY, Duration::from_secs(60)).await {
                 return Err(io::Error::other(format!("node {} could not join", node.id)));

@@ -135,13 +135,7 @@ async fn heal(cluster: &mut Cluster, active: Active, log: &mut Log) -> io::Resul
         }
         Active::Removed { i, via } => {
             let node = &cluster.nodes[i];
-            let add = [
-                "RAFT.NODE".to_string(),
-                "ADD".to_string(),
-                node.id.to_string(),
-                node.raft_addr(),
-                node.resp_addr(),
-            ];
+            let add = node.add_command();
             // Any node will do (the leader forwards), the one asked first.
             let mut servers: Vec<String> = cluster.nodes.iter().map(|n| n.resp_addr()).collect();
             servers.retain(|s| *s != via);
