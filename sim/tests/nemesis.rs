@@ -253,6 +253,29 @@ fn nemesis_histories_are_linearizable() {
     );
 }
 
+/// Seeds that once found a bug, replayed on every run; docs/simulation.md
+/// says what each found and how it was fixed.
+const REGRESSION_SEEDS: &[u64] = &[
+    // `RAFT.NODE ADD` answered `-ERR` while the founding membership was
+    // uncommitted (now `-TRYAGAIN`).
+    1061,
+    // A leader resumed from a pause served a stale read: OpenRaft credited
+    // a pre-pause reply to a later request (see `kiwi_raft::leadership`).
+    6947,
+];
+
+#[test]
+fn nemesis_regression_seeds_stay_fixed() {
+    let _serial = kiwi_sim::exclusive();
+    for &seed in REGRESSION_SEEDS {
+        let o = run_seed(seed);
+        assert!(
+            o.history.done() > 100,
+            "seed {seed}: the workload barely ran"
+        );
+    }
+}
+
 /// A shorter run, twice with one seed: the two executions must match event
 /// for event (madsim's determinism check).
 #[test]

@@ -198,6 +198,9 @@ pub struct RaftFigures {
     pub snapshot_install: HistogramSnapshot,
     /// ReadIndex barriers the leader ran for linearizable reads.
     pub read_index: HistogramSnapshot,
+    /// Reads whose ReadIndex barrier needed another heartbeat round before
+    /// a quorum had accepted this leader after the read arrived.
+    pub read_reconfirms: u64,
 }
 
 fn index_text(i: Option<u64>) -> String {
@@ -253,6 +256,7 @@ impl RaftFigures {
             "raft_read_index_p99_usec",
             self.read_index.quantile_bound_us(0.99).to_string(),
         );
+        kv("raft_read_reconfirms", self.read_reconfirms.to_string());
         out
     }
 }
@@ -771,6 +775,11 @@ fn raft_metrics(out: &mut Out<'_>, r: &RaftFigures) -> fmt::Result {
         "kiwi_raft_snapshot_install_seconds",
         "Time to install a snapshot.",
         &r.snapshot_install,
+    )?;
+    out.counter(
+        "kiwi_raft_read_reconfirms",
+        "Linearizable reads that waited for another heartbeat round to confirm this leader.",
+        r.read_reconfirms,
     )?;
     out.histogram(
         "kiwi_raft_read_index_seconds",

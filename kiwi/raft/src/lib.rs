@@ -18,6 +18,7 @@
 
 pub mod codec;
 pub mod fuzzing;
+pub mod leadership;
 pub mod log_store;
 pub mod node;
 pub mod peer_auth;

@@ -58,6 +58,9 @@ pub struct RaftStats {
     pub snapshot_build: Histogram,
     pub snapshot_install: Histogram,
     pub read_index: Histogram,
+    /// Reads whose barrier OpenRaft passed before Kiwi's own leadership
+    /// check did (see `crate::leadership`): each waited for a new round.
+    pub read_reconfirms: AtomicU64,
 }
 
 #[derive(Clone)]

@@ -23,16 +23,19 @@ use kiwi_runtime::buggify::buggify;
 use kiwi_runtime::io::{ReadHalf, WriteHalf};
 use kiwi_runtime::sync::{mpsc, Mutex};
 use kiwi_runtime::task::JoinHandle;
+use kiwi_runtime::time::Instant;
 use kiwi_runtime::tls::PeerStream;
 use openraft::base::{BoxFuture, BoxStream};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 
+use crate::leadership::{Leadership, PeerAcks};
 use crate::peer_auth::PeerSecurity;
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendError,
+    StreamAppendResult, VoteRequest, VoteResponse,
 };
+use openraft::vote::RaftLeaderId;
 use openraft::OptionalSend;
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +147,8 @@ impl Peer {
 #[derive(Clone, Default)]
 pub struct NetworkFactory {
     pub security: PeerSecurity,
+    /// Where every stream records the requests its peer accepted.
+    pub acks: PeerAcks,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -154,6 +159,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             target,
             peer: Peer::new(node.raft_addr.clone(), self.security.clone()),
             append_conn: Mutex::new(None),
+            acks: self.acks.clone(),
         }
     }
 }
@@ -164,6 +170,7 @@ pub struct Network {
     /// The append-stream connection between replication sessions (behind
     /// a mutex only for `Sync`, like [`Peer::conn`]).
     append_conn: Mutex<Option<PeerStream>>,
+    acks: PeerAcks,
 }
 
 fn unreachable(e: io::Error) -> Unreachable<TypeConfig> {
@@ -208,12 +215,21 @@ impl Drop for Writer {
     }
 }
 
+/// What the response side learns of each request written: the leadership
+/// it carried and when it was written, to record if the peer accepts it.
+struct Sent {
+    leadership: Leadership,
+    sent_at: Instant,
+}
+
 /// The response side of an append stream.
 struct AppendResponses<'s> {
     target: NodeId,
     reader: Option<ReadHalf<PeerStream>>,
-    /// One message per request written; closed when the writer is done.
-    sent: mpsc::Receiver<()>,
+    /// One message per request written, in order; closed when the writer
+    /// is done.
+    sent: mpsc::Receiver<Sent>,
+    acks: PeerAcks,
     reply_timeout: Duration,
     writer: Writer,
     /// Where a connection goes back once its session ended with every
@@ -227,18 +243,23 @@ struct AppendResponses<'s> {
 async fn write_requests<S>(
     mut input: S,
     mut writer: WriteHalf<PeerStream>,
-    slots: mpsc::Sender<()>,
+    slots: mpsc::Sender<Sent>,
 ) -> Option<WriteHalf<PeerStream>>
 where
     S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Unpin,
 {
     while let Some(req) = input.next().await {
-        slots.send(()).await.ok()?;
+        let permit = slots.reserve().await.ok()?;
         kiwi_runtime::buggify::delay(0.02, 50).await;
         if buggify(0.002) {
             tracing::debug!("buggify: append stream broken");
             return None;
         }
+        // Stamped before the write: the peer sees the request no earlier.
+        permit.send(Sent {
+            leadership: req.vote.leader_id().to_committed(),
+            sent_at: kiwi_runtime::time::instant(),
+        });
         if let Err(e) = write_frame(&mut writer, &req).await {
             tracing::debug!(error = %e, "append stream write failed");
             return None;
@@ -254,10 +275,10 @@ impl AppendResponses<'_> {
         &mut self,
     ) -> Option<Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>> {
         let reader = self.reader.as_mut()?;
-        if self.sent.recv().await.is_none() {
+        let Some(sent) = self.sent.recv().await else {
             self.park().await;
             return None;
-        }
+        };
         let read = read_frame::<StreamReply>(reader);
         let reply = match kiwi_runtime::time::timeout(self.reply_timeout, read).await {
             Ok(Ok(Some(reply))) => reply,
@@ -265,9 +286,15 @@ impl AppendResponses<'_> {
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("append stream reply timed out".to_string()),
         };
-        if reply.is_err() {
+        match &reply {
+            // Both mean the peer took this node as its leader when the
+            // request arrived; only a higher vote refuses it.
+            Ok(Ok(_)) | Ok(Err(StreamAppendError::Conflict(_))) => {
+                self.acks.record(self.target, sent.leadership, sent.sent_at)
+            }
+            Ok(Err(StreamAppendError::HigherVote(_))) => {}
             // A transport failure ends the session and the connection with it.
-            self.reader = None;
+            Err(_) => self.reader = None,
         }
         Some(reply.map_err(|msg| remote(self.target, msg)))
     }
@@ -336,6 +363,7 @@ impl RaftNetworkV2<TypeConfig> for Network {
                 target: self.target,
                 reader: Some(reader),
                 sent,
+                acks: self.acks.clone(),
                 reply_timeout: option.hard_ttl(),
                 writer: Writer(Some(writer)),
                 idle: self.append_conn.get_mut(),
