@@ -79,4 +79,7 @@ for P in 1 16; do
     done
 done
 echo
+# How many of the leader's read barriers needed an extra heartbeat round
+# (kiwi_raft::leadership): each one costs a GET about a round trip.
+echo "leader: $(redis-cli -p "${PORT[1]}" info raft | tr -d '\r' | grep -E '^raft_read_(index_calls|reconfirms):' | tr '\n' ' ')"
 echo "command: TLS=${TLS:-0} ROUNDS=$ROUNDS ci/bench-cluster.sh $N  (medians of $ROUNDS alternating runs; redis-benchmark -t $TESTS -n $N -c $CLIENTS [-P 16] against the leader; appendfsync=everysec, raft log fsynced per append)"

@@ -10,6 +10,8 @@
 //!   the storage runtime; snapshots are RocksDB checkpoints.
 //! * [`transport`]: Raft RPCs over TCP through the runtime layer,
 //!   length-prefixed postcard frames, connection re-use.
+//! * [`leadership`]: which peers accepted this node's requests, and when;
+//!   the read barrier's own check that a quorum still follows this leader.
 //! * [`node`]: starting a node, proposing client commands, read barriers,
 //!   forwarding to the leader, membership and admin commands.
 //!
