@@ -18,6 +18,7 @@ nemesis_for() {
         canary-stale-read) echo partition ;;            # an isolated old leader reads locally
         canary-early-ack) echo kill,partition ;;        # an acknowledged write never commits
         canary-skip-apply-index) echo kill ;;           # a restart re-applies entries
+        canary-openraft-read-barrier) echo pause ;;     # a resumed old leader reads locally
         *) echo kill,pause,partition,member ;;
     esac
 }

@@ -188,7 +188,14 @@ pub async fn run(
         let mut round: Vec<(Kind, usize)> = Vec::new();
         while round.len() < count {
             let kind = kinds[kiwi_runtime::rand::index(kinds.len())];
-            let i = kiwi_runtime::rand::index(cluster.nodes.len());
+            let mut i = kiwi_runtime::rand::index(cluster.nodes.len());
+            // Half the pauses freeze the leader: a leader resumed with
+            // replies queued from before must not serve stale reads.
+            if kind == Kind::Pause && kiwi_runtime::rand::index(2) == 0 {
+                if let Some(id) = leader(cluster).await {
+                    i = cluster.nodes.iter().position(|n| n.id == id).unwrap_or(i);
+                }
+            }
             if round.iter().all(|&(k, j)| k != kind && j != i) {
                 round.push((kind, i));
             }
