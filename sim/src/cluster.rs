@@ -107,6 +107,38 @@ pub fn start_node(handle: &Handle, dir: PathBuf, n: u8, settings: &NodeSettings)
         .build()
 }
 
+/// Starts server nodes `1..=nodes` (fresh data directories under `tag`
+/// and this run's seed) and one client node, `10.0.1.100`.
+pub fn start_servers_and_client(
+    handle: &Handle,
+    tag: &str,
+    nodes: u8,
+    settings: &NodeSettings,
+) -> (Vec<NodeHandle>, NodeHandle) {
+    let seed = handle.seed();
+    let servers = (1..=nodes)
+        .map(|n| start_node(handle, data_dir(tag, seed, n), n, settings))
+        .collect();
+    let client = handle
+        .create_node()
+        .name("client")
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 100)))
+        .build();
+    (servers, client)
+}
+
+/// Kills the servers, lets RocksDB close (killed tasks drop on their next
+/// poll), and removes the run's directory with their data.
+pub async fn stop_and_remove(handle: &Handle, tag: &str, servers: &[NodeHandle]) {
+    for node in servers {
+        handle.kill(node.id());
+    }
+    madsim::time::sleep(Duration::from_secs(1)).await;
+    if let Some(run_dir) = data_dir(tag, handle.seed(), 1).parent() {
+        let _ = std::fs::remove_dir_all(run_dir);
+    }
+}
+
 /// Connects, retrying for up to 10 simulated seconds.
 pub async fn connect(addr: &str) -> RespConn {
     for _ in 0..200 {

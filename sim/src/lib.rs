@@ -41,6 +41,31 @@ pub fn replay_seed(test: &str) -> u64 {
     seed
 }
 
+/// A number from the environment (`SIM_SEEDS`, `MADSIM_TEST_SEED`, ...),
+/// or `default` when unset or not a number.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Seeds a canary build (a planted bug) gets to be caught in.
+pub const CANARY_SEEDS: u64 = 200;
+
+/// Runs `run_seed` on seeds 1..=[`CANARY_SEEDS`] until one panics (the
+/// planted bug caught: returns that seed); panics if none does.
+pub fn canary_caught_by(run_seed: impl Fn(u64)) -> u64 {
+    let _serial = exclusive();
+    for seed in 1..=CANARY_SEEDS {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_seed(seed))).is_err() {
+            eprintln!("canary caught by seed {seed}");
+            return seed;
+        }
+    }
+    panic!("the planted bug survived {CANARY_SEEDS} seeds");
+}
+
 /// Convenience for assertions: a bulk reply.
 pub fn bulk(s: &str) -> Frame {
     Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))

@@ -9,15 +9,15 @@
 //! on this scenario.
 #![cfg(madsim)]
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use kiwi_resp::Frame;
 use kiwi_sim::bulk;
 use kiwi_sim::cluster::{
-    call_until_settled, connect, data_dir, form_cluster, resp_addr, start_node, NodeSettings,
+    call_until_settled, connect, form_cluster, resp_addr, start_servers_and_client,
+    stop_and_remove, NodeSettings,
 };
-use madsim::runtime::{Handle, NodeHandle, Runtime};
+use madsim::runtime::{Handle, Runtime};
 
 const NODES: u8 = 3;
 const TAG: &str = "cluster";
@@ -28,16 +28,7 @@ async fn leader(addr: &str) -> u8 {
 
 async fn scenario() -> Vec<String> {
     let handle = Handle::current();
-    let seed = handle.seed();
-    let settings = NodeSettings::default();
-    let nodes: Vec<NodeHandle> = (1..=NODES)
-        .map(|n| start_node(&handle, data_dir(TAG, seed, n), n, &settings))
-        .collect();
-    let client = handle
-        .create_node()
-        .name("client")
-        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 100)))
-        .build();
+    let (nodes, client) = start_servers_and_client(&handle, TAG, NODES, &NodeSettings::default());
 
     let trace = client
         .spawn(async move {
@@ -105,13 +96,7 @@ async fn scenario() -> Vec<String> {
         .expect("phase 3");
     trace.push(phase3);
 
-    for node in &nodes {
-        handle.kill(node.id());
-    }
-    madsim::time::sleep(Duration::from_secs(1)).await;
-    for n in 1..=NODES {
-        let _ = std::fs::remove_dir_all(data_dir(TAG, seed, n));
-    }
+    stop_and_remove(&handle, TAG, &nodes).await;
     trace
 }
 

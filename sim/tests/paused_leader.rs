@@ -17,7 +17,6 @@
 #![cfg(madsim)]
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +24,11 @@ use std::time::Duration;
 use kiwi_jepsen::client::RespConn;
 use kiwi_resp::Frame;
 use kiwi_sim::cluster::{
-    call_until_settled, data_dir, form_cluster, leader, resp_addr, start_node, NodeSettings,
+    call_until_settled, form_cluster, leader, resp_addr, start_servers_and_client, stop_and_remove,
+    NodeSettings,
 };
-use madsim::runtime::{Handle, NodeHandle, Runtime};
+use kiwi_sim::env_u64;
+use madsim::runtime::{Handle, Runtime};
 
 const NODES: u8 = 3;
 const TAG: &str = "paused-leader";
@@ -39,16 +40,7 @@ const PAUSE: Duration = Duration::from_secs(3);
 /// What the resumed old leader answered to the queued read of the marker.
 async fn scenario() -> Frame {
     let handle = Handle::current();
-    let seed = handle.seed();
-    let settings = NodeSettings::default();
-    let nodes: Vec<NodeHandle> = (1..=NODES)
-        .map(|n| start_node(&handle, data_dir(TAG, seed, n), n, &settings))
-        .collect();
-    let client = handle
-        .create_node()
-        .name("client")
-        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 100)))
-        .build();
+    let (nodes, client) = start_servers_and_client(&handle, TAG, NODES, &NodeSettings::default());
     let old = client
         .spawn(async move {
             form_cluster(NODES).await;
@@ -92,22 +84,17 @@ async fn scenario() -> Frame {
     madsim::time::sleep(PAUSE).await;
     handle.resume(nodes[old as usize - 1].id());
     stop.store(true, Relaxed);
-    let Some(read) = read else {
+    let reply = match read {
+        Some(read) => match client.spawn(read).await {
+            Ok(Ok(Ok(frame))) => frame,
+            _ => Frame::error("ERR connection lost"),
+        },
         // The paused node's listener did not take the connection: nothing
         // was asked of it.
-        return Frame::error("ERR no connection to the paused leader");
+        None => Frame::error("ERR no connection to the paused leader"),
     };
-    match client.spawn(read).await {
-        Ok(Ok(Ok(frame))) => frame,
-        _ => Frame::error("ERR connection lost"),
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    stop_and_remove(&handle, TAG, &nodes).await;
+    reply
 }
 
 /// Runs `seed`; panics if the old leader served a stale read. Returns the
@@ -144,12 +131,7 @@ fn a_resumed_leader_never_serves_a_stale_read() {
 #[cfg(feature = "canary-openraft-read-barrier")]
 #[test]
 fn canary_is_caught_within_200_seeds() {
-    let _serial = kiwi_sim::exclusive();
-    for seed in 1..=200 {
-        if std::panic::catch_unwind(|| run_seed(seed)).is_err() {
-            eprintln!("canary caught by seed {seed}");
-            return;
-        }
-    }
-    panic!("the planted bug survived 200 seeds");
+    kiwi_sim::canary_caught_by(|seed| {
+        run_seed(seed);
+    });
 }
