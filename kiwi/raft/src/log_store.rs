@@ -91,6 +91,9 @@ async fn sync_loop(db: Arc<DB>, mut rx: mpsc::Receiver<SyncWaiter>) {
         }
         kiwi_runtime::buggify::delay(0.05, 20).await;
         let result = db.flush_wal(kiwi_runtime::FSYNC).map_err(|e| e.to_string());
+        if result.is_ok() {
+            kiwi_runtime::disk::wal_synced(db.path());
+        }
         for waiter in group {
             match waiter {
                 SyncWaiter::Append(cb) => cb.io_completed(result.clone().map_err(io::Error::other)),
@@ -112,6 +115,8 @@ fn index_key(index: u64) -> [u8; 8] {
 
 impl LogStore {
     pub fn open(path: &Path) -> io::Result<LogStore> {
+        // Under madsim: a crash loses what the last run wrote but never synced.
+        kiwi_runtime::disk::lose_unsynced_wal(path)?;
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -288,6 +293,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         let mut batch = WriteBatch::default();
         self.put_record(&mut batch, REC_VOTE, vote)?;
+        if cfg!(feature = "canary-no-vote-fsync") {
+            // Planted bug: the vote is acknowledged before it is on disk,
+            // so a crash can make the node forget it and vote twice in a term.
+            return self.db.write(batch).map_err(io_err);
+        }
         self.write_synced(batch).await
     }
 

@@ -16,6 +16,7 @@
 //! seed could take a different branch. A fixed order replays exactly.
 
 pub mod buggify;
+pub mod disk;
 pub mod net;
 pub mod network;
 pub mod raft_rt;
