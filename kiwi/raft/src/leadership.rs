@@ -73,8 +73,11 @@ impl PeerAcks {
     pub fn record(&self, target: NodeId, leadership: Leadership, sent_at: Instant) {
         {
             let mut accepted = self.accepted();
+            // Newest by leadership, then by write time: a late reply to a
+            // request of an earlier term must not hide a newer one (that
+            // would only cost an extra round, but for nothing).
             let newer = match accepted.get(&target) {
-                Some(old) => old.leadership != leadership || old.sent_at < sent_at,
+                Some(old) => (&leadership, sent_at) > (&old.leadership, old.sent_at),
                 None => true,
             };
             if !newer {
@@ -209,6 +212,21 @@ mod tests {
         acks.record(2, term7, since);
         acks.record(2, term7, since - Duration::from_millis(1));
         assert!(acks.confirmed(&read(term7, since, &three)));
+    }
+
+    #[test]
+    fn a_late_ack_from_an_earlier_leadership_never_replaces_a_newer_one() {
+        let acks = PeerAcks::default();
+        let (term9, three) = (leadership(9, 1), voters(&[1, 2, 3]));
+        let since = kiwi_runtime::time::instant();
+        acks.record(2, term9, since);
+        acks.record(2, leadership(7, 1), since + Duration::from_millis(1));
+        assert!(acks.confirmed(&read(term9, since, &three)));
+        // A newer leadership does replace an older one.
+        let term10 = leadership(10, 1);
+        acks.record(2, term10, since);
+        assert!(acks.confirmed(&read(term10, since, &three)));
+        assert!(!acks.confirmed(&read(term9, since, &three)));
     }
 
     #[test]
