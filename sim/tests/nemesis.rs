@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use kiwi_jepsen::client::serves_write_and_read;
 use kiwi_jepsen::workload::{run_client, ClientConfig};
 use kiwi_jepsen::{check, Call, History};
-use kiwi_sim::cluster::{data_dir, form_cluster, resp_addr, start_node, NodeSettings};
+use kiwi_sim::cluster::{
+    data_dir, form_cluster, resp_addr, start_node, stop_and_remove, NodeSettings,
+};
 use kiwi_sim::nemesis::Nemesis;
 use kiwi_sim::{env_u64, now};
 use madsim::rand::{thread_rng, Rng};
@@ -127,12 +129,7 @@ async fn scenario(length: RunLength) -> Outcome {
         c.await.expect("client task");
     }
     let simulated = now();
-    for node in &nodes {
-        handle.kill(node.id());
-    }
-    for n in 1..=NODES {
-        let _ = std::fs::remove_dir_all(data_dir(TAG, seed, n));
-    }
+    stop_and_remove(&handle, TAG, &nodes).await;
     let history = match Arc::try_unwrap(history) {
         Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
         Err(shared) => shared.lock().map(|h| h.clone()).unwrap_or_default(),
