@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use kiwi_cmd::{ClusterConfig, Config};
 use kiwi_resp::Frame;
+use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
+use madsim::task::NodeId;
 
 use kiwi_jepsen::workload::is_transient;
 
@@ -136,6 +138,18 @@ pub async fn stop_and_remove(handle: &Handle, tag: &str, servers: &[NodeHandle])
     madsim::time::sleep(Duration::from_secs(1)).await;
     if let Some(run_dir) = data_dir(tag, handle.seed(), 1).parent() {
         let _ = std::fs::remove_dir_all(run_dir);
+    }
+}
+
+/// Cuts (`clog`) or restores the link between nodes `a` and `b`, both ways.
+pub fn set_link(a: NodeId, b: NodeId, clog: bool) {
+    let net = NetSim::current();
+    for (from, to) in [(a, b), (b, a)] {
+        if clog {
+            net.clog_link(from, to);
+        } else {
+            net.unclog_link(from, to);
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
 
-use crate::cluster::{raft_addr, resp_addr};
+use crate::cluster::{raft_addr, resp_addr, set_link};
 use crate::now;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,18 +88,10 @@ impl Nemesis {
     }
 
     fn cut(&self, side: &[usize], clog: bool) {
-        let net = NetSim::current();
         for a in 0..self.servers.len() {
             for b in 0..self.servers.len() {
                 if side.contains(&a) && !side.contains(&b) {
-                    let (x, y) = (self.servers[a], self.servers[b]);
-                    if clog {
-                        net.clog_link(x, y);
-                        net.clog_link(y, x);
-                    } else {
-                        net.unclog_link(x, y);
-                        net.unclog_link(y, x);
-                    }
+                    set_link(self.servers[a], self.servers[b], clog);
                 }
             }
         }

@@ -33,8 +33,8 @@ use std::time::Duration;
 use kiwi_jepsen::client::RespConn;
 use kiwi_resp::Frame;
 use kiwi_sim::cluster::{
-    call_until_settled, form_cluster, leader, resp_addr, start_servers_and_client, stop_and_remove,
-    NodeSettings,
+    call_until_settled, form_cluster, leader, resp_addr, set_link, start_servers_and_client,
+    stop_and_remove, NodeSettings,
 };
 use kiwi_sim::env_u64;
 use madsim::net::NetSim;
@@ -83,15 +83,7 @@ async fn scenario() -> (Option<Frame>, Frame) {
     });
     // Y must not hear of X's election (a queued vote request would make it
     // step down when it resumes): X and Y are cut off from each other.
-    let cut = |a: u8, b: u8, clog: bool| {
-        for (from, to) in [(a, b), (b, a)] {
-            if clog {
-                net.clog_link(node(from), node(to));
-            } else {
-                net.unclog_link(node(from), node(to));
-            }
-        }
-    };
+    let cut = |a: u8, b: u8, clog: bool| set_link(node(a), node(b), clog);
     cut(x, y, true);
     handle.pause(node(y));
     let kill_after = thread_rng().gen_range(KILL_AFTER_MS);
