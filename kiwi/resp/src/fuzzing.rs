@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::decode::decode_frame;
 use crate::frame::Protocol;
-use crate::request::{ProtocolError, RequestDecoder, RequestLimits};
+use crate::request::{ProtocolError, RequestBatch, RequestDecoder, RequestLimits};
 
 /// Most requests or frames examined per input (inputs are small; this only
 /// guards against a regression turning a loop into a hang).
@@ -18,12 +18,16 @@ struct Decoded {
     error: Option<ProtocolError>,
 }
 
-/// Feeds `data` to a fresh request decoder in the given chunks.
-fn decode_in_chunks(data: &[u8], chunk_lens: &mut dyn Iterator<Item = usize>) -> Decoded {
-    let limits = RequestLimits {
+fn fuzz_limits() -> RequestLimits {
+    RequestLimits {
         max_bulk_bytes: 1 << 20,
         ..RequestLimits::default()
-    };
+    }
+}
+
+/// Feeds `data` to a fresh request decoder in the given chunks.
+fn decode_in_chunks(data: &[u8], chunk_lens: &mut dyn Iterator<Item = usize>) -> Decoded {
+    let limits = fuzz_limits();
     let mut decoder = RequestDecoder::new();
     let mut buf = BytesMut::new();
     let mut out = Decoded {
@@ -60,11 +64,66 @@ fn decode_in_chunks(data: &[u8], chunk_lens: &mut dyn Iterator<Item = usize>) ->
     out
 }
 
+/// Feeds `data` to a fresh decoder in the given chunks, decoding whole
+/// batches as a connection does; batches stop after requests whose name has
+/// an odd length (standing in for AUTH and the like), so stops land
+/// everywhere. Empty requests are not part of batches.
+fn decode_batches_in_chunks(data: &[u8], chunk_lens: &mut dyn Iterator<Item = usize>) -> Decoded {
+    let limits = fuzz_limits();
+    let mut decoder = RequestDecoder::new();
+    let mut batch = RequestBatch::default();
+    let mut buf = BytesMut::new();
+    let mut out = Decoded {
+        requests: Vec::new(),
+        error: None,
+    };
+    let mut fed = 0;
+    while fed < data.len() {
+        let n = chunk_lens
+            .next()
+            .unwrap_or(data.len())
+            .clamp(1, data.len() - fed);
+        buf.extend_from_slice(&data[fed..fed + n]);
+        fed += n;
+        for _ in 0..MAX_ITEMS {
+            let before = buf.len();
+            decoder.decode_batch(&mut buf, &limits, |name| name.len() % 2 == 1, &mut batch);
+            for i in 0..batch.len() {
+                let args = batch.args(i);
+                assert!(!args.is_empty(), "a batch holds an empty request");
+                let borrowed: Vec<&[u8]> = batch.arg_slices(i).collect();
+                assert_eq!(borrowed, args.iter().map(|a| &a[..]).collect::<Vec<_>>());
+                out.requests.push(args);
+            }
+            if let Some(e) = batch.error() {
+                out.error = Some(e.clone());
+                return out;
+            }
+            if buf.len() == before {
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// The request decoder must make progress or ask for more bytes, and must
 /// decode the same requests (and the same error) however the bytes are
-/// split across reads: all at once, byte by byte, or in input-derived chunks.
+/// split across reads: all at once, byte by byte, or in input-derived chunks,
+/// one request at a time or in batches.
 pub fn check_request_decoder(data: &[u8]) {
     let whole = decode_in_chunks(data, &mut std::iter::empty());
+    let non_empty = Decoded {
+        requests: whole
+            .requests
+            .iter()
+            .filter(|r| !r.is_empty())
+            .cloned()
+            .collect(),
+        error: whole.error.clone(),
+    };
+    let batched = decode_batches_in_chunks(data, &mut std::iter::empty());
+    assert_eq!(non_empty, batched, "batch decoding differs");
     let seeds: Vec<usize> = data
         .iter()
         .take(64)
@@ -75,6 +134,12 @@ pub fn check_request_decoder(data: &[u8]) {
     assert_eq!(
         whole, chunked,
         "decoding depends on how the input was split"
+    );
+    let mut chunks = seeds.iter().copied().cycle();
+    let batched_chunks = decode_batches_in_chunks(data, &mut chunks);
+    assert_eq!(
+        non_empty, batched_chunks,
+        "batch decoding depends on how the input was split"
     );
     if data.len() <= 128 {
         let bytewise = decode_in_chunks(data, &mut std::iter::repeat(1));

@@ -2,7 +2,9 @@
 //!
 //! * [`request`]: the server-side request decoder (multibulk and inline forms)
 //!   with Redis's limits and Redis's exact `Protocol error: ...` texts. It is
-//!   incremental, so a large request arriving in many reads is scanned once.
+//!   incremental, so a large request arriving in many reads is scanned once,
+//!   and it decodes a whole pipelined read at a time into a
+//!   [`RequestBatch`]: one shared chunk plus argument ranges.
 //! * [`frame`]: the reply model, a superset of RESP2 and RESP3, and its
 //!   encoder, which downgrades RESP3-only types the way Redis does for RESP2.
 //! * [`decode`]: a general frame decoder for the client side (simulation
@@ -20,4 +22,4 @@ pub mod request;
 
 pub use decode::{decode_frame, DecodeError};
 pub use frame::{Frame, Protocol};
-pub use request::{ProtocolError, RequestDecoder, RequestLimits};
+pub use request::{ProtocolError, RequestBatch, RequestDecoder, RequestLimits};

@@ -6,6 +6,13 @@
 //! arrives over many reads is scanned once, never re-parsed from its start.
 //! Every length a client sends is checked against [`RequestLimits`] before
 //! it influences memory use.
+//!
+//! A connection decodes a whole read at once ([`RequestDecoder::decode_batch`]):
+//! the complete requests are split off the buffer as one chunk, and each
+//! argument is a range in it. Per request that saves a split of the buffer
+//! and its reference count; canonical requests (what every client sends)
+//! take a fast path that parses headers in place, and everything else goes
+//! through the same scan as [`RequestDecoder::decode`].
 
 use std::ops::Range;
 
@@ -64,7 +71,7 @@ impl std::error::Error for ProtocolError {}
 struct Multibulk {
     /// Arguments still to read.
     remaining: usize,
-    /// Where the next unread header starts.
+    /// Where the next unread header starts, relative to the request's start.
     pos: usize,
 }
 
@@ -73,13 +80,79 @@ struct Multibulk {
 pub struct RequestDecoder {
     partial: Option<Multibulk>,
     /// Byte ranges of the current request's arguments read so far, relative
-    /// to the buffer start. Reused across requests (no allocation per request).
+    /// to the request's start. Reused across requests (no allocation per
+    /// request).
     args: Vec<Range<usize>>,
 }
 
 /// Caps the up-front allocation for the argument vector, whatever count a
 /// client announces (Redis caps its preallocation the same way).
 const PREALLOC_ARGS_MAX: usize = 1024;
+
+/// The most requests one [`RequestBatch`] holds: bounds its tables whatever
+/// a client pipelines (the rest stays in the buffer for the next batch).
+pub const BATCH_MAX_REQUESTS: usize = 1024;
+
+/// Argument ranges a batch keeps allocated between reads; a request with
+/// more arguments than this is served, then its table is freed.
+const BATCH_ARGS_KEPT: usize = 16 * 1024;
+
+/// One complete request found at the start of a buffer.
+enum Scanned {
+    /// `*0`, `*-1` or an empty inline line: consumed, nothing to run.
+    Empty { len: usize },
+    /// A multibulk request; its argument ranges are in the decoder's table.
+    Multibulk { len: usize },
+    /// An inline request, its arguments unquoted into their own buffers.
+    Inline { args: Vec<Bytes>, len: usize },
+}
+
+/// A header line (`*<count>` or `$<len>`) and the number it carries.
+enum NumberLine {
+    /// No CRLF yet.
+    Incomplete,
+    /// The line ends (its '\r') at `end`; `value` is `None` if the text is
+    /// not a strict decimal (`string2ll`).
+    Complete { value: Option<i64>, end: usize },
+}
+
+/// Reads the header line starting at `at` (its type byte is not checked).
+///
+/// The fast path takes 1–18 digits without a leading zero followed by CRLF,
+/// which is every header a real client sends; anything else goes through
+/// `find_crlf` and `parse_i64`, which decide exactly as Redis does. Both
+/// paths find the same line end: digits are never '\r'.
+#[inline]
+fn number_line(buf: &[u8], at: usize) -> NumberLine {
+    const FAST_DIGITS_MAX: usize = 18; // < 10^18: no overflow in i64
+    let digits_start = at + 1;
+    let mut i = digits_start;
+    let mut value: i64 = 0;
+    while i < buf.len() && i - digits_start < FAST_DIGITS_MAX {
+        let digit = buf[i].wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        value = value * 10 + digit as i64;
+        i += 1;
+    }
+    let no_leading_zero = i == digits_start + 1 || buf.get(digits_start) != Some(&b'0');
+    if i > digits_start && i + 1 < buf.len() && buf[i] == b'\r' && no_leading_zero {
+        return NumberLine::Complete {
+            value: Some(value),
+            end: i,
+        };
+    }
+    match find_crlf(buf, at) {
+        None => NumberLine::Incomplete,
+        Some(end) => NumberLine::Complete {
+            // `end > at` unless the type byte itself is '\r', which callers
+            // reject before using the value.
+            value: buf.get(at + 1..end).and_then(parse_i64),
+            end,
+        },
+    }
+}
 
 impl RequestDecoder {
     pub fn new() -> Self {
@@ -95,19 +168,133 @@ impl RequestDecoder {
         buf: &mut BytesMut,
         limits: &RequestLimits,
     ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        match self.scan(buf, limits)? {
+            None => Ok(None),
+            Some(Scanned::Empty { len }) => {
+                let _ = buf.split_to(len);
+                Ok(Some(Vec::new()))
+            }
+            Some(Scanned::Inline { args, len }) => {
+                let _ = buf.split_to(len);
+                Ok(Some(args))
+            }
+            Some(Scanned::Multibulk { len }) => {
+                let frozen = buf.split_to(len).freeze();
+                let args = self.args.drain(..).map(|r| frozen.slice(r)).collect();
+                self.trim_args();
+                Ok(Some(args))
+            }
+        }
+    }
+
+    /// Decodes every complete request in `buf` (up to
+    /// [`BATCH_MAX_REQUESTS`]) into `batch`, consuming their bytes with one
+    /// split: the requests share one chunk and their arguments are ranges
+    /// in it, so a pipelined read costs one reference count, not one per
+    /// argument.
+    ///
+    /// The batch ends after a request for which `stop_after(name)` holds:
+    /// commands that change `limits` (AUTH, for one) must run before the
+    /// next request is decoded, as in Redis, which parses one command at a
+    /// time. Empty requests are skipped. A protocol error ends the batch
+    /// after the requests before it ([`RequestBatch::error`]).
+    pub fn decode_batch(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &RequestLimits,
+        stop_after: impl Fn(&[u8]) -> bool,
+        batch: &mut RequestBatch,
+    ) {
+        batch.clear();
+        let mut pos = 0;
+        while batch.requests.len() < BATCH_MAX_REQUESTS {
+            // A request that arrived in part is resumed only at the start
+            // of the buffer: everything before it was consumed.
+            assert!(
+                self.partial.is_none() || pos == 0,
+                "partial request mid-buffer"
+            );
+            if self.partial.is_none() {
+                let first = batch.args.len();
+                if let Some(len) = fast_request(&buf[pos..], limits, pos, &mut batch.args) {
+                    let stop = stop_after(&buf[batch.args[first].clone()]);
+                    batch.requests.push(Entry::Ranges(first..batch.args.len()));
+                    pos += len;
+                    if stop {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            let scanned = match self.scan(&buf[pos..], limits) {
+                Ok(Some(scanned)) => scanned,
+                Ok(None) => break,
+                Err(e) => {
+                    batch.error = Some(e);
+                    break;
+                }
+            };
+            let stop = match scanned {
+                Scanned::Empty { len } => {
+                    pos += len;
+                    false
+                }
+                Scanned::Inline { args, len } => {
+                    pos += len;
+                    let Some(name) = args.first() else {
+                        continue;
+                    };
+                    let stop = stop_after(name);
+                    batch.requests.push(Entry::Owned(args));
+                    stop
+                }
+                Scanned::Multibulk { len } => {
+                    let first = batch.args.len();
+                    batch
+                        .args
+                        .extend(self.args.drain(..).map(|r| r.start + pos..r.end + pos));
+                    self.trim_args();
+                    let stop = stop_after(&buf[batch.args[first].clone()]);
+                    batch.requests.push(Entry::Ranges(first..batch.args.len()));
+                    pos += len;
+                    stop
+                }
+            };
+            if stop {
+                break;
+            }
+        }
+        batch.chunk = buf.split_to(pos).freeze();
+    }
+
+    /// A huge request must not pin its argument table's memory.
+    fn trim_args(&mut self) {
+        if self.args.capacity() > PREALLOC_ARGS_MAX {
+            self.args = Vec::new();
+        }
+    }
+
+    /// Finds the request at the start of `buf` without consuming it. A
+    /// multibulk request's arguments go to `self.args`; one that has not
+    /// fully arrived keeps its progress in `self.partial`.
+    fn scan(
+        &mut self,
+        buf: &[u8],
+        limits: &RequestLimits,
+    ) -> Result<Option<Scanned>, ProtocolError> {
         if self.partial.is_none() {
             match buf.first() {
                 None => return Ok(None),
                 Some(b'*') => {}
-                Some(_) => return decode_inline(buf),
+                Some(_) => return scan_inline(buf),
             }
-            let Some(line_end) = find_crlf(buf, 0) else {
+            let NumberLine::Complete { value, end } = number_line(buf, 0) else {
                 if buf.len() > INLINE_MAX_BYTES {
                     return Err(ProtocolError::new("too big mbulk count string"));
                 }
                 return Ok(None);
             };
-            let count = parse_i64(&buf[1..line_end])
+            let count = value
                 .filter(|&n| n <= i32::MAX as i64)
                 .ok_or_else(|| ProtocolError::new("invalid multibulk length"))?;
             if !limits.authenticated && count > 10 {
@@ -117,23 +304,22 @@ impl RequestDecoder {
                 return Err(ProtocolError::new("invalid multibulk length"));
             }
             if count <= 0 {
-                let _ = buf.split_to(line_end + 2);
-                return Ok(Some(Vec::new()));
+                return Ok(Some(Scanned::Empty { len: end + 2 }));
             }
             let remaining = count as usize;
             self.args.clear();
             self.args.reserve(remaining.min(PREALLOC_ARGS_MAX));
             self.partial = Some(Multibulk {
                 remaining,
-                pos: line_end + 2,
+                pos: end + 2,
             });
         }
         let Some(mb) = self.partial.as_mut() else {
             return Ok(None);
         };
         while mb.remaining > 0 {
-            let Some(line_end) = find_crlf(buf, mb.pos) else {
-                if buf.len() - mb.pos > INLINE_MAX_BYTES {
+            let NumberLine::Complete { value, end } = number_line(buf, mb.pos) else {
+                if buf.len().saturating_sub(mb.pos) > INLINE_MAX_BYTES {
                     self.partial = None;
                     return Err(ProtocolError::new("too big bulk count string"));
                 }
@@ -144,7 +330,7 @@ impl RequestDecoder {
                 self.partial = None;
                 return Err(ProtocolError::new(format!("expected '$', got '{got}'")));
             }
-            let len = match parse_i64(&buf[mb.pos + 1..line_end]) {
+            let len = match value {
                 Some(n) if n >= 0 && n as u64 <= limits.max_bulk_bytes as u64 => n as usize,
                 _ => {
                     self.partial = None;
@@ -155,7 +341,7 @@ impl RequestDecoder {
                 self.partial = None;
                 return Err(ProtocolError::new("unauthenticated bulk length"));
             }
-            let data_start = line_end + 2;
+            let data_start = end + 2;
             // Like Redis, the two bytes after the payload are skipped unchecked.
             let data_end = data_start + len;
             if buf.len() < data_end + 2 {
@@ -168,30 +354,183 @@ impl RequestDecoder {
         let Some(mb) = self.partial.take() else {
             return Ok(None);
         };
-        let frozen = buf.split_to(mb.pos).freeze();
-        let args = self.args.drain(..).map(|r| frozen.slice(r)).collect();
-        // A huge request must not pin its argument table's memory.
-        if self.args.capacity() > PREALLOC_ARGS_MAX {
-            self.args = Vec::new();
-        }
-        Ok(Some(args))
+        Ok(Some(Scanned::Multibulk { len: mb.pos }))
     }
 }
 
-fn decode_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+/// The most arguments a request may have for [`fast_request`].
+const FAST_ARGS_MAX: usize = 1024;
+
+/// The common case, straight into a batch: one complete multibulk request
+/// at the start of `buf`, 1 to [`FAST_ARGS_MAX`] arguments, every header in
+/// canonical form (see [`fast_number`]) and within `limits`. Pushes the
+/// argument ranges, shifted by `offset`, and returns the request's length.
+///
+/// Anything else (incomplete, empty, inline, unusual or invalid headers)
+/// returns `None` with `out` as it was, and [`RequestDecoder::scan`] decides.
+/// Where both accept a request they agree on its ranges (the fuzz target
+/// checks batches against one-by-one decoding).
+#[inline(always)]
+fn fast_request(
+    buf: &[u8],
+    limits: &RequestLimits,
+    offset: usize,
+    out: &mut Vec<Range<usize>>,
+) -> Option<usize> {
+    if buf.first() != Some(&b'*') {
+        return None;
+    }
+    let (count, mut pos) = fast_number(buf, 1)?;
+    let count_max = if limits.authenticated {
+        FAST_ARGS_MAX
+    } else {
+        10
+    };
+    if count == 0 || count > count_max || count > limits.max_multibulk_len {
+        return None;
+    }
+    let bulk_max = if limits.authenticated {
+        limits.max_bulk_bytes
+    } else {
+        limits.max_bulk_bytes.min(16384)
+    };
+    let first = out.len();
+    for _ in 0..count {
+        let arg = match buf.get(pos) {
+            Some(b'$') => fast_number(buf, pos + 1)
+                .filter(|&(len, _)| len <= bulk_max)
+                .and_then(|(len, start)| {
+                    // The payload and the two bytes after it (not checked,
+                    // as in Redis) must have arrived.
+                    (start + len + 2 <= buf.len()).then_some(start..start + len)
+                }),
+            _ => None,
+        };
+        let Some(arg) = arg else {
+            out.truncate(first);
+            return None;
+        };
+        pos = arg.end + 2;
+        out.push(arg.start + offset..arg.end + offset);
+    }
+    Some(pos)
+}
+
+/// A header's number in canonical form: 1 to 18 digits without a leading
+/// zero (or a lone "0"), then '\r' and one more byte (Redis does not check
+/// that it is '\n'). Returns the number and where the line's next byte
+/// starts.
+#[inline(always)]
+fn fast_number(buf: &[u8], at: usize) -> Option<(usize, usize)> {
+    const DIGITS_MAX: usize = 18;
+    let digits = buf.get(at..)?;
+    let mut value = 0usize;
+    let mut n = 0;
+    while n < digits.len() && n < DIGITS_MAX {
+        let digit = digits[n].wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        value = value * 10 + digit as usize;
+        n += 1;
+    }
+    if n == 0
+        || (n > 1 && digits[0] == b'0')
+        || digits.get(n) != Some(&b'\r')
+        || n + 1 >= digits.len()
+    {
+        return None;
+    }
+    Some((value, at + n + 2))
+}
+
+/// One request of a batch.
+#[derive(Debug)]
+enum Entry {
+    /// Indexes into the batch's argument ranges.
+    Ranges(Range<usize>),
+    /// An inline request's unquoted arguments.
+    Owned(Vec<Bytes>),
+}
+
+/// The requests of one read, decoded by [`RequestDecoder::decode_batch`]:
+/// one shared chunk of the read buffer and, per request, the ranges of its
+/// arguments in it. Reused from read to read.
+#[derive(Debug, Default)]
+pub struct RequestBatch {
+    chunk: Bytes,
+    args: Vec<Range<usize>>,
+    requests: Vec<Entry>,
+    error: Option<ProtocolError>,
+}
+
+impl RequestBatch {
+    fn clear(&mut self) {
+        self.chunk = Bytes::new();
+        self.args.clear();
+        if self.args.capacity() > BATCH_ARGS_KEPT {
+            self.args = Vec::new();
+        }
+        self.requests.clear();
+        self.error = None;
+    }
+
+    /// How many requests the batch holds.
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    /// The protocol error found after the batch's requests, if any: the
+    /// connection answers the requests, then the error, then closes.
+    pub fn error(&self) -> Option<&ProtocolError> {
+        self.error.as_ref()
+    }
+
+    /// Request `i`'s arguments as shared slices of the chunk (one reference
+    /// count each), for the command layer.
+    pub fn args(&self, i: usize) -> Vec<Bytes> {
+        match &self.requests[i] {
+            Entry::Ranges(r) => self.args[r.clone()]
+                .iter()
+                .map(|a| self.chunk.slice(a.clone()))
+                .collect(),
+            Entry::Owned(args) => args.clone(),
+        }
+    }
+
+    /// Request `i`'s arguments borrowed from the chunk: no copy, no
+    /// reference count.
+    pub fn arg_slices(&self, i: usize) -> impl Iterator<Item = &[u8]> + '_ {
+        let (ranges, owned): (&[Range<usize>], &[Bytes]) = match &self.requests[i] {
+            Entry::Ranges(r) => (&self.args[r.clone()], &[]),
+            Entry::Owned(args) => (&[], args),
+        };
+        ranges
+            .iter()
+            .map(|r| &self.chunk[r.clone()])
+            .chain(owned.iter().map(|a| &a[..]))
+    }
+}
+
+/// An inline request: one line, split like `sdssplitargs`.
+fn scan_inline(buf: &[u8]) -> Result<Option<Scanned>, ProtocolError> {
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
         if buf.len() > INLINE_MAX_BYTES {
             return Err(ProtocolError::new("too big inline request"));
         }
         return Ok(None);
     };
-    let line = buf.split_to(nl + 1);
-    let mut text = &line[..nl];
+    let mut text = &buf[..nl];
     if text.last() == Some(&b'\r') {
         text = &text[..text.len() - 1];
     }
     match split_args(text) {
-        Some(args) => Ok(Some(args)),
+        Some(args) if args.is_empty() => Ok(Some(Scanned::Empty { len: nl + 1 })),
+        Some(args) => Ok(Some(Scanned::Inline { args, len: nl + 1 })),
         None => Err(ProtocolError::new("unbalanced quotes in request")),
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kiwi_cmd::blocking::BlockedTicket;
 use kiwi_cmd::{lookup, ClientHandle, CommandSpec, Reply, Route, Shared};
-use kiwi_resp::{Frame, Protocol, RequestDecoder, RequestLimits};
+use kiwi_resp::{Frame, Protocol, RequestBatch, RequestDecoder, RequestLimits};
 use kiwi_runtime::io::{split, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use kiwi_runtime::net::TcpStream;
 use kiwi_runtime::sync::{mpsc, oneshot, watch};
@@ -164,6 +164,7 @@ where
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut out = BytesMut::new();
     let mut decoder = RequestDecoder::new();
+    let mut requests = RequestBatch::default();
 
     'conn: loop {
         let cfg = shared.config();
@@ -226,219 +227,221 @@ where
 
         let mut batch: Vec<StorageCmd> = Vec::new();
         let mut close_after = false;
-        loop {
+        'requests: loop {
             let limits = RequestLimits {
                 max_bulk_bytes: cfg.proto_max_bulk_len as usize,
                 authenticated: state.authenticated,
                 ..RequestLimits::default()
             };
-            let args = match decoder.decode(&mut inbuf, &limits) {
-                Ok(Some(args)) => args,
-                Ok(None) => break,
-                Err(e) => {
+            decoder.decode_batch(&mut inbuf, &limits, changes_limits, &mut requests);
+            if requests.is_empty() && requests.error().is_none() {
+                break;
+            }
+            for i in 0..requests.len() {
+                let args = requests.args(i);
+                // CLIENT REPLY: cut the previous command's reply if it was
+                // silenced, and start this one from a known output position.
+                let replies_matter =
+                    state.silenced || state.reply_mode != ReplyMode::On || is_client_reply(&args);
+                if replies_matter {
                     if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                         break 'conn;
                     }
-                    tracing::debug!(%peer, error = %e, "protocol error; closing connection");
-                    Frame::error(e.reply_text()).encode(state.proto, &mut out);
-                    close_after = true;
-                    break;
+                    end_silenced(&mut state, &mut out);
+                    state.reply_mark = out.len();
+                    state.silenced = match state.reply_mode {
+                        ReplyMode::On => false,
+                        ReplyMode::Off => true,
+                        ReplyMode::SkipNext => {
+                            state.reply_mode = ReplyMode::On;
+                            true
+                        }
+                    };
                 }
-            };
-            if args.is_empty() {
-                continue;
-            }
-            // CLIENT REPLY: cut the previous command's reply if it was
-            // silenced, and start this one from a known output position.
-            let replies_matter =
-                state.silenced || state.reply_mode != ReplyMode::On || is_client_reply(&args);
-            if replies_matter {
-                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
-                    break 'conn;
-                }
-                end_silenced(&mut state, &mut out);
-                state.reply_mark = out.len();
-                state.silenced = match state.reply_mode {
-                    ReplyMode::On => false,
-                    ReplyMode::Off => true,
-                    ReplyMode::SkipNext => {
-                        state.reply_mode = ReplyMode::On;
-                        true
-                    }
-                };
-            }
-            if is_cluster_command(&args) {
-                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
-                    break 'conn;
-                }
-                let frame = match state.multi.as_mut() {
-                    Some(multi) => {
-                        multi.abort();
-                        Frame::error("ERR Command not allowed inside a transaction")
-                    }
-                    None => cluster_command(&deps, &mut state, &args).await,
-                };
-                frame.encode(state.proto, &mut out);
-                continue;
-            }
-            let spec = match validate(&state, &shared, &args) {
-                Ok(spec) => {
-                    if shared.pubsub.has_monitors() {
-                        monitor::feed(&shared, &state, spec, &args);
-                    }
-                    spec
-                }
-                Err(frame) => {
-                    if let Some(multi) = state.multi.as_mut() {
-                        multi.abort();
-                    }
+                if is_cluster_command(&args) {
                     if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                         break 'conn;
                     }
+                    let frame = match state.multi.as_mut() {
+                        Some(multi) => {
+                            multi.abort();
+                            Frame::error("ERR Command not allowed inside a transaction")
+                        }
+                        None => cluster_command(&deps, &mut state, &args).await,
+                    };
                     frame.encode(state.proto, &mut out);
                     continue;
                 }
-            };
-            if state.proto == Protocol::Resp2
-                && pubsub::subscribed(&state)
-                && !pubsub::allowed_when_subscribed(spec.name)
-            {
-                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
-                    break 'conn;
-                }
-                pubsub::not_allowed(spec.name).encode(state.proto, &mut out);
-                continue;
-            }
-            let writes = pausable_by_write_pause(spec)
-                || (spec.name == "exec" && state.multi.as_ref().is_some_and(|m| m.has_writes()));
-            if shared
-                .pause
-                .blocks(kiwi_runtime::time::now_ms(), writes)
-                .is_some()
-            {
-                // CLIENT PAUSE: what came before runs and is answered; this
-                // command waits for the pause to end.
-                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await
-                    || !write_out(&shared, &mut wr, &mut out).await
-                    || !wait_unpaused(&shared, &client, &mut shutdown, writes).await
-                {
-                    break 'conn;
-                }
-                state.reply_mark = 0; // the output was written and emptied
-            }
-            if state.multi.is_some() && !transaction::runs_immediately(spec.name) {
-                transaction::queue(&mut state, &deps, spec, args).encode(state.proto, &mut out);
-                continue;
-            }
-            if spec.route == Route::PubSub
-                || (spec.name == "ping"
-                    && state.proto == Protocol::Resp2
-                    && pubsub::subscribed(&state))
-            {
-                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
-                    break 'conn;
-                }
-                let started = kiwi_runtime::time::instant();
-                let replies = if spec.name == "ping" {
-                    vec![pubsub::subscribed_ping(&args)]
-                } else {
-                    pubsub::execute(&mut state, &deps, spec.name, &args)
-                };
-                if let Some(first) = replies.first() {
-                    record_call(&state, &shared, spec, &args, started, first);
-                }
-                for frame in replies {
-                    frame.encode(state.proto, &mut out);
-                }
-                continue;
-            }
-            if spec.route == Route::Transaction || spec.name == "reset" {
-                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
-                    break 'conn;
-                }
-                let started = kiwi_runtime::time::instant();
-                let frame = if spec.name == "reset" {
-                    pubsub::unsubscribe_all(&mut state, &shared);
-                    match transaction::reset(&deps, &mut state).await {
-                        Some(()) => conn_cmds::execute(&mut state, &shared, spec.name, &args).0,
-                        None => break 'conn,
+                let spec = match validate(&state, &shared, &args) {
+                    Ok(spec) => {
+                        if shared.pubsub.has_monitors() {
+                            monitor::feed(&shared, &state, spec, &args);
+                        }
+                        spec
                     }
-                } else {
-                    match transaction::command(&deps, &mut state, spec, &args).await {
-                        Some(frame) => frame,
-                        None => break 'conn,
-                    }
-                };
-                record_call(&state, &shared, spec, &args, started, &frame);
-                frame.encode(state.proto, &mut out);
-                continue;
-            }
-            if spec.name == "wait" {
-                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await
-                    || !write_out(&shared, &mut wr, &mut out).await
-                {
-                    break 'conn;
-                }
-                state.reply_mark = 0; // the output was written and emptied
-                let started = kiwi_runtime::time::instant();
-                let Some(frame) = crate::wait::execute(&deps, &args, &client, &mut shutdown).await
-                else {
-                    break 'conn;
-                };
-                record_call(&state, &shared, spec, &args, started, &frame);
-                frame.encode(state.proto, &mut out);
-                continue;
-            }
-            let started = kiwi_runtime::time::instant();
-            match route(&mut state, &shared, spec, &args) {
-                Routed::Storage(spec) => {
-                    // In cluster mode blocking commands never wait (they are
-                    // log entries; see docs/compatibility.md).
-                    let blocking =
-                        deps.cluster.is_none() && kiwi_cmd::blocking::is_blocking(spec.name);
-                    batch.push(StorageCmd { spec, args });
-                    if !blocking && batch.len() < BATCH_MAX_CMDS {
+                    Err(frame) => {
+                        if let Some(multi) = state.multi.as_mut() {
+                            multi.abort();
+                        }
+                        if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
+                            break 'conn;
+                        }
+                        frame.encode(state.proto, &mut out);
                         continue;
                     }
-                    // A blocking command ends its batch: what follows it must
-                    // wait until it is answered.
-                    match flush(&deps, &mut state, &mut batch, &mut out).await {
-                        Flushed::Done => {}
-                        Flushed::Gone => break 'conn,
-                        Flushed::Blocked(ticket) => {
-                            // Replies before the blocking command go out now.
-                            if !write_out(&shared, &mut wr, &mut out).await {
-                                break 'conn;
-                            }
-                            state.reply_mark = 0; // the output was emptied
-                            let limit = cfg.client_query_buffer_limit;
-                            let waited = wait_blocked(
-                                ticket,
-                                &mut rd,
-                                &mut inbuf,
-                                &client,
-                                &mut shutdown,
-                                limit,
-                            )
-                            .await;
-                            match waited {
-                                Some(frame) => frame.encode(state.proto, &mut out),
-                                None => break 'conn,
-                            }
-                        }
-                    }
-                }
-                Routed::Local(frame, after) => {
-                    record_call(&state, &shared, spec, &args, started, &frame);
+                };
+                if state.proto == Protocol::Resp2
+                    && pubsub::subscribed(&state)
+                    && !pubsub::allowed_when_subscribed(spec.name)
+                {
                     if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                         break 'conn;
                     }
+                    pubsub::not_allowed(spec.name).encode(state.proto, &mut out);
+                    continue;
+                }
+                let writes = pausable_by_write_pause(spec)
+                    || (spec.name == "exec"
+                        && state.multi.as_ref().is_some_and(|m| m.has_writes()));
+                if shared
+                    .pause
+                    .blocks(kiwi_runtime::time::now_ms(), writes)
+                    .is_some()
+                {
+                    // CLIENT PAUSE: what came before runs and is answered; this
+                    // command waits for the pause to end.
+                    if !flush_batch(&deps, &mut state, &mut batch, &mut out).await
+                        || !write_out(&shared, &mut wr, &mut out).await
+                        || !wait_unpaused(&shared, &client, &mut shutdown, writes).await
+                    {
+                        break 'conn;
+                    }
+                    state.reply_mark = 0; // the output was written and emptied
+                }
+                if state.multi.is_some() && !transaction::runs_immediately(spec.name) {
+                    transaction::queue(&mut state, &deps, spec, args).encode(state.proto, &mut out);
+                    continue;
+                }
+                if spec.route == Route::PubSub
+                    || (spec.name == "ping"
+                        && state.proto == Protocol::Resp2
+                        && pubsub::subscribed(&state))
+                {
+                    if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
+                        break 'conn;
+                    }
+                    let started = kiwi_runtime::time::instant();
+                    let replies = if spec.name == "ping" {
+                        vec![pubsub::subscribed_ping(&args)]
+                    } else {
+                        pubsub::execute(&mut state, &deps, spec.name, &args)
+                    };
+                    if let Some(first) = replies.first() {
+                        record_call(&state, &shared, spec, &args, started, first);
+                    }
+                    for frame in replies {
+                        frame.encode(state.proto, &mut out);
+                    }
+                    continue;
+                }
+                if spec.route == Route::Transaction || spec.name == "reset" {
+                    if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
+                        break 'conn;
+                    }
+                    let started = kiwi_runtime::time::instant();
+                    let frame = if spec.name == "reset" {
+                        pubsub::unsubscribe_all(&mut state, &shared);
+                        match transaction::reset(&deps, &mut state).await {
+                            Some(()) => conn_cmds::execute(&mut state, &shared, spec.name, &args).0,
+                            None => break 'conn,
+                        }
+                    } else {
+                        match transaction::command(&deps, &mut state, spec, &args).await {
+                            Some(frame) => frame,
+                            None => break 'conn,
+                        }
+                    };
+                    record_call(&state, &shared, spec, &args, started, &frame);
                     frame.encode(state.proto, &mut out);
-                    if after == After::Close {
-                        close_after = true;
-                        break;
+                    continue;
+                }
+                if spec.name == "wait" {
+                    if !flush_batch(&deps, &mut state, &mut batch, &mut out).await
+                        || !write_out(&shared, &mut wr, &mut out).await
+                    {
+                        break 'conn;
+                    }
+                    state.reply_mark = 0; // the output was written and emptied
+                    let started = kiwi_runtime::time::instant();
+                    let Some(frame) =
+                        crate::wait::execute(&deps, &args, &client, &mut shutdown).await
+                    else {
+                        break 'conn;
+                    };
+                    record_call(&state, &shared, spec, &args, started, &frame);
+                    frame.encode(state.proto, &mut out);
+                    continue;
+                }
+                let started = kiwi_runtime::time::instant();
+                match route(&mut state, &shared, spec, &args) {
+                    Routed::Storage(spec) => {
+                        // In cluster mode blocking commands never wait (they are
+                        // log entries; see docs/compatibility.md).
+                        let blocking =
+                            deps.cluster.is_none() && kiwi_cmd::blocking::is_blocking(spec.name);
+                        batch.push(StorageCmd { spec, args });
+                        if !blocking && batch.len() < BATCH_MAX_CMDS {
+                            continue;
+                        }
+                        // A blocking command ends its batch: what follows it must
+                        // wait until it is answered.
+                        match flush(&deps, &mut state, &mut batch, &mut out).await {
+                            Flushed::Done => {}
+                            Flushed::Gone => break 'conn,
+                            Flushed::Blocked(ticket) => {
+                                // Replies before the blocking command go out now.
+                                if !write_out(&shared, &mut wr, &mut out).await {
+                                    break 'conn;
+                                }
+                                state.reply_mark = 0; // the output was emptied
+                                let limit = cfg.client_query_buffer_limit;
+                                let waited = wait_blocked(
+                                    ticket,
+                                    &mut rd,
+                                    &mut inbuf,
+                                    &client,
+                                    &mut shutdown,
+                                    limit,
+                                )
+                                .await;
+                                match waited {
+                                    Some(frame) => frame.encode(state.proto, &mut out),
+                                    None => break 'conn,
+                                }
+                            }
+                        }
+                    }
+                    Routed::Local(frame, after) => {
+                        record_call(&state, &shared, spec, &args, started, &frame);
+                        if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
+                            break 'conn;
+                        }
+                        frame.encode(state.proto, &mut out);
+                        if after == After::Close {
+                            close_after = true;
+                            break 'requests;
+                        }
                     }
                 }
+            }
+            if let Some(e) = requests.error() {
+                if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
+                    break 'conn;
+                }
+                tracing::debug!(%peer, error = %e, "protocol error; closing connection");
+                Frame::error(e.reply_text()).encode(state.proto, &mut out);
+                close_after = true;
+                break;
             }
         }
         if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
@@ -461,6 +464,16 @@ where
     let _ = transaction::unwatch(&deps, &mut state).await;
     pubsub::close(&mut state, &shared);
     shared.unregister_client(client.id);
+}
+
+/// Whether a command can change how the requests after it are decoded:
+/// AUTH and HELLO log in (lifting the unauthenticated size limits), RESET
+/// logs out. The decoder ends its batch after one, so the next request is
+/// decoded with the new limits, as in Redis.
+fn changes_limits(name: &[u8]) -> bool {
+    ["auth", "hello", "reset"]
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c.as_bytes()))
 }
 
 enum Routed {

@@ -407,6 +407,28 @@ fn hostile_clients_hit_limits_like_redis_and_others_stay_served() {
         );
         assert_eq!(raw_exchange(kiwi.port, payload), want);
     }
+    // AUTH lifts those limits for the very next request of the same
+    // pipeline (Redis parses one command at a time; Kiwi's batch decoding
+    // stops after AUTH). A failed AUTH does not.
+    let value = "x".repeat(20_000);
+    let pipeline = |password: &str| {
+        format!(
+            "*2\r\n$4\r\nAUTH\r\n${}\r\n{password}\r\n*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$20000\r\n{value}\r\n",
+            password.len()
+        )
+    };
+    let logged_in = raw_exchange(kiwi.port, pipeline("pw").as_bytes());
+    assert_eq!(logged_in, "+OK\r\n+OK\r\n<open>");
+    assert_eq!(
+        logged_in,
+        raw_exchange(redis.port, pipeline("pw").as_bytes())
+    );
+    let refused = raw_exchange(kiwi.port, pipeline("nope").as_bytes());
+    assert!(refused.contains("unauthenticated bulk length"), "{refused}");
+    assert_eq!(
+        refused,
+        raw_exchange(redis.port, pipeline("nope").as_bytes())
+    );
     // The query buffer is bounded: a client streaming one endless argument
     // is cut off at client-query-buffer-limit, not buffered.
     assert_eq!(
