@@ -371,11 +371,19 @@ impl ClusterNode {
         if stale_reads && cmds.iter().all(|c| c.class != CmdClass::Write) {
             return self.execute_locally(db, proto, cmds).await;
         }
-        let timeout = Duration::from_millis(self.opts.request_timeout_ms);
+        let timeout = self.request_timeout();
         match kiwi_runtime::time::timeout(timeout, self.route(db, proto, cmds, true)).await {
             Ok(frames) => frames,
             Err(_) => vec![timed_out(); n],
         }
+    }
+
+    /// How long a client request (or its forwarded batch) may take. A
+    /// buggified simulation shortens it now and then, so writes time out
+    /// while their entries may still commit.
+    fn request_timeout(&self) -> Duration {
+        let configured = Duration::from_millis(self.opts.request_timeout_ms);
+        kiwi_runtime::buggify::shorten(configured, 0.01)
     }
 
     /// Runs a MULTI/EXEC block: every command in one client batch, so one
@@ -615,7 +623,7 @@ impl ClusterNode {
             .and_then(|mut pool| pool.get_mut(leader_addr).and_then(|v| v.pop()));
         let mut peer =
             pooled.unwrap_or_else(|| Peer::new(leader_addr.to_string(), self.security.clone()));
-        let timeout = Duration::from_millis(self.opts.request_timeout_ms);
+        let timeout = self.request_timeout();
         match peer.call(&RaftRpc::Forward(fwd), timeout).await {
             Ok(RaftReply::Forward(frames)) if frames.len() == n => {
                 if let Ok(mut pool) = self.forward_pool.lock() {
@@ -657,7 +665,7 @@ impl ClusterNode {
         let Some(cmds) = cmds else {
             return vec![Frame::error("ERR unknown command in forwarded batch"); n];
         };
-        let timeout = Duration::from_millis(self.opts.request_timeout_ms);
+        let timeout = self.request_timeout();
         let run = self.route(fwd.db as usize, fwd.proto, cmds, false);
         match kiwi_runtime::time::timeout(timeout, run).await {
             Ok(frames) => frames,

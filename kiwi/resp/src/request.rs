@@ -465,7 +465,9 @@ pub struct RequestBatch {
 }
 
 impl RequestBatch {
-    fn clear(&mut self) {
+    /// Empties the batch and lets go of its chunk, so the read buffer it
+    /// came from can be reused rather than reallocated.
+    pub fn clear(&mut self) {
         self.chunk = Bytes::new();
         self.args.clear();
         if self.args.capacity() > BATCH_ARGS_KEPT {

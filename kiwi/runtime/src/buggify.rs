@@ -44,3 +44,27 @@ pub async fn delay(p: f64, max_ms: u64) {
         crate::time::sleep(Duration::from_millis(ms)).await;
     }
 }
+
+/// A fault point that shrinks a buffer: with probability `p`, a random size
+/// from 1 to 8 (never above `size`) instead of `size`. Reads of a few bytes
+/// split requests and frames at every possible point.
+pub fn shrink(size: usize, p: f64) -> usize {
+    const SHRUNK_MAX: usize = 8;
+    if buggify(p) {
+        1 + crate::rand::index(size.clamp(1, SHRUNK_MAX))
+    } else {
+        size
+    }
+}
+
+/// A fault point that shortens a timeout: with probability `p`, 1–50 % of
+/// `timeout`, so the timeout paths (a write whose outcome the client never
+/// learns) run often, not only under the rare faults that cause them.
+pub fn shorten(timeout: Duration, p: f64) -> Duration {
+    if buggify(p) {
+        let percent = 1 + crate::rand::index(50) as u32;
+        timeout * percent / 100
+    } else {
+        timeout
+    }
+}

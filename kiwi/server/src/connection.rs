@@ -176,7 +176,7 @@ where
         inbuf.reserve(READ_CHUNK_BYTES);
         let n = tokio::select! {
             biased; // replayable order: see kiwi_runtime's crate docs
-            r = rd.read_buf(&mut inbuf) => match r {
+            r = read_some(&mut rd, &mut inbuf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             },
@@ -444,6 +444,9 @@ where
                 break;
             }
         }
+        // The batch's chunk shares the read buffer's memory: let go of it
+        // before the next read, or `reserve` must allocate a new buffer.
+        requests.clear();
         if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
             break;
         }
@@ -464,6 +467,20 @@ where
     let _ = transaction::unwatch(&deps, &mut state).await;
     pubsub::close(&mut state, &shared);
     shared.unregister_client(client.id);
+}
+
+/// Reads what the socket has into `inbuf`. In a buggified simulation some
+/// reads take only a few bytes, so requests arrive split at every point.
+async fn read_some<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    inbuf: &mut BytesMut,
+) -> std::io::Result<usize> {
+    let max_bytes = kiwi_runtime::buggify::shrink(READ_CHUNK_BYTES, 0.1);
+    if max_bytes < READ_CHUNK_BYTES {
+        rd.take(max_bytes as u64).read_buf(inbuf).await
+    } else {
+        rd.read_buf(inbuf).await
+    }
 }
 
 /// Whether a command can change how the requests after it are decoded:
