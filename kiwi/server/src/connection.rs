@@ -168,11 +168,10 @@ where
 
     'conn: loop {
         let cfg = shared.config();
-        let idle = if cfg.timeout > 0 {
-            Duration::from_secs(cfg.timeout)
-        } else {
-            Duration::from_secs(u32::MAX as u64)
-        };
+        // `timeout 0` (the default) never closes an idle client: then no
+        // timer is armed at all (a dropped madsim timer stays queued until
+        // its deadline, so one per request would pile up in simulations).
+        let idle_timeout = (cfg.timeout > 0).then(|| Duration::from_secs(cfg.timeout));
         inbuf.reserve(READ_CHUNK_BYTES);
         let n = tokio::select! {
             biased; // replayable order: see kiwi_runtime's crate docs
@@ -210,7 +209,8 @@ where
             _ = client.kill_signal.notified() => break,
             _ = shutdown.changed() => break,
             // Subscribers wait for messages, not for their own requests.
-            _ = kiwi_runtime::time::sleep(idle), if !pubsub::listening(&state) => break,
+            _ = kiwi_runtime::time::sleep(idle_timeout.unwrap_or_default()),
+                if idle_timeout.is_some() && !pubsub::listening(&state) => break,
         };
         if client.killed.load(Relaxed) {
             break;
