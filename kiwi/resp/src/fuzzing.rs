@@ -25,10 +25,14 @@ fn fuzz_limits() -> RequestLimits {
     }
 }
 
-/// Feeds `data` to a fresh request decoder in the given chunks.
-fn decode_in_chunks(data: &[u8], chunk_lens: &mut dyn Iterator<Item = usize>) -> Decoded {
-    let limits = fuzz_limits();
-    let mut decoder = RequestDecoder::new();
+/// Feeds `data` into a buffer in the given chunks; after each chunk `drain`
+/// decodes what it can into the result and returns `true` once decoding is
+/// over (a protocol error).
+fn feed_in_chunks(
+    data: &[u8],
+    chunk_lens: &mut dyn Iterator<Item = usize>,
+    mut drain: impl FnMut(&mut BytesMut, &mut Decoded) -> bool,
+) -> Decoded {
     let mut buf = BytesMut::new();
     let mut out = Decoded {
         requests: Vec::new(),
@@ -42,9 +46,22 @@ fn decode_in_chunks(data: &[u8], chunk_lens: &mut dyn Iterator<Item = usize>) ->
             .clamp(1, data.len() - fed);
         buf.extend_from_slice(&data[fed..fed + n]);
         fed += n;
+        if drain(&mut buf, &mut out) {
+            break;
+        }
+    }
+    out
+}
+
+/// Feeds `data` to a fresh request decoder in the given chunks, one request
+/// at a time.
+fn decode_in_chunks(data: &[u8], chunk_lens: &mut dyn Iterator<Item = usize>) -> Decoded {
+    let limits = fuzz_limits();
+    let mut decoder = RequestDecoder::new();
+    feed_in_chunks(data, chunk_lens, |buf, out| {
         for _ in 0..MAX_ITEMS {
             let before = buf.len();
-            match decoder.decode(&mut buf, &limits) {
+            match decoder.decode(buf, &limits) {
                 Ok(Some(args)) => {
                     assert!(
                         buf.len() < before,
@@ -52,16 +69,16 @@ fn decode_in_chunks(data: &[u8], chunk_lens: &mut dyn Iterator<Item = usize>) ->
                     );
                     out.requests.push(args);
                 }
-                Ok(None) => break,
+                Ok(None) => return false,
                 Err(e) => {
                     assert!(e.reply_text().starts_with("ERR Protocol error: "));
                     out.error = Some(e);
-                    return out;
+                    return true;
                 }
             }
         }
-    }
-    out
+        false
+    })
 }
 
 /// Feeds `data` to a fresh decoder in the given chunks, decoding whole
@@ -72,22 +89,10 @@ fn decode_batches_in_chunks(data: &[u8], chunk_lens: &mut dyn Iterator<Item = us
     let limits = fuzz_limits();
     let mut decoder = RequestDecoder::new();
     let mut batch = RequestBatch::default();
-    let mut buf = BytesMut::new();
-    let mut out = Decoded {
-        requests: Vec::new(),
-        error: None,
-    };
-    let mut fed = 0;
-    while fed < data.len() {
-        let n = chunk_lens
-            .next()
-            .unwrap_or(data.len())
-            .clamp(1, data.len() - fed);
-        buf.extend_from_slice(&data[fed..fed + n]);
-        fed += n;
+    feed_in_chunks(data, chunk_lens, |buf, out| {
         for _ in 0..MAX_ITEMS {
             let before = buf.len();
-            decoder.decode_batch(&mut buf, &limits, |name| name.len() % 2 == 1, &mut batch);
+            decoder.decode_batch(buf, &limits, |name| name.len() % 2 == 1, &mut batch);
             for i in 0..batch.len() {
                 let args = batch.args(i);
                 assert!(!args.is_empty(), "a batch holds an empty request");
@@ -97,14 +102,14 @@ fn decode_batches_in_chunks(data: &[u8], chunk_lens: &mut dyn Iterator<Item = us
             }
             if let Some(e) = batch.error() {
                 out.error = Some(e.clone());
-                return out;
+                return true;
             }
             if buf.len() == before {
-                break;
+                return false;
             }
         }
-    }
-    out
+        false
+    })
 }
 
 /// The request decoder must make progress or ask for more bytes, and must
