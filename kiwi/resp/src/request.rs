@@ -124,23 +124,10 @@ enum NumberLine {
 /// paths find the same line end: digits are never '\r'.
 #[inline]
 fn number_line(buf: &[u8], at: usize) -> NumberLine {
-    const FAST_DIGITS_MAX: usize = 18; // < 10^18: no overflow in i64
-    let digits_start = at + 1;
-    let mut i = digits_start;
-    let mut value: i64 = 0;
-    while i < buf.len() && i - digits_start < FAST_DIGITS_MAX {
-        let digit = buf[i].wrapping_sub(b'0');
-        if digit > 9 {
-            break;
-        }
-        value = value * 10 + digit as i64;
-        i += 1;
-    }
-    let no_leading_zero = i == digits_start + 1 || buf.get(digits_start) != Some(&b'0');
-    if i > digits_start && i + 1 < buf.len() && buf[i] == b'\r' && no_leading_zero {
+    if let Some((value, next)) = fast_number(buf, at + 1) {
         return NumberLine::Complete {
-            value: Some(value),
-            end: i,
+            value: Some(value as i64), // at most 18 digits
+            end: next - 2,
         };
     }
     match find_crlf(buf, at) {
