@@ -21,6 +21,12 @@ use bytes::{Bytes, BytesMut};
 /// Redis's `PROTO_INLINE_MAX_SIZE`: the longest header line or inline request.
 pub const INLINE_MAX_BYTES: usize = 64 * 1024;
 
+/// The most arguments Redis accepts in a request before authentication.
+const UNAUTHENTICATED_ARGS_MAX: usize = 10;
+
+/// The longest argument Redis accepts before authentication.
+const UNAUTHENTICATED_BULK_MAX_BYTES: usize = 16 * 1024;
+
 /// Limits on what one request may claim. Defaults are Redis 7.0's.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLimits {
@@ -284,7 +290,7 @@ impl RequestDecoder {
             let count = value
                 .filter(|&n| n <= i32::MAX as i64)
                 .ok_or_else(|| ProtocolError::new("invalid multibulk length"))?;
-            if !limits.authenticated && count > 10 {
+            if !limits.authenticated && count > UNAUTHENTICATED_ARGS_MAX as i64 {
                 return Err(ProtocolError::new("unauthenticated multibulk length"));
             }
             if count as i128 > limits.max_multibulk_len as i128 {
@@ -324,7 +330,7 @@ impl RequestDecoder {
                     return Err(ProtocolError::new("invalid bulk length"));
                 }
             };
-            if !limits.authenticated && len > 16384 {
+            if !limits.authenticated && len > UNAUTHENTICATED_BULK_MAX_BYTES {
                 self.partial = None;
                 return Err(ProtocolError::new("unauthenticated bulk length"));
             }
@@ -371,7 +377,7 @@ fn fast_request(
     let count_max = if limits.authenticated {
         FAST_ARGS_MAX
     } else {
-        10
+        UNAUTHENTICATED_ARGS_MAX
     };
     if count == 0 || count > count_max || count > limits.max_multibulk_len {
         return None;
@@ -379,7 +385,7 @@ fn fast_request(
     let bulk_max = if limits.authenticated {
         limits.max_bulk_bytes
     } else {
-        limits.max_bulk_bytes.min(16384)
+        limits.max_bulk_bytes.min(UNAUTHENTICATED_BULK_MAX_BYTES)
     };
     let first = out.len();
     for _ in 0..count {
