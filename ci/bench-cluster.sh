@@ -8,14 +8,20 @@
 # With TLS=1 the cluster's nodes talk mutual TLS (tls-cluster, certificates
 # made here with openssl): run once with and once without to see its cost.
 #
-# usage: [TESTS=set,get] [ROUNDS=3] [TLS=1] ci/bench-cluster.sh [requests]   (default 100000; 50 clients)
+# KIWI_BIN=path benchmarks that binary instead of building target/release's
+# (A/B runs: copy each build aside, then run the script once per copy).
+#
+# usage: [TESTS=set,get] [PIPELINES="1 16"] [ROUNDS=3] [TLS=1] [KIWI_BIN=path] ci/bench-cluster.sh [requests]   (default 100000; 50 clients)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
 CLIENTS="${CLIENTS:-50}"
 TESTS="${TESTS:-set,get}"
-source ci/rocksdb-env.sh
-cargo build --release --bin kiwi-server >&2
+KIWI="${KIWI_BIN:-target/release/kiwi-server}"
+if [ -z "${KIWI_BIN:-}" ]; then
+    source ci/rocksdb-env.sh
+    cargo build --release --bin kiwi-server >&2
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 WORK=$(mktemp -d)
@@ -38,14 +44,16 @@ if [ "${TLS:-0}" = 1 ]; then
 fi
 
 SOLO=$(free_port)
-target/release/kiwi-server --port "$SOLO" --dir "$WORK/solo" --loglevel warning &
-PIDS+=($!)
-declare -a PORT RAFT
+"$KIWI" --port "$SOLO" --dir "$WORK/solo" --loglevel warning &
+SOLO_PID=$!
+PIDS+=($SOLO_PID)
+declare -a PORT RAFT NODE_PID
 for i in 1 2 3; do
     PORT[$i]=$(free_port); RAFT[$i]=$(free_port)
     init=""; [ "$i" = 1 ] && init="--init-cluster"
-    RUST_LOG=warn target/release/kiwi-server --port "${PORT[$i]}" --dir "$WORK/n$i" --loglevel warning \
+    RUST_LOG=warn "$KIWI" --port "${PORT[$i]}" --dir "$WORK/n$i" --loglevel warning \
         --node-id "$i" --raft-addr "127.0.0.1:${RAFT[$i]}" "${CLUSTER_ARGS[@]}" $init 2>"$WORK/n$i.log" &
+    NODE_PID[$i]=$!
     PIDS+=($!)
 done
 for p in "$SOLO" "${PORT[1]}" "${PORT[2]}" "${PORT[3]}"; do wait_ping "$p"; done
@@ -59,18 +67,34 @@ run() { # port pipeline
         | tail -n +2 | grep -v 'needed to benchmark' | tr -d '"' | sed -E 's/ \([^)]*\)//' | awk -F, '{print $1, $2}'
 }
 
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cluster_ticks() { echo $(( $(cpu_ticks "${NODE_PID[1]}") + $(cpu_ticks "${NODE_PID[2]}") + $(cpu_ticks "${NODE_PID[3]}") )); }
+TICKS_PER_S=$(getconf CLK_TCK)
+
 # Alternate standalone and cluster runs ROUNDS times and report medians:
-# on a shared 2-core machine single runs swing by +-20%.
+# on a shared 2-core machine single runs swing by +-20%. CPU time per
+# request (all three nodes together for the cluster) is steadier than
+# throughput when other work shares the cores.
 ROUNDS="${ROUNDS:-3}"
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+REQUESTS_PER_RUN=$(( N * $(echo "$TESTS" | tr ',' '\n' | wc -l) ))
+CPU_LINES=()
 echo "| test | pipeline | cluster (3 nodes) req/s | standalone req/s | cluster/standalone |"
 echo "|---|---|---|---|---|"
-for P in 1 16; do
+for P in ${PIPELINES:-1 16}; do
     : > "$WORK/solo.txt"; : > "$WORK/cluster.txt"
+    solo_ticks=0; all_ticks=0
     for _ in $(seq "$ROUNDS"); do
+        before=$(cpu_ticks "$SOLO_PID")
         run "$SOLO" "$P" >> "$WORK/solo.txt"
+        solo_ticks=$(( solo_ticks + $(cpu_ticks "$SOLO_PID") - before ))
+        before=$(cluster_ticks)
         run "${PORT[1]}" "$P" >> "$WORK/cluster.txt"
+        all_ticks=$(( all_ticks + $(cluster_ticks) - before ))
     done
+    per_request_us() { echo $(( $1 * 1000000 / TICKS_PER_S / (REQUESTS_PER_RUN * ROUNDS) )); }
+    CPU_LINES+=("P=$P: CPU per request: standalone $(per_request_us "$solo_ticks") us, cluster $(per_request_us "$all_ticks") us (3 nodes together; tests $TESTS)")
     for test in $(awk '{print $1}' "$WORK/solo.txt" | sort -u); do
         s=$(awk -v t="$test" '$1 == t {print $2}' "$WORK/solo.txt" | median)
         c=$(awk -v t="$test" '$1 == t {print $2}' "$WORK/cluster.txt" | median)
@@ -79,7 +103,8 @@ for P in 1 16; do
     done
 done
 echo
+printf '%s\n' "${CPU_LINES[@]}"
 # How many of the leader's read barriers needed an extra heartbeat round
 # (kiwi_raft::leadership): each one costs a GET about a round trip.
 echo "leader: $(redis-cli -p "${PORT[1]}" info raft | tr -d '\r' | grep -E '^raft_read_(index_calls|reconfirms):' | tr '\n' ' ')"
-echo "command: TLS=${TLS:-0} ROUNDS=$ROUNDS ci/bench-cluster.sh $N  (medians of $ROUNDS alternating runs; redis-benchmark -t $TESTS -n $N -c $CLIENTS [-P 16] against the leader; appendfsync=everysec, raft log fsynced per append)"
+echo "command: TLS=${TLS:-0} TESTS=$TESTS PIPELINES=\"${PIPELINES:-1 16}\" ROUNDS=$ROUNDS CLIENTS=$CLIENTS ci/bench-cluster.sh $N  (binary: $KIWI; medians of $ROUNDS alternating runs; redis-benchmark -t $TESTS -n $N -c $CLIENTS -P <pipeline> against the leader; appendfsync=everysec, raft log fsynced per append)"
