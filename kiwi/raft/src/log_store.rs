@@ -22,7 +22,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use kiwi_runtime::storage::StorageRuntime;
+use kiwi_runtime::storage::{StorageRuntime, ThreadPriority};
 use kiwi_runtime::sync::{mpsc, oneshot};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -131,7 +131,11 @@ impl LogStore {
         let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs).map_err(io_err)?);
         let (sync, rx) = mpsc::channel(SYNC_QUEUE_DEPTH);
         // Detached: the thread ends when the last LogStore clone is dropped.
-        let _ = StorageRuntime::start("kiwi-raft-log", sync_loop(db.clone(), rx))?;
+        let _ = StorageRuntime::start(
+            "kiwi-raft-log",
+            ThreadPriority::Normal,
+            sync_loop(db.clone(), rx),
+        )?;
         Ok(LogStore {
             db,
             sync,

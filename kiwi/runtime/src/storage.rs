@@ -28,6 +28,18 @@ fn lower_this_threads_priority() {
     }
 }
 
+/// How a storage runtime's thread competes for CPU with the network runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadPriority {
+    /// Niced below the network threads: for CPU-heavy work (executing
+    /// commands on the engine) that a flood could make take every core.
+    Background,
+    /// The network threads' priority: for work that is mostly waiting on the
+    /// disk and sits on every request's path (the Raft log's fsyncs). Niced,
+    /// it waits behind any busy thread before it can complete a sync.
+    Normal,
+}
+
 /// Handle to the storage runtime's worker; dropping it does not stop the worker.
 pub struct StorageRuntime {
     #[cfg(not(madsim))]
@@ -40,7 +52,11 @@ impl StorageRuntime {
     /// Starts `worker` (a loop reading its request channel) on the storage runtime.
     #[cfg(not(madsim))]
     #[allow(clippy::disallowed_methods)]
-    pub fn start<F>(name: &str, worker: F) -> std::io::Result<StorageRuntime>
+    pub fn start<F>(
+        name: &str,
+        priority: ThreadPriority,
+        worker: F,
+    ) -> std::io::Result<StorageRuntime>
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -50,7 +66,9 @@ impl StorageRuntime {
         let thread = std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
-                lower_this_threads_priority();
+                if priority == ThreadPriority::Background {
+                    lower_this_threads_priority();
+                }
                 rt.block_on(worker)
             })?;
         Ok(StorageRuntime {
@@ -59,7 +77,11 @@ impl StorageRuntime {
     }
 
     #[cfg(madsim)]
-    pub fn start<F>(_name: &str, worker: F) -> std::io::Result<StorageRuntime>
+    pub fn start<F>(
+        _name: &str,
+        _priority: ThreadPriority,
+        worker: F,
+    ) -> std::io::Result<StorageRuntime>
     where
         F: Future<Output = ()> + Send + 'static,
     {

@@ -9,7 +9,7 @@ use kiwi_cmd::state::TlsContexts;
 use kiwi_cmd::{Config, Executor, Shared};
 use kiwi_raft::{ClusterNode, ClusterOptions};
 use kiwi_runtime::net::{TcpListener, TcpStream};
-use kiwi_runtime::storage::StorageRuntime;
+use kiwi_runtime::storage::{StorageRuntime, ThreadPriority};
 use kiwi_runtime::sync::{mpsc, watch, Notify};
 use kiwi_runtime::tls::{PeerTls, TlsAcceptor};
 use kiwi_storage::{Engine, EngineOptions};
@@ -121,6 +121,7 @@ impl Server {
         let (jobs_tx, jobs_rx) = jobs.unzip();
         let storage = StorageRuntime::start(
             "kiwi-storage",
+            ThreadPriority::Background,
             storage_worker::run(executor, rx, jobs_rx, config.hz),
         )
         .map_err(ServerError::StorageRuntime)?;
