@@ -79,6 +79,8 @@ TICKS_PER_S=$(getconf CLK_TCK)
 ROUNDS="${ROUNDS:-3}"
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 REQUESTS_PER_RUN=$(( N * $(echo "$TESTS" | tr ',' '\n' | wc -l) ))
+# Microseconds of CPU per request, for clock ticks spent over all rounds.
+per_request_us() { echo $(( $1 * 1000000 / TICKS_PER_S / (REQUESTS_PER_RUN * ROUNDS) )); }
 CPU_LINES=()
 echo "| test | pipeline | cluster (3 nodes) req/s | standalone req/s | cluster/standalone |"
 echo "|---|---|---|---|---|"
@@ -93,7 +95,6 @@ for P in ${PIPELINES:-1 16}; do
         run "${PORT[1]}" "$P" >> "$WORK/cluster.txt"
         all_ticks=$(( all_ticks + $(cluster_ticks) - before ))
     done
-    per_request_us() { echo $(( $1 * 1000000 / TICKS_PER_S / (REQUESTS_PER_RUN * ROUNDS) )); }
     CPU_LINES+=("P=$P: CPU per request: standalone $(per_request_us "$solo_ticks") us, cluster $(per_request_us "$all_ticks") us (3 nodes together; tests $TESTS)")
     for test in $(awk '{print $1}' "$WORK/solo.txt" | sort -u); do
         s=$(awk -v t="$test" '$1 == t {print $2}' "$WORK/solo.txt" | median)
