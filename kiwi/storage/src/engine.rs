@@ -59,6 +59,10 @@ pub struct EngineOptions {
     pub sync: SyncMode,
     pub block_cache_bytes: usize,
     pub write_buffer_bytes: usize,
+    /// RocksDB starts a new MANIFEST once the current one is this big.
+    /// Every checkpoint (BGSAVE, a Raft snapshot) copies the live MANIFEST
+    /// byte by byte, and RocksDB's own default lets it grow to 1 GiB.
+    pub max_manifest_bytes: usize,
 }
 
 impl Default for EngineOptions {
@@ -67,6 +71,7 @@ impl Default for EngineOptions {
             sync: SyncMode::EverySec,
             block_cache_bytes: 128 << 20,
             write_buffer_bytes: 64 << 20,
+            max_manifest_bytes: 64 << 20,
         }
     }
 }
@@ -212,6 +217,7 @@ impl Engine {
         env.lower_thread_pool_io_priority();
         db_opts.set_env(&env);
         db_opts.set_keep_log_file_num(4);
+        db_opts.set_max_manifest_file_size(opts.max_manifest_bytes);
         // The WAL is written to the OS once per request batch (group commit,
         // see `make_durable`) instead of one write(2) per command.
         db_opts.set_manual_wal_flush(true);
