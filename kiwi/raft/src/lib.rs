@@ -12,6 +12,7 @@
 //!   length-prefixed postcard frames, connection re-use.
 //! * [`leadership`]: which peers accepted this node's requests, and when;
 //!   the read barrier's own check that a quorum still follows this leader.
+//! * [`proposer`]: groups client writes into log entries.
 //! * [`node`]: starting a node, proposing client commands, read barriers,
 //!   forwarding to the leader, membership and admin commands.
 //!
@@ -24,6 +25,7 @@ pub mod leadership;
 pub mod log_store;
 pub mod node;
 pub mod peer_auth;
+mod proposer;
 pub mod state_machine;
 pub mod transport;
 pub mod types;

@@ -25,7 +25,7 @@ use kiwi_cmd::watch::{DIGEST_CMD, GUARD_CMD};
 use kiwi_cmd::{CommandSpec, Executor, ExecutorJob, ReplicatedCmd, Reply};
 use kiwi_resp::{Frame, Protocol};
 use kiwi_runtime::net::{TcpListener, TcpStream};
-use kiwi_runtime::sync::{mpsc, oneshot, Semaphore};
+use kiwi_runtime::sync::{mpsc, oneshot};
 use kiwi_storage::EngineOptions;
 use openraft::async_runtime::WatchReceiver;
 use openraft::raft::AppendEntriesRequest;
@@ -35,6 +35,7 @@ use crate::codec::{read_frame, write_frame};
 use crate::leadership::{PeerAcks, ReadQuorum};
 use crate::log_store::LogStore;
 use crate::peer_auth::{PeerSecret, PeerSecurity};
+use crate::proposer::{group_proposals, Proposal, PROPOSAL_QUEUE_DEPTH};
 use crate::state_machine::{on_executor, RaftStats, StateMachine};
 use crate::transport::{Forward, NetworkFactory, Peer, RaftReply, RaftRpc, StreamReply};
 use crate::types::{KiwiNode, NodeId, Raft, Request, Snapshot, SnapshotMeta, TypeConfig};
@@ -139,23 +140,6 @@ impl SubmitCmd {
 /// Largest log entry the proposer builds (and largest single command in
 /// cluster mode); see also `codec::MAX_FRAME_BYTES`.
 pub const ENTRY_MAX_BYTES: usize = 64 << 20;
-/// The proposer stops adding other clients' batches to an entry past this.
-const GROUP_MAX_BYTES: usize = 1 << 20;
-/// ... or past this many commands.
-const GROUP_MAX_CMDS: usize = 4096;
-/// Log entries proposed and not yet answered, at most. One: while an entry
-/// is in flight the next group gathers every write that arrives, so under
-/// load each entry carries more writes and Raft's per-entry work (a log
-/// append and fsync on every node, an AppendEntries round, an apply step,
-/// each a handful of thread wake-ups) is paid less often. On one 2-core
-/// machine running three nodes, 50 clients writing one SET at a time gave
-/// ~8 writes per entry with 4 in flight and ~24 with 1, and the cluster's
-/// CPU time per SET fell by a quarter (docs/benchmarks.md). The price is
-/// latency at moderate load when CPUs are idle: a write that arrives while
-/// an entry is in flight waits for it (at most one entry's round trip).
-const ENTRIES_IN_FLIGHT: usize = 1;
-/// Write batches queued for the proposer.
-const PROPOSAL_QUEUE_DEPTH: usize = 4096;
 /// Entries visited per leader-proposed active-expiry step.
 const EXPIRE_STEP_MAX_ENTRIES: u32 = 200;
 /// Idle forwarding connections kept per leader.
@@ -191,12 +175,6 @@ pub struct ClusterNode {
 
 /// Delivers (channel, payload) to local subscribers; returns how many got it.
 pub type DeliverFn = Box<dyn Fn(&Bytes, &Bytes) -> i64 + Send + Sync>;
-
-/// One client's write batch, waiting for the proposer.
-struct Proposal {
-    cmds: Vec<ReplicatedCmd>,
-    reply: oneshot::Sender<Vec<Frame>>,
-}
 
 fn clusterdown() -> Frame {
     Frame::error("CLUSTERDOWN No raft leader")
@@ -995,7 +973,9 @@ fn membership_error(
     }
 }
 
-fn write_error(e: &openraft::error::ClientWriteError<crate::types::TypeConfig>) -> Frame {
+pub(crate) fn write_error(
+    e: &openraft::error::ClientWriteError<crate::types::TypeConfig>,
+) -> Frame {
     use openraft::error::ClientWriteError as E;
     match e {
         E::ForwardToLeader(_) => Frame::error("TRYAGAIN raft leadership changed; retry"),
@@ -1206,67 +1186,6 @@ async fn receive_chunk(
         .map_err(|e| e.to_string());
     let _ = std::fs::remove_file(&inc.path);
     result.map(Some)
-}
-
-/// Groups write batches from every connection into one log entry: whatever
-/// queued while the previous entry was being proposed goes into the next
-/// (bounded by bytes and commands). One entry per group instead of one per
-/// client is what lets a cluster keep up with many small writers: Raft's
-/// per-entry work (log write, replication, apply, response) is paid once.
-/// Each entry is awaited on its own task; at most [`ENTRIES_IN_FLIGHT`] are
-/// outstanding, and while they are, new batches queue up and form the next,
-/// larger group (the pipeline clocks itself: the busier, the bigger).
-async fn group_proposals(raft: Raft, mut rx: mpsc::Receiver<Proposal>) {
-    let in_flight = Arc::new(Semaphore::new(ENTRIES_IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return; // never closed
-        };
-        let mut bytes: usize = first.cmds.iter().map(ReplicatedCmd::payload_bytes).sum();
-        let mut count = first.cmds.len();
-        let mut group = vec![first];
-        while bytes < GROUP_MAX_BYTES && count < GROUP_MAX_CMDS {
-            match rx.try_recv() {
-                Ok(p) => {
-                    bytes += p
-                        .cmds
-                        .iter()
-                        .map(ReplicatedCmd::payload_bytes)
-                        .sum::<usize>();
-                    count += p.cmds.len();
-                    group.push(p);
-                }
-                Err(_) => break,
-            }
-        }
-        let mut cmds = Vec::with_capacity(count);
-        let mut replies = Vec::with_capacity(group.len());
-        for p in group {
-            replies.push((p.reply, p.cmds.len()));
-            cmds.extend(p.cmds);
-        }
-        // The leader decides time and randomness before proposing, so every
-        // replica applies the same thing.
-        let req = Request::Commands {
-            now_ms: kiwi_runtime::time::now_ms(),
-            seed: kiwi_runtime::rand::u64(),
-            cmds,
-        };
-        let raft = raft.clone();
-        kiwi_runtime::task::spawn(async move {
-            let result = raft.client_write(req).await;
-            drop(permit);
-            let frames = match result {
-                Ok(written) => written.data.0,
-                Err(openraft::error::RaftError::APIError(e)) => vec![write_error(&e); count],
-                Err(e) => vec![Frame::error(format!("ERR raft: {e}")); count],
-            };
-            let mut frames = frames.into_iter();
-            for (reply, len) in replies {
-                let _ = reply.send(frames.by_ref().take(len).collect());
-            }
-        });
-    }
 }
 
 /// On the leader, proposes an active-expiry step whenever a key is due
