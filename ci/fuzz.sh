@@ -30,9 +30,14 @@ case "$TARGET" in
     *) SANITIZER="${SANITIZER:-address}" ;;
 esac
 
+# Without a sanitizer, targets that declare it (exec_commands) run on the
+# server's allocator; ASan needs the system one.
+FEATURES=()
+[ "$SANITIZER" = none ] && FEATURES=(--features mimalloc)
+
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
-cargo fuzz run --sanitizer "$SANITIZER" "$TARGET" "$SCRATCH" "fuzz/corpus/$TARGET" -- \
+cargo fuzz run --sanitizer "$SANITIZER" "${FEATURES[@]}" "$TARGET" "$SCRATCH" "fuzz/corpus/$TARGET" -- \
     -max_total_time="$SECONDS_BUDGET" \
     -dict=fuzz/dict/resp.dict \
     -max_len=4096 \

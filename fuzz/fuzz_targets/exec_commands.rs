@@ -10,6 +10,12 @@ use std::sync::{Mutex, OnceLock};
 use kiwi_cmd::fuzzing::Harness;
 use libfuzzer_sys::fuzz_target;
 
+// kiwi-server's allocator, so the engine runs as in production; only
+// without a sanitizer (ci/fuzz.sh), since ASan needs the system allocator.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct State {
     harness: Harness,
     // Kept alive for the whole process: the engine lives in it.
