@@ -178,9 +178,10 @@ pub(crate) async fn group_proposals(raft: Raft, mut rx: mpsc::Receiver<Proposal>
         } else {
             last_batches.saturating_sub(group.proposals.len())
         };
-        let budget = match group.big_enough() {
-            true => None,
-            false => linger.budget(expected, last_rtt_us.load(Relaxed)),
+        let budget = if group.big_enough() {
+            None
+        } else {
+            linger.budget(expected, last_rtt_us.load(Relaxed))
         };
         if let Some(budget) = budget {
             let target = group.proposals.len() + expected;
