@@ -218,6 +218,11 @@ impl Engine {
         db_opts.set_env(&env);
         db_opts.set_keep_log_file_num(4);
         db_opts.set_max_manifest_file_size(opts.max_manifest_bytes);
+        // RocksDB reserves 4 MiB for every new MANIFEST up front; never more
+        // than the size at which it starts the next one. (With a small limit
+        // the reservations dominated: on tmpfs each is a real allocation,
+        // 16 % of the fuzz harness's time.)
+        db_opts.set_manifest_preallocation_size(opts.max_manifest_bytes.min(4 << 20));
         // The WAL is written to the OS once per request batch (group commit,
         // see `make_durable`) instead of one write(2) per command.
         db_opts.set_manual_wal_flush(true);
