@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 source ci/rocksdb-env.sh
 export RUSTFLAGS="--cfg madsim"
 CANARIES=("$@")
-[ ${#CANARIES[@]} -gt 0 ] || CANARIES=(canary-stale-read canary-early-ack canary-skip-apply-index canary-watch-ignored canary-openraft-read-barrier canary-no-vote-fsync)
+[ ${#CANARIES[@]} -gt 0 ] || CANARIES=(canary-stale-read canary-early-ack canary-skip-apply-index canary-watch-ignored canary-openraft-read-barrier canary-no-vote-fsync canary-wall-clock-reads)
 for canary in "${CANARIES[@]}"; do
     echo "==> $canary"
     cargo test -p kiwi-sim --release --target-dir target/madsim --features "$canary" \

@@ -82,15 +82,33 @@ impl Report {
     }
 }
 
-/// Checks every key of `history`, each with `budget_steps` search steps.
+/// How far apart the clocks of processes on one machine may be (the
+/// servers' wall clocks and the harness's): rounding to milliseconds.
+pub const SAME_HOST_CLOCK_ERROR_MS: u64 = 50;
+
+/// Checks every key of `history`, each with `budget_steps` search steps;
+/// the servers' clocks are the machine's ([`SAME_HOST_CLOCK_ERROR_MS`]).
 pub fn check(history: &History, budget_steps: u64) -> Report {
+    check_with_clock_error(history, budget_steps, SAME_HOST_CLOCK_ERROR_MS)
+}
+
+/// [`check`] for servers whose wall clocks may be `clock_error_ms` apart
+/// (from each other and from the clients' clock): expiring keys are judged
+/// with that slack ([`crate::expiring`]).
+pub fn check_with_clock_error(history: &History, budget_steps: u64, clock_error_ms: u64) -> Report {
     let mut by_key: BTreeMap<&str, Vec<&Op>> = BTreeMap::new();
     for op in &history.ops {
         by_key.entry(op.key.as_str()).or_default().push(op);
     }
     let keys = by_key
         .into_iter()
-        .map(|(key, ops)| check_key(key, &ops, budget_steps))
+        .map(|(key, ops)| {
+            if crate::expiring::is_expiring(&ops) {
+                crate::expiring::check_expiring(key, &ops, clock_error_ms)
+            } else {
+                check_key(key, &ops, budget_steps)
+            }
+        })
         .collect();
     Report { keys }
 }

@@ -96,6 +96,10 @@ fn kiwi_event(op: &Op) -> (&'static str, Value, Value) {
     match &op.call {
         Call::Get => ("get", Value::Nil, bulk()),
         Call::Set(v) => ("set", text(v), text(v)),
+        Call::SetPx { value, ttl_ms } => {
+            let v = pair(text(value), Value::Integer(*ttl_ms as i64));
+            ("set-px", v.clone(), v)
+        }
         Call::SetGet(v) => ("set-get", pair(text(v), Value::Nil), pair(text(v), bulk())),
         Call::Cas { from, to } => {
             let v = pair(opt_text(from), text(to));
@@ -273,6 +277,16 @@ fn call_of(model: Model, f: &str, v: &Value) -> Result<Call, String> {
         (ListAppend, "append") => Call::RPush(some_scalar(v)?),
         (ListAppend, "read") | (Kiwi, "lrange") => Call::LRange,
         (Kiwi, "set-get") => Call::SetGet(first(v)?),
+        (Kiwi, "set-px") => {
+            let (value, ttl) = pair_of(v)?;
+            match ttl {
+                Value::Integer(ms) if *ms >= 0 => Call::SetPx {
+                    value: some_scalar(value)?,
+                    ttl_ms: *ms as u64,
+                },
+                other => return Err(format!("set-px wants a TTL in ms, not {other:?}")),
+            }
+        }
         (Kiwi, "incrby") => Call::IncrBy(
             first(v)?
                 .parse()
@@ -300,7 +314,7 @@ fn ret_of(call: &Call, v: &Value) -> Result<Ret, String> {
     };
     match call {
         Call::Get => Ok(Ret::Bulk(scalar(v)?)),
-        Call::Set(_) | Call::Cas { .. } => Ok(Ret::Ok),
+        Call::Set(_) | Call::SetPx { .. } | Call::Cas { .. } => Ok(Ret::Ok),
         Call::SetGet(_) => Ok(Ret::Bulk(scalar(&second(v)?)?)),
         Call::LRange | Call::SMembers => {
             let mut l = list_of(v)?;

@@ -19,6 +19,9 @@ pub enum Call {
     Set(String),
     /// `SET k v GET`: writes and returns the previous value.
     SetGet(String),
+    /// `SET k v PX ttl_ms`: a value that expires. Each such key is written
+    /// once (see `workload`) and checked by `checker::check_expiring`.
+    SetPx { value: String, ttl_ms: u64 },
     /// `INCRBY k n`
     IncrBy(i64),
     /// `RPUSH k v`

@@ -10,6 +10,8 @@
 //! * [`checker`]: linearizability per key (Wing–Gong–Lowe search with
 //!   memoised states, as in Lowe's "Testing for linearizability" and
 //!   Porcupine), with an explicit step budget.
+//! * [`expiring`]: the one-pass check for keys written with a TTL, whose
+//!   expiry the linearization must place too, within the clocks' error.
 //!
 //! * [`edn`]: histories in Jepsen's EDN format, written and read (the
 //!   register, cas-register, kv and list-append models, and Kiwi's own).
@@ -23,11 +25,12 @@
 pub mod checker;
 pub mod client;
 pub mod edn;
+pub mod expiring;
 pub mod history;
 pub mod model;
 pub mod report;
 pub mod workload;
 
-pub use checker::{check, check_key, KeyReport, Report, Verdict};
+pub use checker::{check, check_key, check_with_clock_error, KeyReport, Report, Verdict};
 pub use history::{Call, History, Op, Outcome, Ret};
 pub use model::State;

@@ -34,7 +34,11 @@ impl State {
                 };
                 accepts(Ret::Bulk(seen)).then(|| self.clone())
             }
-            Call::Set(v) => accepts(Ret::Ok).then(|| State::Str(v.clone())),
+            // The expiry itself is not modelled here: keys written with a
+            // TTL are checked by `checker::check_expiring` instead.
+            Call::Set(v) | Call::SetPx { value: v, .. } => {
+                accepts(Ret::Ok).then(|| State::Str(v.clone()))
+            }
             Call::SetGet(v) => {
                 let old = match self {
                     State::Absent => None,

@@ -3,10 +3,11 @@
 //! command's arguments, what a reply means to the model, and the client
 //! loop that records the history ([`run_client`]).
 //!
-//! Four workloads ([`Workload`]) share one key space: a register (GET,
+//! Five workloads ([`Workload`]) share one key space: a register (GET,
 //! SET, SET..GET, and compare-and-set through WATCH/MULTI/EXEC), a counter
-//! (INCRBY, GET), a list (RPUSH, LRANGE, and both in one MULTI/EXEC) and a
-//! set (SADD, SMEMBERS). Keys rotate every
+//! (INCRBY, GET), a list (RPUSH, LRANGE, and both in one MULTI/EXEC), a
+//! set (SADD, SMEMBERS) and expiring keys (SET..PX, GET: each written once
+//! by its owner, read by everyone). Keys rotate every
 //! `key_period_ms`, so each key's history stays small enough for the
 //! checker's search. Randomness comes from the caller (the simulator's
 //! seeded RNG, or any RNG in the harness) as plain draws.
@@ -34,6 +35,9 @@ pub enum Workload {
     ListAppend,
     /// SADD and SMEMBERS: no acknowledged add may be lost.
     Set,
+    /// SET..PX and GET: a value appears once, then expires, never before
+    /// its TTL and never to come back.
+    Expiring,
 }
 
 impl std::str::FromStr for Workload {
@@ -46,10 +50,11 @@ impl std::str::FromStr for Workload {
             "counter" => Workload::Counter,
             "list-append" => Workload::ListAppend,
             "set" => Workload::Set,
+            "expiring" => Workload::Expiring,
             other => {
                 return Err(format!(
-                    "unknown workload '{other}' (all, register, counter, list-append, set)"
-                ))
+                "unknown workload '{other}' (all, register, counter, list-append, set, expiring)"
+            ))
             }
         })
     }
@@ -98,17 +103,36 @@ fn ops_of(kind: Workload, value: String, n: i64) -> Vec<(&'static str, Call)> {
             ("l", Call::RPushLRange(value)),
         ],
         Workload::Set => vec![("s", Call::SMembers), ("s", Call::SAdd(value))],
+        Workload::Expiring => vec![
+            ("x", Call::Get),
+            (
+                "x",
+                Call::SetPx {
+                    value,
+                    ttl_ms: EXPIRING_TTL_MIN_MS + n as u64 * EXPIRING_TTL_STEP_MS,
+                },
+            ),
+        ],
         Workload::All => [
             Workload::Register,
             Workload::Counter,
             Workload::ListAppend,
             Workload::Set,
+            Workload::Expiring,
         ]
         .into_iter()
         .flat_map(|k| ops_of(k, value.clone(), n))
         .collect(),
     }
 }
+
+/// TTLs of the expiring keys: 600 ms to 2.2 s (`n` is 1..=5), so most
+/// expire within their key's generation, while it is still read.
+const EXPIRING_TTL_MIN_MS: u64 = 200;
+const EXPIRING_TTL_STEP_MS: u64 = 400;
+/// Expiring keys belong to clients 1..=this: client `c` writes `x<gen>.w<c>`
+/// (once per generation, see [`run_client`]) and anyone reads it.
+const EXPIRING_KEY_OWNERS: u64 = 5;
 
 /// The `n`th operation of `client` at `now_ms`, chosen by two random draws.
 /// Written values are unique per client and operation, so that reads tell
@@ -130,7 +154,12 @@ pub fn next_op(
     assert!(!ops.is_empty(), "every workload has operations");
     let pick = (draws[1] / 5 % ops.len() as u64) as usize;
     let (kind, call) = ops.swap_remove(pick);
-    (format!("{kind}{generation}.{index}"), call)
+    let key = match (kind, &call) {
+        ("x", Call::SetPx { .. }) => format!("x{generation}.w{client}"),
+        ("x", _) => format!("x{generation}.w{}", 1 + draws[0] % EXPIRING_KEY_OWNERS),
+        _ => format!("{kind}{generation}.{index}"),
+    };
+    (key, call)
 }
 
 /// Whether `call` changes nothing (a failed read can be left out of the
@@ -146,6 +175,9 @@ pub fn command(key: &str, call: &Call) -> Vec<String> {
     match call {
         Call::Get => vec![s("GET"), s(key)],
         Call::Set(v) => vec![s("SET"), s(key), v.clone()],
+        Call::SetPx { value, ttl_ms } => {
+            vec![s("SET"), s(key), value.clone(), s("PX"), ttl_ms.to_string()]
+        }
         Call::SetGet(v) => vec![s("SET"), s(key), v.clone(), s("GET")],
         Call::IncrBy(n) => vec![s("INCRBY"), s(key), n.to_string()],
         Call::RPush(v) => vec![s("RPUSH"), s(key), v.clone()],
@@ -168,7 +200,7 @@ pub fn reply_of(call: &Call, frame: &Frame) -> Option<Ret> {
     match (call, frame) {
         (Call::Get | Call::SetGet(_), Frame::Bulk(b)) => Some(Ret::Bulk(Some(text(b)))),
         (Call::Get | Call::SetGet(_), Frame::Null) => Some(Ret::Bulk(None)),
-        (Call::Set(_), Frame::Simple(s)) if &s[..] == b"OK" => Some(Ret::Ok),
+        (Call::Set(_) | Call::SetPx { .. }, Frame::Simple(s)) if &s[..] == b"OK" => Some(Ret::Ok),
         // EXEC's reply to the transaction holding the CAS's SET.
         (Call::Cas { .. }, Frame::Array(r)) if r.len() == 1 && r[0] == Frame::ok() => Some(Ret::Ok),
         (Call::IncrBy(_) | Call::RPush(_) | Call::Append(_) | Call::SAdd(_), Frame::Integer(n)) => {
@@ -357,6 +389,8 @@ pub async fn run_client(
     let mut process = client << 32;
     let mut conn: Option<RespConn> = None;
     let mut written = 0u64;
+    // The expiring key this client last wrote (its generation's).
+    let mut expiring_written: Option<String> = None;
     let op_timeout = Duration::from_millis(cfg.op_timeout_ms);
     while start.elapsed() < stop_at {
         let think = kiwi_runtime::rand::between(0, cfg.think_max_ms);
@@ -378,6 +412,14 @@ pub async fn run_client(
         let draws = [kiwi_runtime::rand::u64(), kiwi_runtime::rand::u64()];
         let now_ms = start.elapsed().as_millis() as u64;
         let (key, mut call) = next_op(&cfg.keys, now_ms, client, written, draws);
+        if let Call::SetPx { .. } = call {
+            // An expiring key is written once: its check relies on it.
+            if expiring_written.as_ref() == Some(&key) {
+                call = Call::Get;
+            } else {
+                expiring_written = Some(key.clone());
+            }
+        }
         let invoke_ns = nanos_since(start);
         let done = match perform(c, &key, &mut call, op_timeout).await {
             Performed::Done(ret) => Some(ret),

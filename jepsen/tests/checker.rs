@@ -269,7 +269,7 @@ fn reply(before: &State, call: &Call, after: &State) -> Ret {
     };
     match call {
         Call::Get => Ret::Bulk(text(before)),
-        Call::Set(_) | Call::Cas { .. } => Ret::Ok,
+        Call::Set(_) | Call::SetPx { .. } | Call::Cas { .. } => Ret::Ok,
         Call::SetGet(_) => Ret::Bulk(text(before)),
         Call::IncrBy(_) => Ret::Int(text(after).and_then(|v| v.parse().ok()).unwrap_or(0)),
         Call::RPush(_) => match after {

@@ -3,7 +3,10 @@
 //! (random halves, an isolated node), a lossy and slow network (madsim's
 //! TCP retransmits lost packets: loss shows as delay), node crash and
 //! restart (the data directory survives), long pauses, and membership
-//! changes (a node removed, then added back with its old data). Every fault
+//! changes (a node removed, then added back with its old data), and wall
+//! clocks that disagree: every node starts with its own error of up to
+//! [`MAX_CLOCK_SKEW_MS`] either way, and a clock step moves one node's
+//! clock (forward or back) for the rest of the run. Every fault
 //! is logged with its simulated time so a failing seed's report shows what
 //! happened when.
 
@@ -31,6 +34,17 @@ pub enum Fault {
     Lossy { loss_pct: u32, latency_ms: u64 },
     /// `RAFT.NODE REMOVE`, then `RAFT.NODE ADD` at heal time.
     Remove { node: usize },
+    /// The node's wall clock is stepped to `skew_ms` off the true time and
+    /// stays there (healing leaves it: a stepped clock is not an outage).
+    ClockStep { node: usize, skew_ms: i64 },
+}
+
+/// The largest wall-clock error of any node, either way; two nodes can be
+/// twice this apart.
+pub const MAX_CLOCK_SKEW_MS: i64 = 500;
+
+fn random_skew_ms() -> i64 {
+    thread_rng().gen_range(-MAX_CLOCK_SKEW_MS..=MAX_CLOCK_SKEW_MS)
 }
 
 pub struct Nemesis {
@@ -44,20 +58,31 @@ pub struct Nemesis {
 }
 
 impl Nemesis {
+    /// A nemesis for `servers`; gives each its initial clock error.
     pub fn new(handle: Handle, servers: Vec<NodeId>, admin: NodeHandle) -> Nemesis {
+        let mut log = Vec::new();
+        for (i, node) in servers.iter().enumerate() {
+            let skew_ms = random_skew_ms();
+            kiwi_runtime::time::set_clock_skew_ms(*node, skew_ms);
+            log.push(format!(
+                "{:>7.3}s node {} clock {skew_ms:+} ms",
+                now().as_secs_f64(),
+                i + 1
+            ));
+        }
         Nemesis {
             handle,
             servers,
             admin,
             max_fault_ms: 5_000,
-            log: Vec::new(),
+            log,
         }
     }
 
     fn choose(&self) -> Fault {
         let mut rng = thread_rng();
         let n = self.servers.len();
-        match rng.gen_range(0..6) {
+        match rng.gen_range(0..7) {
             0 => {
                 // A random non-empty proper subset: majority/minority or an
                 // isolated node, depending on its size.
@@ -80,6 +105,10 @@ impl Nemesis {
             4 => Fault::Lossy {
                 loss_pct: rng.gen_range(1..=30),
                 latency_ms: rng.gen_range(10..=200),
+            },
+            5 => Fault::ClockStep {
+                node: rng.gen_range(0..n),
+                skew_ms: random_skew_ms(),
             },
             _ => Fault::Remove {
                 node: rng.gen_range(0..n),
@@ -116,6 +145,9 @@ impl Nemesis {
                 let args = vec!["RAFT.NODE".to_string(), "REMOVE".to_string(), id];
                 return self.admin(args, Duration::from_secs(10)).await;
             }
+            Fault::ClockStep { node, skew_ms } => {
+                kiwi_runtime::time::set_clock_skew_ms(self.servers[*node], *skew_ms)
+            }
         }
         true
     }
@@ -126,6 +158,7 @@ impl Nemesis {
             Fault::Crash { node } => self.handle.restart(self.servers[*node]),
             Fault::Pause { node } => self.handle.resume(self.servers[*node]),
             Fault::Lossy { .. } => NetSim::current().update_config(|c| *c = Default::default()),
+            Fault::ClockStep { .. } => {}
             Fault::Remove { node } => {
                 let n = (*node + 1) as u8;
                 let args = vec![

@@ -17,12 +17,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kiwi_jepsen::client::serves_write_and_read;
+use kiwi_jepsen::expiring::observed_expiries;
 use kiwi_jepsen::workload::{run_client, ClientConfig};
-use kiwi_jepsen::{check, Call, History};
+use kiwi_jepsen::{check_with_clock_error, Call, History};
 use kiwi_sim::cluster::{
     data_dir, form_cluster, resp_addr, start_node, stop_and_remove, NodeSettings,
 };
-use kiwi_sim::nemesis::Nemesis;
+use kiwi_sim::nemesis::{Nemesis, MAX_CLOCK_SKEW_MS};
 use kiwi_sim::{env_u64, now};
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, NodeHandle, Runtime};
@@ -130,6 +131,7 @@ async fn scenario(length: RunLength) -> Outcome {
     }
     let simulated = now();
     stop_and_remove(&handle, TAG, &nodes).await;
+    kiwi_runtime::time::clear_clock_skews();
     let history = match Arc::try_unwrap(history) {
         Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
         Err(shared) => shared.lock().map(|h| h.clone()).unwrap_or_default(),
@@ -148,11 +150,15 @@ async fn scenario(length: RunLength) -> Outcome {
 /// linearizable or the cluster did not recover.
 fn run_seed(seed: u64) -> Outcome {
     let _replay = ReplayOnPanic(seed);
+    // A seed that panicked on this thread may have left clocks skewed.
+    kiwi_runtime::time::clear_clock_skews();
     let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
     let simulating = wall_clock();
     let outcome = rt.block_on(scenario(FULL_RUN));
     let checking = wall_clock();
-    let report = check(&outcome.history, CHECK_BUDGET_STEPS);
+    // Two servers' clocks may be twice the largest skew apart.
+    let clock_error_ms = 2 * MAX_CLOCK_SKEW_MS.unsigned_abs() + 10;
+    let report = check_with_clock_error(&outcome.history, CHECK_BUDGET_STEPS, clock_error_ms);
     let cas_ok = outcome
         .history
         .ops
@@ -160,9 +166,10 @@ fn run_seed(seed: u64) -> Outcome {
         .filter(|o| matches!(o.call, Call::Cas { .. }) && o.complete_ns.is_some())
         .count();
     eprintln!(
-        "seed {seed}: {} ops ({} done, {cas_ok} compare-and-sets applied), simulated in {:.2} s, checked in {:.2} s{}",
+        "seed {seed}: {} ops ({} done, {cas_ok} compare-and-sets applied, {} keys seen to expire), simulated in {:.2} s, checked in {:.2} s{}",
         outcome.history.ops.len(),
         outcome.history.done(),
+        observed_expiries(&outcome.history.ops),
         (checking - simulating).as_secs_f64(),
         checking.elapsed().as_secs_f64(),
         if outcome.buggified {
@@ -222,20 +229,26 @@ fn nemesis_histories_are_linearizable() {
     let wall = wall_clock();
     let mut simulated = Duration::ZERO;
     let (mut done, mut unknown, mut slowest_recovery) = (0, 0, Duration::ZERO);
+    let mut expiries = 0;
     for seed in first..first + seeds {
         let o = run_seed(seed);
         simulated += o.simulated;
         done += o.history.done();
         unknown += o.history.unknown();
         slowest_recovery = slowest_recovery.max(o.recovered_after);
+        expiries += observed_expiries(&o.history.ops);
         assert!(
             o.history.done() > 100,
             "seed {seed}: the workload barely ran"
         );
     }
     let wall = wall.elapsed();
+    assert!(
+        expiries > 0 || seeds == 0,
+        "no expiring key was seen to expire: the expiry check tested nothing"
+    );
     eprintln!(
-        "nemesis: {seeds} seeds, {:.0} simulated s in {:.1} wall s ({:.0}x), {done} ops ok, {unknown} unknown, slowest recovery {:.1} s",
+        "nemesis: {seeds} seeds, {:.0} simulated s in {:.1} wall s ({:.0}x), {done} ops ok, {unknown} unknown, {expiries} keys seen to expire, slowest recovery {:.1} s",
         simulated.as_secs_f64(),
         wall.as_secs_f64(),
         simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9),

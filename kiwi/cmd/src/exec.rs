@@ -258,6 +258,9 @@ pub struct Executor {
     watches: WatchRegistry,
     /// Cluster mode (see [`Ctx::replicated`]).
     replicated: bool,
+    /// Cluster mode's clock: the latest time of any applied entry (see
+    /// [`Executor::clock_ms`]). Never goes back.
+    log_clock_ms: u64,
 }
 
 impl Executor {
@@ -272,6 +275,7 @@ impl Executor {
             deliveries: Vec::new(),
             watches: WatchRegistry::default(),
             replicated: false,
+            log_clock_ms: 0,
         }
     }
 
@@ -286,6 +290,44 @@ impl Executor {
 
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// The time commands run at. Standalone: the local wall clock. Cluster
+    /// mode: the log's clock, the latest `now_ms` of any applied entry.
+    /// Expiry is then a function of the log position, like every other
+    /// change: a key a read saw expired stays expired on every replica and
+    /// under every later leader, whatever their wall clocks say (a new
+    /// leader whose clock runs behind the old one's cannot bring it back).
+    /// The leader keeps the log's clock fresh (`propose_expiry` in
+    /// kiwi-raft), so it trails the leader's wall clock by about one expiry
+    /// period when idle and by a commit when busy.
+    pub fn clock_ms(&self) -> u64 {
+        // The `canary-wall-clock-reads` build plants the bug this prevents
+        // (for the simulator, whose nodes' clocks disagree, to catch).
+        if self.replicated && !cfg!(feature = "canary-wall-clock-reads") {
+            self.log_clock_ms
+        } else {
+            kiwi_runtime::time::now_ms()
+        }
+    }
+
+    /// Restores the log's clock at startup or after a snapshot install (it
+    /// is persisted with the applied stamp).
+    pub fn set_log_clock_ms(&mut self, ms: u64) {
+        debug_assert!(self.replicated, "the log clock is cluster mode's");
+        self.log_clock_ms = ms;
+    }
+
+    /// Moves the log's clock to an applied entry's time. The state machine
+    /// hands entries their time as max(entry, clock) already; the max here
+    /// keeps the invariant local too.
+    fn advance_log_clock(&mut self, entry_ms: u64) {
+        debug_assert!(
+            entry_ms >= self.log_clock_ms,
+            "entry time {entry_ms} behind the log clock {}",
+            self.log_clock_ms
+        );
+        self.log_clock_ms = self.log_clock_ms.max(entry_ms);
     }
 
     /// Executes one storage-routed command for `client` (None: no client
@@ -384,11 +426,12 @@ impl Executor {
         } else {
             Vec::new()
         };
+        let now_ms = self.clock_ms();
         let mut ctx = Ctx {
             engine: &mut self.engine,
             shared: &self.shared,
             db,
-            now_ms: kiwi_runtime::time::now_ms(),
+            now_ms,
             proto,
             track_writes,
             written: Vec::new(),
@@ -610,6 +653,7 @@ impl Executor {
         // A partial stamp is only ever written before the last command, so
         // a resumed entry always has its last command (and stamp) ahead.
         debug_assert!(skip < batch.cmds.len(), "skip {skip} past the entry");
+        self.advance_log_clock(batch.now_ms);
         let last = batch.cmds.len().saturating_sub(1);
         let mut frames = vec![Frame::Null; skip.min(batch.cmds.len())];
         let mut i = skip;
@@ -694,8 +738,18 @@ impl Executor {
         self.engine.has_due_expiry(now_ms).unwrap_or(false)
     }
 
+    /// Whether the log's clock trails `now_ms` by at least `lag_ms` while a
+    /// key has a TTL: then the leader proposes an expiry step even with no
+    /// key due, so TTL and PTTL stay close to the wall clock on an idle
+    /// cluster.
+    pub fn log_clock_lags(&self, now_ms: u64, lag_ms: u64) -> bool {
+        self.log_clock_ms.saturating_add(lag_ms) <= now_ms
+            && self.engine.has_due_expiry(u64::MAX).unwrap_or(false)
+    }
+
     /// Applies one leader-decided active-expiry step (a Raft entry).
     pub fn apply_expire(&mut self, stamp: Vec<u8>, now_ms: u64, max_entries: usize) -> Frame {
+        self.advance_log_clock(now_ms);
         self.engine.begin_stamped(stamp);
         let removed = self.active_expire_at(now_ms, max_entries);
         self.end_stamped(Frame::Integer(removed as i64), true)

@@ -222,3 +222,58 @@ fn a_watch_guard_runs_or_skips_exactly_the_commands_it_covers() {
         vec![Frame::Null, Frame::Integer(4), Frame::Integer(4)]
     );
 }
+
+fn batch_at(now_ms: u64, cmds: &[&[&str]]) -> ReplicatedBatch {
+    ReplicatedBatch {
+        now_ms,
+        ..batch(7, cmds)
+    }
+}
+
+fn read(ex: &mut Executor, args: &[&str]) -> Frame {
+    let args: Vec<Bytes> = args
+        .iter()
+        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+        .collect();
+    let name = if args[0].eq_ignore_ascii_case(b"GET") {
+        "get"
+    } else {
+        "pttl"
+    };
+    match ex.execute(None, 0, Protocol::Resp2, name, &args) {
+        Reply::Frame(f) => f,
+        Reply::Blocked(_) => panic!("a read never blocks"),
+    }
+}
+
+#[test]
+fn reads_expire_keys_by_the_log_clock_not_the_local_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut ex = executor(tmp.path());
+    // Entry time 2023: by the local clock this key expired long ago.
+    let t = 1_700_000_000_000;
+    ex.apply_batch(&batch_at(t, &[&["SET", "k", "v", "PX", "1000"]]), 0, stamp);
+    assert_eq!(ex.clock_ms(), t);
+    assert_eq!(read(&mut ex, &["GET", "k"]), bulk("v"));
+    assert_eq!(read(&mut ex, &["PTTL", "k"]), Frame::Integer(1000));
+    // The log's clock moves only with applied entries.
+    ex.apply_batch(&batch_at(t + 400, &[&["SET", "other", "x"]]), 0, stamp);
+    assert_eq!(read(&mut ex, &["PTTL", "k"]), Frame::Integer(600));
+    ex.apply_batch(&batch_at(t + 1000, &[&["SET", "other", "y"]]), 0, stamp);
+    assert_eq!(read(&mut ex, &["GET", "k"]), Frame::Null);
+    // A restart restores the clock from the stamp.
+    ex.set_log_clock_ms(t + 999);
+    assert_eq!(read(&mut ex, &["GET", "k"]), bulk("v"));
+}
+
+#[test]
+fn the_log_clock_lags_only_while_a_key_has_a_ttl() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut ex = executor(tmp.path());
+    let t = 1_700_000_000_000;
+    ex.apply_batch(&batch_at(t, &[&["SET", "plain", "v"]]), 0, stamp);
+    assert!(!ex.log_clock_lags(t + 5_000, 100), "no TTL, no tick");
+    ex.apply_batch(&batch_at(t, &[&["SET", "k", "v", "EX", "100"]]), 0, stamp);
+    assert!(ex.log_clock_lags(t + 100, 100));
+    assert!(!ex.log_clock_lags(t + 99, 100));
+}

@@ -1190,7 +1190,11 @@ async fn receive_chunk(
 
 /// On the leader, proposes an active-expiry step whenever a key is due
 /// (checked `hz` times a second), so expiry deletions are log entries that
-/// every replica applies identically.
+/// every replica applies identically. The step also carries the leader's
+/// clock into the log: while any key has a TTL, a step goes out whenever the
+/// log's clock (what reads expire keys by, `Executor::clock_ms`) trails the
+/// leader's wall clock by a period, so TTL and PTTL stay within about one
+/// period of Redis's answer on an idle cluster.
 async fn propose_expiry(node: Arc<ClusterNode>) {
     let period_ms = 1000 / node.opts.hz.clamp(1, 500);
     loop {
@@ -1198,11 +1202,17 @@ async fn propose_expiry(node: Arc<ClusterNode>) {
         if node.leader().is_none_or(|(id, _)| id != node.opts.node_id) {
             continue;
         }
-        let now_ms = kiwi_runtime::time::now_ms();
-        let Ok(due) = on_executor(&node.jobs, move |ex| ex.has_due_expiry(now_ms)).await else {
+        let wall_ms = kiwi_runtime::time::now_ms();
+        let Ok(step_at_ms) = on_executor(&node.jobs, move |ex| {
+            // A leader whose clock is behind the log's expires by the log's.
+            let now_ms = wall_ms.max(ex.clock_ms());
+            (ex.has_due_expiry(now_ms) || ex.log_clock_lags(now_ms, period_ms)).then_some(now_ms)
+        })
+        .await
+        else {
             return; // storage stopped: the server is shutting down
         };
-        if due {
+        if let Some(now_ms) = step_at_ms {
             let req = Request::Expire {
                 now_ms,
                 max_entries: EXPIRE_STEP_MAX_ENTRIES,

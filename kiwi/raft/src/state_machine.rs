@@ -32,7 +32,8 @@ use openraft::{EntryPayload, OptionalSend};
 
 use crate::codec;
 use crate::types::{
-    AppliedState, LogId, Request, Response, Snapshot, SnapshotMeta, StoredMembership, TypeConfig,
+    AppliedState, AppliedStateV1, LogId, Request, Response, Snapshot, SnapshotMeta,
+    StoredMembership, TypeConfig,
 };
 
 /// What one entry does to the engine.
@@ -76,6 +77,9 @@ pub struct StateMachine {
     last_applied: Option<LogId>,
     /// An entry a crash interrupted: (its log id, commands already applied).
     partial: Option<(LogId, u32)>,
+    /// The log's clock as of the last entry applied (see
+    /// `kiwi_cmd::Executor::clock_ms`); part of every stamp.
+    log_clock_ms: u64,
 }
 
 /// Runs `f` on the storage runtime's worker and returns its result.
@@ -104,7 +108,9 @@ fn storage_err(e: kiwi_storage::StorageError) -> io::Error {
 /// The engine's applied stamp; nothing applied yet is the default state.
 fn decode_stamp(stamp: Option<Vec<u8>>) -> io::Result<AppliedState> {
     match stamp {
-        Some(raw) => codec::decode(&raw),
+        // A stamp from before the log clock lacks its last field.
+        Some(raw) => codec::decode(&raw)
+            .or_else(|_| codec::decode::<AppliedStateV1>(&raw).map(AppliedState::from)),
         None => Ok(AppliedState::default()),
     }
 }
@@ -174,6 +180,7 @@ impl StateMachine {
             membership: StoredMembership::default(),
             last_applied: None,
             partial: None,
+            log_clock_ms: 0,
         }
     }
 
@@ -190,6 +197,7 @@ impl StateMachine {
             last_applied: Some(*log_id),
             membership: self.membership.clone(),
             partial: None,
+            log_clock_ms: self.log_clock_ms,
         })
     }
 
@@ -205,6 +213,7 @@ impl StateMachine {
                     last_applied: self.last_applied,
                     membership: self.membership.clone(),
                     partial: Some((*log_id, i as u32 + 1)),
+                    log_clock_ms: self.log_clock_ms,
                 })
             })
             .collect()
@@ -347,6 +356,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.membership = applied.membership.clone();
         self.last_applied = applied.last_applied;
         self.partial = applied.partial;
+        self.log_clock_ms = applied.log_clock_ms;
+        let clock_ms = applied.log_clock_ms;
+        on_executor(&self.jobs, move |ex| ex.set_log_clock_ms(clock_ms)).await?;
         Ok((applied.last_applied, applied.membership))
     }
 
@@ -362,6 +374,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let op = match entry.payload {
                 EntryPayload::Blank => Op::StampOnly,
                 EntryPayload::Normal(Request::Commands { now_ms, seed, cmds }) => {
+                    // Time never goes back in the log, even when a leader's
+                    // wall clock is behind its predecessor's.
+                    self.log_clock_ms = self.log_clock_ms.max(now_ms);
+                    let now_ms = self.log_clock_ms;
                     let batch = ReplicatedBatch { now_ms, seed, cmds };
                     // After a crash mid-entry, resume where it stopped.
                     let skip = match self.partial.take() {
@@ -378,10 +394,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Normal(Request::Expire {
                     now_ms,
                     max_entries,
-                }) => Op::Expire {
-                    now_ms,
-                    max_entries: max_entries as usize,
-                },
+                }) => {
+                    self.log_clock_ms = self.log_clock_ms.max(now_ms);
+                    Op::Expire {
+                        now_ms: self.log_clock_ms,
+                        max_entries: max_entries as usize,
+                    }
+                }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(log_id), m);
                     Op::StampOnly
@@ -457,7 +476,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             switch_db_dir(&dir, &name)?;
             // The old engine is closed now; its files can go.
             let _ = fs::remove_dir_all(old);
-            ex.applied_stamp()
+            let stamp = ex.applied_stamp()?;
+            // Reads after this job see the snapshot's clock with its data
+            // (an undecodable stamp fails the install just below).
+            if let Ok(installed) = decode_stamp(stamp.clone()) {
+                ex.set_log_clock_ms(installed.log_clock_ms);
+            }
+            Ok(stamp)
         })
         .await?
         .map_err(storage_err)?;
@@ -475,6 +500,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.membership = meta.last_membership.clone();
         self.last_applied = meta.last_log_id;
         self.partial = None;
+        self.log_clock_ms = installed.log_clock_ms;
         self.keep_snapshot(meta, &copy)?;
         tracing::info!(last_log_id = ?meta.last_log_id, "raft snapshot installed");
         self.stats.snapshots_installed.fetch_add(1, Relaxed);
@@ -492,5 +518,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             })),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_from_before_the_log_clock_decodes_with_the_clock_at_zero() {
+        let v1 = AppliedStateV1 {
+            last_applied: None,
+            membership: StoredMembership::default(),
+            partial: None,
+        };
+        let decoded = decode_stamp(Some(codec::encode(&v1).expect("encode"))).expect("decode");
+        assert_eq!(decoded, AppliedState::from(v1));
+        assert_eq!(decoded.log_clock_ms, 0);
+        let v2 = AppliedState {
+            log_clock_ms: 1_700_000_000_000,
+            ..decoded
+        };
+        let again = decode_stamp(Some(codec::encode(&v2).expect("encode"))).expect("decode");
+        assert_eq!(again, v2);
     }
 }

@@ -84,4 +84,28 @@ pub struct AppliedState {
     pub membership: StoredMembership,
     /// `(entry, commands applied)` of an entry applied in part.
     pub partial: Option<(LogId, u32)>,
+    /// The log's clock: the latest entry time applied (entries apply at
+    /// max(their `now_ms`, this), so time never goes back across leaders).
+    /// Added after the first release of the stamp; older stamps decode
+    /// through [`AppliedStateV1`] with the clock at 0.
+    pub log_clock_ms: u64,
+}
+
+/// The stamp before it carried the log's clock.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AppliedStateV1 {
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+    pub partial: Option<(LogId, u32)>,
+}
+
+impl From<AppliedStateV1> for AppliedState {
+    fn from(v1: AppliedStateV1) -> AppliedState {
+        AppliedState {
+            last_applied: v1.last_applied,
+            membership: v1.membership,
+            partial: v1.partial,
+            log_clock_ms: 0,
+        }
+    }
 }

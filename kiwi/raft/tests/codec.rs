@@ -72,8 +72,8 @@ proptest! {
     }
 
     #[test]
-    fn applied_stamps_round_trip(last in proptest::option::of(log_id()), partial in proptest::option::of((log_id(), any::<u32>()))) {
-        let stamp = AppliedState { last_applied: last, membership: Default::default(), partial };
+    fn applied_stamps_round_trip(last in proptest::option::of(log_id()), partial in proptest::option::of((log_id(), any::<u32>())), log_clock_ms in any::<u64>()) {
+        let stamp = AppliedState { last_applied: last, membership: Default::default(), partial, log_clock_ms };
         let back: AppliedState = codec::decode(&codec::encode(&stamp).expect("encode")).expect("decode");
         prop_assert_eq!(back, stamp);
     }
@@ -173,6 +173,7 @@ fn write_seed_corpus() {
                 last_applied: Some(id),
                 membership: Default::default(),
                 partial: Some((id, 1)),
+                log_clock_ms: 1_700_000_000_000,
             })
             .expect("encode"),
         ),

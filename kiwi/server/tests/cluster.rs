@@ -766,3 +766,34 @@ fn cluster_traffic_is_mutual_tls_and_foreign_certificates_are_refused() {
     assert_eq!(c.call(&["SET", "after", "rotation"]), Frame::ok());
     assert_eq!(local_get(follower, "after"), bulk("rotation"));
 }
+
+/// Cluster-mode reads judge expiry by the log's clock (the latest entry
+/// time applied), which the leader keeps fresh on an idle cluster: keys
+/// still expire on time, and TTL counts down without any writes.
+#[test]
+fn ttls_count_down_and_keys_expire_on_an_idle_cluster() {
+    let cluster = Cluster::start(3, "forward");
+    let leader = cluster.leader();
+    let mut c = cluster.nodes[leader].client();
+    assert_eq!(c.call(&["SET", "long", "v", "EX", "100"]), Frame::ok());
+    assert_eq!(c.call(&["SET", "short", "v", "PX", "300"]), Frame::ok());
+    assert_eq!(c.call(&["GET", "short"]), bulk("v"));
+    // No writes from here on: only the leader's expiry steps move the clock.
+    std::thread::sleep(std::time::Duration::from_millis(2_200));
+    assert_eq!(c.call(&["GET", "short"]), Frame::Null);
+    let Frame::Integer(ttl_ms) = c.call(&["PTTL", "long"]) else {
+        panic!("PTTL of a key with a TTL is an integer");
+    };
+    // 100 s less the 2.2 s slept: the log's clock trails by up to two
+    // expiry periods (a step goes out once it trails by one, checked once a
+    // period), so at most ~98 000; without the steps it would have stopped
+    // at the short key's expiry, ~99 600. The low side allows a slow machine.
+    assert!(
+        (90_000..=98_500).contains(&ttl_ms),
+        "PTTL {ttl_ms} ms after 2.2 s idle: the log's clock is not kept fresh"
+    );
+    // A follower reads the same (forwarded to the leader).
+    let mut f = cluster.nodes[(leader + 1) % 3].client();
+    assert_eq!(f.call(&["GET", "short"]), Frame::Null);
+    assert_eq!(f.call(&["GET", "long"]), bulk("v"));
+}
