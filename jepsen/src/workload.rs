@@ -53,8 +53,9 @@ impl std::str::FromStr for Workload {
             "expiring" => Workload::Expiring,
             other => {
                 return Err(format!(
-                "unknown workload '{other}' (all, register, counter, list-append, set, expiring)"
-            ))
+                    "unknown workload '{other}' \
+                     (all, register, counter, list-append, set, expiring)"
+                ))
             }
         })
     }

@@ -75,8 +75,8 @@ struct TestOpts {
     /// instead of one at a time.
     #[arg(long)]
     combined: bool,
-    /// Workload: all (register, counter, list and set keys side by side),
-    /// register, counter, list-append or set.
+    /// Workload: all (register, counter, list, set and expiring keys side
+    /// by side), register, counter, list-append, set or expiring.
     #[arg(long, default_value = "all")]
     workload: String,
     /// Target operations per second across all clients.
