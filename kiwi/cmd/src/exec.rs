@@ -732,19 +732,23 @@ impl Executor {
         })
     }
 
-    /// Whether an active-expiry step at `now_ms` may find work (the cluster
-    /// leader asks before proposing one).
-    pub fn has_due_expiry(&self, now_ms: u64) -> bool {
-        self.engine.has_due_expiry(now_ms).unwrap_or(false)
-    }
-
-    /// Whether the log's clock trails `now_ms` by at least `lag_ms` while a
-    /// key has a TTL: then the leader proposes an expiry step even with no
-    /// key due, so TTL and PTTL stay close to the wall clock on an idle
-    /// cluster.
-    pub fn log_clock_lags(&self, now_ms: u64, lag_ms: u64) -> bool {
-        self.log_clock_ms.saturating_add(lag_ms) <= now_ms
-            && self.engine.has_due_expiry(u64::MAX).unwrap_or(false)
+    /// Whether the cluster leader should propose an active-expiry step at
+    /// `now_ms` (its wall clock, never behind the log's): when a key is due,
+    /// so that expiry deletions are log entries; and, while any key has a
+    /// TTL, when the log's clock trails `now_ms` by `period_ms`, so TTL and
+    /// PTTL stay close to the wall clock on an idle cluster. One seek of the
+    /// expiry index answers both.
+    pub fn expiry_step_due(&self, now_ms: u64, period_ms: u64) -> bool {
+        debug_assert!(
+            now_ms >= self.log_clock_ms,
+            "the leader steps at the log's clock or later"
+        );
+        match self.engine.next_expiry_ms() {
+            Ok(Some(next_ms)) => {
+                next_ms <= now_ms || self.log_clock_ms.saturating_add(period_ms) <= now_ms
+            }
+            Ok(None) | Err(_) => false,
+        }
     }
 
     /// Applies one leader-decided active-expiry step (a Raft entry).

@@ -267,13 +267,23 @@ fn reads_expire_keys_by_the_log_clock_not_the_local_one() {
 }
 
 #[test]
-fn the_log_clock_lags_only_while_a_key_has_a_ttl() {
+fn the_leader_steps_expiry_when_a_key_is_due_or_the_log_clock_lags_a_ttl() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut ex = executor(tmp.path());
     let t = 1_700_000_000_000;
     ex.apply_batch(&batch_at(t, &[&["SET", "plain", "v"]]), 0, stamp);
-    assert!(!ex.log_clock_lags(t + 5_000, 100), "no TTL, no tick");
+    assert!(!ex.expiry_step_due(t + 5_000, 100), "no TTL, no step");
     ex.apply_batch(&batch_at(t, &[&["SET", "k", "v", "EX", "100"]]), 0, stamp);
-    assert!(ex.log_clock_lags(t + 100, 100));
-    assert!(!ex.log_clock_lags(t + 99, 100));
+    assert!(
+        ex.expiry_step_due(t + 100, 100),
+        "the log's clock lags a period"
+    );
+    assert!(
+        !ex.expiry_step_due(t + 99, 100),
+        "nothing due, the clock is fresh"
+    );
+    // A key due within the period: the step goes out at once.
+    ex.apply_batch(&batch_at(t, &[&["SET", "soon", "v", "PX", "50"]]), 0, stamp);
+    assert!(!ex.expiry_step_due(t + 49, 100));
+    assert!(ex.expiry_step_due(t + 50, 100), "a key is due");
 }

@@ -1206,7 +1206,7 @@ async fn propose_expiry(node: Arc<ClusterNode>) {
         let Ok(step_at_ms) = on_executor(&node.jobs, move |ex| {
             // A leader whose clock is behind the log's expires by the log's.
             let now_ms = wall_ms.max(ex.clock_ms());
-            (ex.has_due_expiry(now_ms) || ex.log_clock_lags(now_ms, period_ms)).then_some(now_ms)
+            ex.expiry_step_due(now_ms, period_ms).then_some(now_ms)
         })
         .await
         else {

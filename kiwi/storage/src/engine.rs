@@ -779,16 +779,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Whether some key's expiry index entry is due at `now_ms` (it may be
-    /// stale; the expiry step checks). Cheap: one seek.
-    pub fn has_due_expiry(&self, now_ms: u64) -> StorageResult<bool> {
+    /// The earliest deadline in the expiry index, if any key has a TTL (the
+    /// entry may be stale; the expiry step checks). Cheap: one seek.
+    pub fn next_expiry_ms(&self) -> StorageResult<Option<u64>> {
         let ecf = cf(&self.db, CF_EXPIRE)?;
         match self.db.iterator_cf(ecf, IteratorMode::Start).next() {
             Some(item) => {
                 let (raw, _) = item?;
-                Ok(keys::parse_expire_key(&raw).is_some_and(|(at, _, _)| at <= now_ms))
+                Ok(keys::parse_expire_key(&raw).map(|(at, _, _)| at))
             }
-            None => Ok(false),
+            None => Ok(None),
         }
     }
 
