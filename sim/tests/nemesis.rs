@@ -131,7 +131,7 @@ async fn scenario(length: RunLength) -> Outcome {
     }
     let simulated = now();
     stop_and_remove(&handle, TAG, &nodes).await;
-    kiwi_runtime::time::clear_clock_skews();
+    kiwi_runtime::time::clear_node_clocks();
     let history = match Arc::try_unwrap(history) {
         Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
         Err(shared) => shared.lock().map(|h| h.clone()).unwrap_or_default(),
@@ -151,7 +151,7 @@ async fn scenario(length: RunLength) -> Outcome {
 fn run_seed(seed: u64) -> Outcome {
     let _replay = ReplayOnPanic(seed);
     // A seed that panicked on this thread may have left clocks skewed.
-    kiwi_runtime::time::clear_clock_skews();
+    kiwi_runtime::time::clear_node_clocks();
     let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
     let simulating = wall_clock();
     let outcome = rt.block_on(scenario(FULL_RUN));

@@ -58,14 +58,14 @@ async fn scenario() -> (Frame, Frame) {
         .await
         .expect("the scenario ran");
     stop_and_remove(&handle, TAG, &nodes).await;
-    kiwi_runtime::time::clear_clock_skews();
+    kiwi_runtime::time::clear_node_clocks();
     reads
 }
 
 /// Runs `seed`; panics if the key came back after a read found it expired.
 /// Returns the first read's reply.
 fn run_seed(seed: u64) -> Frame {
-    kiwi_runtime::time::clear_clock_skews();
+    kiwi_runtime::time::clear_node_clocks();
     let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
     let (first, second) = rt.block_on(scenario());
     assert!(

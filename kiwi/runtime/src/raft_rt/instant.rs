@@ -57,11 +57,14 @@ impl instant::Instant for TokioInstant {
     // The layer's clock: madsim's virtual one in simulation.
     #[allow(clippy::disallowed_methods)]
     fn now() -> Self {
-        Self(tokio::time::Instant::now())
+        // The node's own clock: under madsim it may run fast or slow.
+        Self(crate::time::node_instant(tokio::time::Instant::now()))
     }
 
     #[inline]
     fn elapsed(&self) -> Duration {
-        self.0.elapsed()
+        <Self as instant::Instant>::now()
+            .0
+            .saturating_duration_since(self.0)
     }
 }

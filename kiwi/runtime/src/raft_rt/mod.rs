@@ -59,26 +59,28 @@ impl AsyncRuntime for KiwiRaftRuntime {
         tokio::task::spawn(future)
     }
 
+    // Durations and deadlines are on the node's clock (`TokioInstant`);
+    // the timer wheel runs on true time.
     fn sleep(duration: Duration) -> Self::Sleep {
-        tokio::time::sleep(duration)
+        tokio::time::sleep(crate::time::true_duration(duration))
     }
 
     fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
-        tokio::time::sleep_until(deadline.0)
+        tokio::time::sleep_until(crate::time::true_instant(deadline.0))
     }
 
     fn timeout<R, F: Future<Output = R> + OptionalSend>(
         duration: Duration,
         future: F,
     ) -> Self::Timeout<R, F> {
-        Timeout::new(future, tokio::time::sleep(duration))
+        Timeout::new(future, Self::sleep(duration))
     }
 
     fn timeout_at<R, F: Future<Output = R> + OptionalSend>(
         deadline: Self::Instant,
         future: F,
     ) -> Self::Timeout<R, F> {
-        Timeout::new(future, tokio::time::sleep_until(deadline.0))
+        Timeout::new(future, Self::sleep_until(deadline))
     }
 
     fn is_panic(join_error: &Self::JoinError) -> bool {
