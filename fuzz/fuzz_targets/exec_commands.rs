@@ -24,9 +24,40 @@ struct State {
 
 static STATE: OnceLock<Mutex<State>> = OnceLock::new();
 
+/// Engine directories are named after their process, since statics are
+/// never dropped: a process that exits (as every `-fork` child does after
+/// its job) leaves its directory behind.
+const DIR_PREFIX: &str = "kiwi-fuzz-exec-";
+
+/// Removes the engine directories of processes that no longer run, so
+/// `-fork=N` runs do not fill the temp directory (a tmpfs, in RAM, when
+/// `TMPDIR=/dev/shm`). Linux: a process runs if `/proc/<pid>` exists.
+fn remove_dead_processes_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(DIR_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let state = STATE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir for the fuzz engine");
+        remove_dead_processes_dirs();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
+            .tempdir()
+            .expect("temp dir for the fuzz engine");
         let harness = Harness::open(dir.path());
         Mutex::new(State { harness, _dir: dir })
     });
