@@ -3,9 +3,9 @@
 //! rate applies to its wall clock and to OpenRaft's clock and timers
 //! (`kiwi_runtime::time::set_clock_drift_ppm`), so a fast follower's
 //! election timeout fires in half the time and a slow leader's heartbeats
-//! come at half the rate. Real oscillators are never this far off (the
-//! nemesis draws up to ±500 ppm); the rates here are for the timers, which
-//! ±500 ppm barely moves.
+//! come at half the rate. Real oscillators are never this far off (NTP
+//! corrects up to ±500 ppm); the rates here are for the timers, which
+//! ±500 ppm would barely move.
 //!
 //! The scenario: clients run every workload through any node for 40
 //! simulated seconds while the leader is killed twice and restarted. The
@@ -24,9 +24,8 @@ use kiwi_jepsen::client::serves_write_and_read;
 use kiwi_jepsen::workload::{run_client, ClientConfig};
 use kiwi_jepsen::{check_with_clock_error, History};
 use kiwi_runtime::raft_rt::{KiwiRaftRuntime, TokioInstant};
-use kiwi_sim::cluster::NodeSettings;
 use kiwi_sim::cluster::{
-    form_cluster, leader, resp_addr, start_servers_and_client, stop_and_remove,
+    form_cluster, leader, resp_addr, start_servers_and_client, stop_and_remove, NodeSettings,
 };
 use kiwi_sim::{env_u64, now};
 use madsim::rand::seq::SliceRandom;
@@ -45,7 +44,7 @@ const CLIENTS_FOR: Duration = Duration::from_secs(40);
 const RECOVERY_BOUND: Duration = Duration::from_secs(20);
 const CHECK_BUDGET_STEPS: u64 = 2_000_000;
 
-/// Runs the scenario; returns the history and the ops done.
+/// Runs the scenario; returns its history.
 async fn scenario() -> History {
     let handle = Handle::current();
     let (nodes, client) = start_servers_and_client(&handle, TAG, NODES, &NodeSettings::default());
