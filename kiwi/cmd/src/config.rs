@@ -74,6 +74,9 @@ pub struct Config {
     /// Depth of the bounded queue between network and storage runtimes.
     pub storage_queue_depth: usize,
     pub block_cache_bytes: u64,
+    /// RocksDB memtable size per column family (the data's and the Raft
+    /// log's); RocksDB also reserves about this much for each new WAL file.
+    pub write_buffer_bytes: u64,
     /// Network runtime worker threads (connections, RESP). 0 = one fewer
     /// than the CPU cores, at least 1: the storage runtime keeps a core.
     pub io_threads: usize,
@@ -202,6 +205,7 @@ impl Default for Config {
             tls_cluster: false,
             storage_queue_depth: 1024,
             block_cache_bytes: 128 * 1024 * 1024,
+            write_buffer_bytes: 64 * 1024 * 1024,
             io_threads: 0,
             cluster: None,
             config_file: None,
@@ -215,6 +219,9 @@ enum Mutability {
     Mutable,
     Immutable,
 }
+
+/// RocksDB's own floor for a memtable (`write_buffer_size` is clamped up to 64 KiB).
+const MIN_WRITE_BUFFER_BYTES: u64 = 64 * 1024;
 
 /// Parameters visible to CONFIG GET, in the order CONFIG GET * lists them.
 /// Some are compatibility constants that tools (redis-benchmark, redis-cli)
@@ -249,6 +256,7 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("tls-cluster", Mutability::Immutable),
     ("storage-queue-depth", Mutability::Immutable),
     ("block-cache-bytes", Mutability::Immutable),
+    ("write-buffer-bytes", Mutability::Immutable),
     ("io-threads", Mutability::Immutable),
     ("databases", Mutability::Immutable),
     ("save", Mutability::Immutable),
@@ -277,6 +285,11 @@ impl Config {
         }
         if self.storage_queue_depth == 0 {
             return Err("storage-queue-depth must be > 0".into());
+        }
+        if self.write_buffer_bytes < MIN_WRITE_BUFFER_BYTES {
+            return Err(format!(
+                "write-buffer-bytes must be >= {MIN_WRITE_BUFFER_BYTES}"
+            ));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(format!(
@@ -382,6 +395,7 @@ impl Config {
             "loglevel" => self.loglevel.clone(),
             "storage-queue-depth" => self.storage_queue_depth.to_string(),
             "block-cache-bytes" => self.block_cache_bytes.to_string(),
+            "write-buffer-bytes" => self.write_buffer_bytes.to_string(),
             "io-threads" => self.io_threads.to_string(),
             "log-format" => self.log_format.clone(),
             "metrics-addr" => self.metrics_addr.clone(),
@@ -682,6 +696,14 @@ mod tests {
             Config::default(),
             "config.example.toml documents the defaults"
         );
+    }
+
+    #[test]
+    fn a_write_buffer_below_rocksdbs_floor_is_refused() {
+        let small = Config::from_toml("write-buffer-bytes = 65535");
+        assert!(small.is_err(), "{small:?}");
+        let floor = Config::from_toml("write-buffer-bytes = 65536").expect("64 KiB is allowed");
+        assert_eq!(floor.write_buffer_bytes, 65_536);
     }
 
     #[test]

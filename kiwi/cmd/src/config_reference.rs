@@ -37,6 +37,7 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     ("metrics-addr", "Where the Prometheus/OpenMetrics endpoint listens (`GET /metrics`); empty: off. Unauthenticated: keep it on loopback or a private network."),
     ("storage-queue-depth", "Bound of the queue between the network and storage runtimes, in requests; a full queue holds connections back (backpressure)."),
     ("block-cache-bytes", "RocksDB block cache size."),
+    ("write-buffer-bytes", "RocksDB memtable size per column family, for the data and the Raft log; RocksDB also reserves about this much disk for each new WAL file. At least 65536."),
     ("io-threads", "Network runtime threads (connections, RESP); 0: one fewer than the CPU cores, at least 1."),
     ("cluster.node-id", "This node's Raft id, unique in the cluster, > 0."),
     ("cluster.raft-addr", "Address peers dial to reach this node's Raft transport (recorded in the membership)."),

@@ -114,7 +114,9 @@ fn index_key(index: u64) -> [u8; 8] {
 }
 
 impl LogStore {
-    pub fn open(path: &Path) -> io::Result<LogStore> {
+    /// `write_buffer_bytes`: the memtable size (`write-buffer-bytes`), which
+    /// RocksDB also reserves for each new WAL file.
+    pub fn open(path: &Path, write_buffer_bytes: usize) -> io::Result<LogStore> {
         // Under madsim: a crash loses what the last run wrote but never synced.
         kiwi_runtime::disk::lose_unsynced_wal(path)?;
         let mut opts = Options::default();
@@ -124,9 +126,16 @@ impl LogStore {
         opts.set_stats_dump_period_sec(0);
         opts.set_stats_persist_period_sec(0);
         opts.set_keep_log_file_num(2);
+        // Both families: RocksDB reserves the largest one's write buffer
+        // (x 1.1) for each new WAL file.
+        let cf_opts = || {
+            let mut o = Options::default();
+            o.set_write_buffer_size(write_buffer_bytes);
+            o
+        };
         let cfs = vec![
-            ColumnFamilyDescriptor::new("default", Options::default()),
-            ColumnFamilyDescriptor::new(CF_LOG, Options::default()),
+            ColumnFamilyDescriptor::new("default", cf_opts()),
+            ColumnFamilyDescriptor::new(CF_LOG, cf_opts()),
         ];
         let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs).map_err(io_err)?);
         let (sync, rx) = mpsc::channel(SYNC_QUEUE_DEPTH);

@@ -193,7 +193,8 @@ impl ClusterNode {
         opts: ClusterOptions,
         jobs: mpsc::Sender<ExecutorJob>,
     ) -> io::Result<Arc<ClusterNode>> {
-        let log_store = LogStore::open(&opts.dir.join("raft"))?;
+        let log_store =
+            LogStore::open(&opts.dir.join("raft"), opts.engine_opts.write_buffer_bytes)?;
         let stats = Arc::new(RaftStats::default());
         let sm = StateMachine::new(
             jobs.clone(),

@@ -57,6 +57,7 @@ impl Server {
         let engine_opts = EngineOptions {
             sync: kiwi_cmd::server::sync_mode(&config.appendfsync),
             block_cache_bytes: config.block_cache_bytes as usize,
+            write_buffer_bytes: config.write_buffer_bytes as usize,
             ..EngineOptions::default()
         };
         // Cluster mode: an installed snapshot may have moved the engine.

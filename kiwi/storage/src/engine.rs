@@ -254,9 +254,14 @@ impl Engine {
 
         let mut expire_opts = Options::default();
         expire_opts.set_block_based_table_factory(&table(false));
+        expire_opts.set_write_buffer_size(opts.write_buffer_bytes);
 
+        // Every column family, the default one too: RocksDB reserves the
+        // largest family's write buffer (x 1.1) for each new WAL file.
+        let mut default_opts = Options::default();
+        default_opts.set_write_buffer_size(opts.write_buffer_bytes);
         let cfs = vec![
-            ColumnFamilyDescriptor::new(CF_DEFAULT, Options::default()),
+            ColumnFamilyDescriptor::new(CF_DEFAULT, default_opts),
             ColumnFamilyDescriptor::new(CF_META, meta_opts),
             ColumnFamilyDescriptor::new(CF_DATA, data_opts),
             ColumnFamilyDescriptor::new(CF_EXPIRE, expire_opts),
