@@ -301,3 +301,47 @@ fn expired_collections_are_reclaimed_by_expiry_and_compaction() {
     e.compact_all().unwrap();
     assert!(e.sub_keys(0, b"z", v, 1_000).unwrap().is_empty());
 }
+
+/// `write_buffer_bytes` reaches RocksDB: with 64 KiB memtables, 1 MiB of
+/// writes leaves at most two memtables' worth in memory (a full memtable is
+/// flushed, and writes wait while two are full); with the default 64 MiB
+/// all of it is still in the memtable.
+#[test]
+fn memtables_hold_at_most_write_buffer_bytes() {
+    let write_mib = |e: &mut Engine| {
+        for i in 0..256u32 {
+            let mut b = e.batch();
+            let value = Bytes::from(vec![b'v'; 4096]);
+            e.put_meta(
+                &mut b,
+                0,
+                format!("k{i}").as_bytes(),
+                &Meta::string(value, 0),
+            )
+            .unwrap();
+            e.commit(b).unwrap();
+        }
+    };
+    let small = tempfile::tempdir().unwrap();
+    let opts = EngineOptions {
+        write_buffer_bytes: 64 << 10,
+        ..EngineOptions::default()
+    };
+    let mut e = Engine::open(small.path(), &opts).expect("open engine");
+    write_mib(&mut e);
+    let in_memory = e.stats().memtable_bytes;
+    assert!(
+        in_memory < 512 << 10,
+        "64 KiB memtables hold {in_memory} bytes"
+    );
+    assert_eq!(e.dbsize(0), 256);
+
+    let default = tempfile::tempdir().unwrap();
+    let mut e = open(default.path());
+    write_mib(&mut e);
+    let in_memory = e.stats().memtable_bytes;
+    assert!(
+        in_memory >= 1 << 20,
+        "a 64 MiB memtable holds {in_memory} bytes"
+    );
+}
