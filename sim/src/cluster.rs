@@ -64,8 +64,12 @@ impl Default for NodeSettings {
     }
 }
 
+/// Least free space for the simulation to use `/dev/shm`: one seed's three
+/// nodes peak at ~30 MB, and a container's default `/dev/shm` is 64 MB.
+const SHM_MIN_FREE_BYTES: u64 = 1 << 30;
+
 /// Where the simulated nodes keep their RocksDB directories: `KIWI_SIM_DIR`
-/// if set, else `/dev/shm` where it exists, else the temp directory. The
+/// if set, else `/dev/shm` where it has room, else the temp directory. The
 /// place never changes an execution (the disk model decides what a crash
 /// loses); in memory, RocksDB's own fsyncs cost nothing.
 fn sim_root() -> PathBuf {
@@ -73,10 +77,27 @@ fn sim_root() -> PathBuf {
         return PathBuf::from(dir);
     }
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
+    if free_bytes(shm) >= SHM_MIN_FREE_BYTES {
         return shm.to_path_buf();
     }
     std::env::temp_dir()
+}
+
+/// Free bytes on the file system holding `path`; 0 if it cannot be read.
+fn free_bytes(path: &Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return 0;
+    };
+    // SAFETY: statvfs only writes the struct it is given, and a zeroed
+    // statvfs (integers only) is a valid value to start from.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is NUL-terminated and outlives the call; `st` is a
+    // valid, exclusive out-pointer.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    (st.f_bavail as u64).saturating_mul(st.f_frsize as u64)
 }
 
 /// The data directory of node `n` in this run (unique per test thread,
@@ -227,4 +248,15 @@ pub async fn leader(addr: &str, nodes: u8) -> u8 {
     (1..=nodes)
         .find(|&n| resp_addr(n).as_bytes() == &leader[..])
         .unwrap_or_else(|| panic!("leader {leader:?} is not a cluster member"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_bytes_reads_the_file_system_and_is_zero_for_a_missing_path() {
+        assert!(free_bytes(Path::new("/")) > 0);
+        assert_eq!(free_bytes(Path::new("/no/such/directory")), 0);
+    }
 }
