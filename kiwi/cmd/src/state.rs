@@ -196,6 +196,8 @@ pub struct Shared {
     /// `notify-keyspace-events` as flags, read by every command the
     /// executor runs (cheaper than a configuration snapshot).
     notify_flags: AtomicU32,
+    /// SHUTDOWN asked the server to stop; the server's `run` waits on it.
+    pub shutdown_requested: Notify,
 }
 
 /// Reads the Raft node's figures (`None` once the node is gone).
@@ -248,6 +250,7 @@ impl Shared {
             pause: Pause::default(),
             tracking: Tracking::default(),
             acl,
+            shutdown_requested: Notify::new(),
         }
     }
 

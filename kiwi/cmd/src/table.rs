@@ -468,6 +468,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("setex", 4, "write denyoom", K1, "string", "2.0.0", "O(1)", S, "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
     cmd!("setnx", 3, "write denyoom fast", K1, "string", "1.0.0", "O(1)", S, "Set the string value of a key only when the key doesn't exist."),
     cmd!("setrange", 4, "write denyoom", K1, "string", "2.2.0", "O(1), not counting the time taken to copy the new string in place.", S, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
+    cmd!("shutdown", -1, "admin noscript loading stale no_multi allow_busy", NOKEY, "server", "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", C, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     cmd!("sinter", -2, "readonly", KALL, "set", "1.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", S, "Intersect multiple sets"),
     cmd!("sintercard", -3, "readonly movablekeys", NOKEY, "set", "7.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", S, "Intersect multiple sets and return the cardinality of the result"),
     cmd!("sinterstore", -3, "write denyoom", KALL, "set", "1.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", S, "Intersect multiple sets and store the resulting set in a key"),

@@ -1,6 +1,7 @@
 //! Connection-scoped commands, answered on the network runtime because they
 //! read or change the connection itself: PING, ECHO, HELLO, AUTH, SELECT,
-//! QUIT, RESET, CLIENT.
+//! QUIT, RESET, CLIENT; and SHUTDOWN, which ends the connection with the
+//! server.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -18,6 +19,9 @@ use crate::connection::ConnState;
 pub enum After {
     Continue,
     Close,
+    /// SHUTDOWN: close without a reply (as Redis does: the process exits)
+    /// and stop the server.
+    Shutdown,
 }
 
 pub fn execute(
@@ -33,6 +37,10 @@ pub fn execute(
         "auth" => auth(state, shared, args),
         "select" => select(state, args),
         "quit" => return (Frame::ok(), After::Close),
+        "shutdown" => match shutdown(args) {
+            Ok(after) => return (Frame::ok(), after),
+            Err(e) => Err(e),
+        },
         "reset" => Ok(reset(state, shared)),
         "client" => client(state, shared, args),
         "slowlog" => slowlog(shared, args),
@@ -57,6 +65,31 @@ pub fn execute(
         shared.stats.total_error_replies.fetch_add(1, Relaxed);
     }
     (frame, After::Continue)
+}
+
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT], parsed as Redis 7.0
+/// does. Kiwi's data is in RocksDB whatever the flags, and the graceful
+/// stop flushes it, so SAVE and NOSAVE differ only in their syntax; no
+/// shutdown ever waits (there are no replicas to wait for), so ABORT always
+/// finds none in progress.
+fn shutdown(args: &[Bytes]) -> Result<After, CmdError> {
+    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    for a in &args[1..] {
+        match lower(a).as_str() {
+            "nosave" => nosave = true,
+            "save" => save = true,
+            "now" | "force" => other = true,
+            "abort" => abort = true,
+            _ => return Err(syntax()),
+        }
+    }
+    if (abort && (nosave || save || other)) || (nosave && save) {
+        return Err(syntax());
+    }
+    if abort {
+        return Err(err("ERR No shutdown in progress."));
+    }
+    Ok(After::Shutdown)
 }
 
 fn ping(_state: &ConnState, args: &[Bytes]) -> Result<Frame, CmdError> {

@@ -426,10 +426,19 @@ where
                         if !flush_batch(&deps, &mut state, &mut batch, &mut out).await {
                             break 'conn;
                         }
-                        frame.encode(state.proto, &mut out);
-                        if after == After::Close {
-                            close_after = true;
-                            break 'requests;
+                        match after {
+                            After::Continue => frame.encode(state.proto, &mut out),
+                            After::Close => {
+                                frame.encode(state.proto, &mut out);
+                                close_after = true;
+                                break 'requests;
+                            }
+                            After::Shutdown => {
+                                tracing::warn!(%peer, "SHUTDOWN requested by a client");
+                                shared.shutdown_requested.notify_one();
+                                close_after = true;
+                                break 'requests;
+                            }
                         }
                     }
                 }

@@ -41,6 +41,7 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     finished: watch::Receiver<bool>,
     cluster: Option<Arc<ClusterNode>>,
+    shared: Arc<Shared>,
 }
 
 /// Bound on queued Raft jobs (apply batches, snapshot steps, reads).
@@ -222,6 +223,7 @@ impl Server {
             shutdown: shutdown_tx,
             finished: finished_rx,
             cluster,
+            shared,
         })
     }
 
@@ -331,13 +333,19 @@ async fn accept_loop(
     tracing::info!("kiwi-server stopped");
 }
 
-/// Runs a server until `stop` resolves, then shuts it down gracefully.
+/// Runs a server until `stop` resolves or a client sends SHUTDOWN, then
+/// shuts it down gracefully.
 pub async fn run(
     config: Config,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let server = Server::start(config).await?;
-    stop.await;
+    let shared = server.shared.clone();
+    tokio::select! {
+        biased; // replayable order: see kiwi_runtime's crate docs
+        _ = stop => {}
+        _ = shared.shutdown_requested.notified() => {}
+    }
     tracing::info!("shutdown requested");
     server.shutdown().await;
     Ok(())

@@ -1017,3 +1017,43 @@ fn bgsave_takes_an_online_backup_that_a_new_server_restores() {
     assert_eq!(c.call(&["GET", "after"]), Frame::Null);
     assert_eq!(k.call(&["GET", "after"]), bulk("2"));
 }
+
+/// SHUTDOWN's argument errors are Redis's; then it stops the server the
+/// way SIGTERM does: no reply, the connection closes, the process exits
+/// with 0, and what was written is there after a restart.
+#[test]
+fn shutdown_stops_the_server_gracefully() {
+    let redis = common::Redis::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kiwi = Kiwi::start_in(dir.path(), &[]);
+    let mut c = kiwi.client();
+    let mut r = redis.client();
+    for call in [
+        &["SHUTDOWN", "ABORT"][..],
+        &["SHUTDOWN", "BOGUS"],
+        &["SHUTDOWN", "NOSAVE", "SAVE"],
+        &["SHUTDOWN", "ABORT", "NOW"],
+    ] {
+        assert_eq!(c.call(call), r.call(call), "{call:?}");
+    }
+    for conn in [&mut c, &mut r] {
+        assert_eq!(conn.call(&["MULTI"]), Frame::ok());
+        assert_eq!(
+            conn.call(&["SHUTDOWN"]),
+            Frame::error("ERR Command not allowed inside a transaction")
+        );
+        assert_eq!(conn.call(&["DISCARD"]), Frame::ok());
+    }
+    assert_eq!(c.call(&["SET", "k", "v"]), Frame::ok());
+    c.set_read_timeout(Some(Duration::from_secs(10)));
+    c.send_raw(&RespClient::encode(&["SHUTDOWN", "NOW"]));
+    assert_eq!(c.read_frame(), None, "SHUTDOWN has no reply");
+    let status = kiwi.wait_exit(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit after SHUTDOWN: {status:?}"
+    );
+
+    let kiwi = Kiwi::start_in(dir.path(), &[]);
+    assert_eq!(kiwi.client().call(&["GET", "k"]), bulk("v"));
+}

@@ -127,6 +127,19 @@ impl Kiwi {
         let _ = self.child.wait();
     }
 
+    /// Waits up to `bound` for the process to exit by itself (SHUTDOWN);
+    /// `None` if it is still running then.
+    pub fn wait_exit(mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + bound;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
