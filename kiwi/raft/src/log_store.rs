@@ -133,11 +133,16 @@ impl LogStore {
             o.set_write_buffer_size(write_buffer_bytes);
             o
         };
-        let cfs = vec![
-            ColumnFamilyDescriptor::new("default", cf_opts()),
-            ColumnFamilyDescriptor::new(CF_LOG, cf_opts()),
-        ];
-        let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs).map_err(io_err)?);
+        let cfs = || {
+            vec![
+                ColumnFamilyDescriptor::new("default", cf_opts()),
+                ColumnFamilyDescriptor::new(CF_LOG, cf_opts()),
+            ]
+        };
+        let db = Arc::new(
+            kiwi_runtime::disk::open_rocksdb(|| DB::open_cf_descriptors(&opts, path, cfs()))
+                .map_err(io_err)?,
+        );
         let (sync, rx) = mpsc::channel(SYNC_QUEUE_DEPTH);
         // Detached: the thread ends when the last LogStore clone is dropped.
         let _ = StorageRuntime::start(

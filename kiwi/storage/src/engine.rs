@@ -260,13 +260,17 @@ impl Engine {
         // largest family's write buffer (x 1.1) for each new WAL file.
         let mut default_opts = Options::default();
         default_opts.set_write_buffer_size(opts.write_buffer_bytes);
-        let cfs = vec![
-            ColumnFamilyDescriptor::new(CF_DEFAULT, default_opts),
-            ColumnFamilyDescriptor::new(CF_META, meta_opts),
-            ColumnFamilyDescriptor::new(CF_DATA, data_opts),
-            ColumnFamilyDescriptor::new(CF_EXPIRE, expire_opts),
-        ];
-        let db = Arc::new(DB::open_cf_descriptors(&db_opts, path, cfs)?);
+        let cfs = || {
+            vec![
+                ColumnFamilyDescriptor::new(CF_DEFAULT, default_opts.clone()),
+                ColumnFamilyDescriptor::new(CF_META, meta_opts.clone()),
+                ColumnFamilyDescriptor::new(CF_DATA, data_opts.clone()),
+                ColumnFamilyDescriptor::new(CF_EXPIRE, expire_opts.clone()),
+            ]
+        };
+        let db = Arc::new(kiwi_runtime::disk::open_rocksdb(|| {
+            DB::open_cf_descriptors(&db_opts, path, cfs())
+        })?);
         filter.connect(&db);
 
         let mut db_map = [0u8; DATABASES];
