@@ -56,8 +56,8 @@ impl Default for NodeSettings {
             snapshot_logs: c.snapshot_logs,
             snapshot_keep_logs: c.snapshot_keep_logs,
             // 4 MiB memtables: each new WAL's reservation is 4.4 MiB instead
-            // of 70 MiB (the simulation runs ~1.3x faster; docs/simulation.md,
-            // "Speed"), and a seed's Raft log (~0.5 MB per node) still never
+            // of 70 MiB (the simulation runs ~1.25x faster; docs/simulation.md,
+            // "Speed"), and a seed's Raft log (~0.1 MB per node) still never
             // rolls over to a new WAL between opens. A rollover would weaken
             // the disk model, which cuts only the newest WAL at a crash.
             write_buffer_bytes: 4 << 20,
@@ -70,18 +70,22 @@ impl Default for NodeSettings {
 const SHM_MIN_FREE_BYTES: u64 = 1 << 30;
 
 /// Where the simulated nodes keep their RocksDB directories: `KIWI_SIM_DIR`
-/// if set, else `/dev/shm` where it has room, else the temp directory. The
-/// place never changes an execution (the disk model decides what a crash
-/// loses); in memory, RocksDB's own fsyncs cost nothing.
-fn sim_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KIWI_SIM_DIR") {
-        return PathBuf::from(dir);
-    }
-    let shm = Path::new("/dev/shm");
-    if free_bytes(shm) >= SHM_MIN_FREE_BYTES {
-        return shm.to_path_buf();
-    }
-    std::env::temp_dir()
+/// if set, else `/dev/shm` where it has room, else the temp directory.
+/// Decided once per process, so a node's start and the run's clean-up
+/// always agree. The place never changes an execution (the disk model
+/// decides what a crash loses); in memory, RocksDB's own fsyncs cost nothing.
+fn sim_root() -> &'static Path {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("KIWI_SIM_DIR") {
+            return PathBuf::from(dir);
+        }
+        let shm = Path::new("/dev/shm");
+        if free_bytes(shm) >= SHM_MIN_FREE_BYTES {
+            return shm.to_path_buf();
+        }
+        std::env::temp_dir()
+    })
 }
 
 /// Free bytes on the file system holding `path`; 0 if it cannot be read.

@@ -38,7 +38,7 @@ pub fn execute(
         "select" => select(state, args),
         "quit" => return (Frame::ok(), After::Close),
         "shutdown" => match shutdown(args) {
-            Ok(after) => return (Frame::ok(), after),
+            Ok(()) => return (Frame::ok(), After::Shutdown),
             Err(e) => Err(e),
         },
         "reset" => Ok(reset(state, shared)),
@@ -72,7 +72,7 @@ pub fn execute(
 /// stop flushes it, so SAVE and NOSAVE differ only in their syntax; no
 /// shutdown ever waits (there are no replicas to wait for), so ABORT always
 /// finds none in progress.
-fn shutdown(args: &[Bytes]) -> Result<After, CmdError> {
+fn shutdown(args: &[Bytes]) -> Result<(), CmdError> {
     let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
     for a in &args[1..] {
         match lower(a).as_str() {
@@ -89,7 +89,7 @@ fn shutdown(args: &[Bytes]) -> Result<After, CmdError> {
     if abort {
         return Err(err("ERR No shutdown in progress."));
     }
-    Ok(After::Shutdown)
+    Ok(())
 }
 
 fn ping(_state: &ConnState, args: &[Bytes]) -> Result<Frame, CmdError> {
