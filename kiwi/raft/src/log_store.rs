@@ -119,7 +119,7 @@ impl LogStore {
     pub fn open(path: &Path, write_buffer_bytes: usize) -> io::Result<LogStore> {
         // Under madsim: a crash loses what the last run wrote but never synced.
         kiwi_runtime::disk::lose_unsynced_wal(path)?;
-        let mut opts = Options::default();
+        let mut opts = kiwi_storage::engine::db_options().map_err(io_err)?;
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         // See kiwi_storage::Engine::open: no stats threads under madsim.

@@ -194,12 +194,23 @@ fn cf<'a>(db: &'a DB, name: &'static str) -> StorageResult<&'a ColumnFamily> {
         .ok_or(StorageError::MissingColumnFamily(name))
 }
 
+/// Fresh database-wide options for every RocksDB Kiwi opens (the data
+/// engine and the Raft log): RocksDB's defaults, except that files are
+/// reserved ahead of writes only if [`kiwi_runtime::disk::PREALLOCATE_FILES`]
+/// says so. Call it before setting anything else: the crate has no setter
+/// for `allow_fallocate`, so the options are built from an options string,
+/// which starts again from the defaults.
+pub fn db_options() -> StorageResult<Options> {
+    let allow = kiwi_runtime::disk::PREALLOCATE_FILES;
+    Ok(Options::default().get_options_from_string(format!("allow_fallocate={allow}"))?)
+}
+
 impl Engine {
     pub fn open(path: &Path, opts: &EngineOptions) -> StorageResult<Engine> {
         let filter = FilterHandle::default();
         let cache = Cache::new_lru_cache(opts.block_cache_bytes);
 
-        let mut db_opts = Options::default();
+        let mut db_opts = db_options()?;
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         // RocksDB's stats timer thread mixes real and simulated time under

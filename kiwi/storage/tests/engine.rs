@@ -345,3 +345,32 @@ fn memtables_hold_at_most_write_buffer_bytes() {
         "a 64 MiB memtable holds {in_memory} bytes"
     );
 }
+
+/// The options RocksDB records for an engine are its defaults plus Kiwi's
+/// settings: the options string that sets `allow_fallocate` (the crate has
+/// no setter for it) must not drop what is set after it, and production
+/// keeps RocksDB's file reservations (`kiwi_runtime::disk::PREALLOCATE_FILES`).
+#[test]
+fn recorded_options_keep_preallocation_and_later_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = EngineOptions {
+        write_buffer_bytes: 1 << 20,
+        ..EngineOptions::default()
+    };
+    drop(Engine::open(dir.path(), &opts).expect("open engine"));
+    let options_file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("OPTIONS-"))
+        })
+        .max()
+        .expect("RocksDB writes an OPTIONS file");
+    let recorded = std::fs::read_to_string(options_file).unwrap();
+    let lines: Vec<&str> = recorded.lines().map(str::trim).collect();
+    assert!(lines.contains(&"allow_fallocate=true"), "{recorded}");
+    assert!(lines.contains(&"manual_wal_flush=true"), "{recorded}");
+    assert!(lines.contains(&"write_buffer_size=1048576"), "{recorded}");
+}
