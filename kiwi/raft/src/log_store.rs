@@ -92,7 +92,9 @@ async fn sync_loop(db: Arc<DB>, mut rx: mpsc::Receiver<SyncWaiter>) {
         kiwi_runtime::buggify::delay(0.05, 20).await;
         let result = db.flush_wal(kiwi_runtime::FSYNC).map_err(|e| e.to_string());
         if result.is_ok() {
-            kiwi_runtime::disk::wal_synced(db.path());
+            kiwi_runtime::disk::wal_synced(db.path(), || {
+                kiwi_storage::engine::files_version(&db, &["default", CF_LOG])
+            });
         }
         for waiter in group {
             match waiter {

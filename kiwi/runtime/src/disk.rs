@@ -8,7 +8,10 @@
 //!
 //! The model, for a RocksDB directory whose owner reports its WAL syncs:
 //! after each sync the owner calls [`wal_synced`], which records the newest
-//! WAL file and its length. Before the directory is opened again (in the
+//! WAL file and its length. Finding the newest WAL means listing the
+//! directory, so the owner also passes a version of the database's files
+//! that changes whenever RocksDB may have started a new WAL; while it stays
+//! the same, the model only reads the recorded WAL's length. Before the directory is opened again (in the
 //! simulation every reopen follows a kill: there is no clean shutdown),
 //! [`lose_unsynced_wal`] cuts the newest WAL back to that length, or to
 //! nothing if it was created after the last sync. RocksDB's recovery then
@@ -66,8 +69,10 @@ pub fn open_rocksdb<T, E: std::fmt::Display>(
 use std::path::Path;
 
 /// Records that everything written so far to `dir`'s WAL is on disk.
+/// `files_version` (called only under madsim) must change whenever RocksDB
+/// may have started a new WAL since it was last called; `None` if unknown.
 #[cfg(not(madsim))]
-pub fn wal_synced(_dir: &Path) {}
+pub fn wal_synced(_dir: &Path, _files_version: impl FnOnce() -> Option<u64>) {}
 
 /// Cuts `dir`'s newest WAL back to its last recorded sync.
 #[cfg(not(madsim))]
@@ -90,12 +95,15 @@ mod model {
     /// and consecutive seeds never share an entry.
     static SYNCED: Mutex<BTreeMap<PathBuf, Wal>> = Mutex::new(BTreeMap::new());
 
-    /// A WAL file: RocksDB's number for it, its path and its length.
+    /// A WAL file: RocksDB's number for it, its path and its length, and
+    /// the owner's files version when it was found to be the newest (`None`:
+    /// look again at the next sync).
     #[derive(Clone)]
     struct Wal {
         number: u64,
         path: PathBuf,
         len: u64,
+        files_version: Option<u64>,
     }
 
     fn synced() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Wal>> {
@@ -120,16 +128,32 @@ mod model {
                     number,
                     path: entry.path(),
                     len: entry.metadata()?.len(),
+                    files_version: None,
                 });
             }
         }
         Ok(newest)
     }
 
-    pub fn wal_synced(dir: &Path) {
+    pub fn wal_synced(dir: &Path, files_version: impl FnOnce() -> Option<u64>) {
+        let version = files_version();
+        {
+            // The same files version: no new WAL, so the recorded one is
+            // still the newest and only its length moved.
+            let mut synced = synced();
+            if let Some(record) = synced.get_mut(dir) {
+                if version.is_some() && record.files_version == version {
+                    if let Ok(meta) = std::fs::metadata(&record.path) {
+                        record.len = meta.len();
+                        return;
+                    }
+                }
+            }
+        }
         // Best effort: a directory that cannot be listed keeps its old record
         // (the model then loses more, never less, than it should).
-        if let Ok(Some(newest)) = newest_wal(dir) {
+        if let Ok(Some(mut newest)) = newest_wal(dir) {
+            newest.files_version = version;
             synced().insert(dir.to_path_buf(), newest);
         }
     }
@@ -145,6 +169,12 @@ mod model {
             // Never synced in this process: the first open of the directory.
             return Ok(());
         };
+        // The reopened database counts its files version from the start
+        // again: the next sync must look for the newest WAL (the record
+        // itself stays, for a crash before that sync).
+        if let Some(r) = synced().get_mut(dir) {
+            r.files_version = None;
+        }
         let Some(newest) = newest_wal(dir)? else {
             return Ok(());
         };

@@ -205,6 +205,22 @@ pub fn db_options() -> StorageResult<Options> {
     Ok(Options::default().get_options_from_string(format!("allow_fallocate={allow}"))?)
 }
 
+/// A number that changes whenever RocksDB may have started a new WAL in
+/// `db`, whose column families are `column_families` (for the simulation's
+/// disk model, `kiwi_runtime::disk::wal_synced`): the sum of their super
+/// version numbers. RocksDB starts a WAL only when it opens the database or
+/// switches some family's memtable, and a switch installs a new super
+/// version for that family. `None` if RocksDB does not say.
+pub fn files_version(db: &DB, column_families: &[&str]) -> Option<u64> {
+    const PROPERTY: &str = "rocksdb.current-super-version-number";
+    let mut sum = 0u64;
+    for name in column_families {
+        let family = db.cf_handle(name)?;
+        sum = sum.wrapping_add(db.property_int_value_cf(family, PROPERTY).ok()??);
+    }
+    Some(sum)
+}
+
 impl Engine {
     pub fn open(path: &Path, opts: &EngineOptions) -> StorageResult<Engine> {
         let filter = FilterHandle::default();
