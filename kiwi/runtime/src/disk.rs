@@ -11,10 +11,11 @@
 //! WAL file and its length. Finding the newest WAL means listing the
 //! directory, so the owner also passes a version of the database's files
 //! that changes whenever RocksDB may have started a new WAL; while it stays
-//! the same, the model only reads the recorded WAL's length. Before the directory is opened again (in the
-//! simulation every reopen follows a kill: there is no clean shutdown),
-//! [`lose_unsynced_wal`] cuts the newest WAL back to that length, or to
-//! nothing if it was created after the last sync. RocksDB's recovery then
+//! the same, the model only reads the recorded WAL's length. Before the
+//! directory is opened again (in the simulation every reopen follows a
+//! kill: there is no clean shutdown), [`lose_unsynced_wal`] cuts the newest
+//! WAL back to that length, or to nothing if it was created after the last
+//! sync. RocksDB's recovery then
 //! replays the synced prefix, as after a power cut. Only the newest WAL is
 //! cut: RocksDB syncs a closed WAL itself before the flush that retires it,
 //! so the model errs on the side of losing less than a real disk could.
@@ -165,16 +166,17 @@ mod model {
             synced().remove(dir);
             return Ok(());
         }
-        let Some(record) = synced().get(dir).cloned() else {
-            // Never synced in this process: the first open of the directory.
-            return Ok(());
-        };
         // The reopened database counts its files version from the start
         // again: the next sync must look for the newest WAL (the record
         // itself stays, for a crash before that sync).
-        if let Some(r) = synced().get_mut(dir) {
+        let record = synced().get_mut(dir).map(|r| {
             r.files_version = None;
-        }
+            r.clone()
+        });
+        let Some(record) = record else {
+            // Never synced in this process: the first open of the directory.
+            return Ok(());
+        };
         let Some(newest) = newest_wal(dir)? else {
             return Ok(());
         };
