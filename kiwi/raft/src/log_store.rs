@@ -38,6 +38,9 @@ use openraft::EntryPayload;
 use crate::types::{Entry, LogId, Request, TypeConfig, Vote};
 
 const CF_LOG: &str = "log";
+/// Every column family of the log DB: opened together, and all counted in
+/// the files version the disk model reads (`files_version`).
+const FAMILIES: [&str; 2] = ["default", CF_LOG];
 const REC_VOTE: &[u8] = b"vote";
 const REC_COMMITTED: &[u8] = b"committed";
 const REC_LAST_PURGED: &[u8] = b"last-purged";
@@ -93,7 +96,7 @@ async fn sync_loop(db: Arc<DB>, mut rx: mpsc::Receiver<SyncWaiter>) {
         let result = db.flush_wal(kiwi_runtime::FSYNC).map_err(|e| e.to_string());
         if result.is_ok() {
             kiwi_runtime::disk::wal_synced(db.path(), || {
-                kiwi_storage::engine::files_version(&db, &["default", CF_LOG])
+                kiwi_storage::engine::files_version(&db, &FAMILIES)
             });
         }
         for waiter in group {
@@ -136,10 +139,10 @@ impl LogStore {
             o
         };
         let cfs = || {
-            vec![
-                ColumnFamilyDescriptor::new("default", cf_opts()),
-                ColumnFamilyDescriptor::new(CF_LOG, cf_opts()),
-            ]
+            FAMILIES
+                .iter()
+                .map(|name| ColumnFamilyDescriptor::new(*name, cf_opts()))
+                .collect::<Vec<_>>()
         };
         let db = Arc::new(
             kiwi_runtime::disk::open_rocksdb(|| DB::open_cf_descriptors(&opts, path, cfs()))
